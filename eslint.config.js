@@ -1,0 +1,34 @@
+// One ESLint config for the whole workspace: type-aware rules, because a loop-heavy worker
+// must never drop a promise on the floor.
+import js from "@eslint/js";
+import tseslint from "typescript-eslint";
+
+export default tseslint.config(
+  { ignores: ["**/dist/**", "**/node_modules/**", "**/.tools/**", "**/drizzle/**", "**/*.config.*", "docker/**"] },
+  js.configs.recommended,
+  ...tseslint.configs.recommendedTypeChecked,
+  {
+    languageOptions: {
+      parserOptions: { projectService: true, tsconfigRootDir: import.meta.dirname },
+    },
+    rules: {
+      "@typescript-eslint/no-floating-promises": "error",
+      "@typescript-eslint/no-misused-promises": "error",
+      "@typescript-eslint/consistent-type-imports": "error",
+      "@typescript-eslint/no-unused-vars": ["error", { argsIgnorePattern: "^_", varsIgnorePattern: "^_" }],
+      // process.env is read in config.ts only, so every setting is validated once at start.
+      "no-restricted-properties": [
+        "error",
+        { object: "process", property: "env", message: "Read settings through loadConfig() in config.ts." },
+      ],
+    },
+  },
+  {
+    files: ["**/config.ts", "**/*.test.ts", "**/testing/src/**", "bench/**", "scripts/**"],
+    rules: { "no-restricted-properties": "off" },
+  },
+  {
+    files: ["**/*.js", "**/*.mjs"],
+    extends: [tseslint.configs.disableTypeChecked],
+  },
+);

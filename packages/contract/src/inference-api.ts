@@ -1,0 +1,90 @@
+import { z } from "zod";
+import { HttpUrl, JsonObject } from "./common.js";
+import { ErrorInfo, ErrorStage, ErrorType } from "./worker-api.js";
+
+/**
+ * Fleet's inference contract (driver `http`): the CUDA container keeps its models warm and
+ * runs predictions on files in a volume it shares with the worker. Shaped after Cog's
+ * prediction API: idempotent PUT by id, GET for progress, POST .../cancel.
+ */
+export const INFERENCE_PATHS = {
+  health: "/health-check",
+  prediction: "/predictions/:id",
+  cancel: "/predictions/:id/cancel",
+} as const;
+
+export const InferenceHealth = z.object({
+  status: z.enum(["READY", "STARTING", "BUSY", "SETUP_FAILED"]),
+  /** Model/engine identity, e.g. "musetalk-v15". */
+  engine: z.string().optional(),
+  version: z.string().optional(),
+  /** False for engines that make video without lip movement (the CPU development engine). */
+  lip_sync: z.boolean().optional(),
+  detail: z.string().nullish(),
+  gpu: JsonObject.nullish(),
+});
+export type InferenceHealth = z.infer<typeof InferenceHealth>;
+
+export const PredictionInput = z.object({
+  /** Paths inside the shared work volume, as the inference container sees them. */
+  video_path: z.string().min(1),
+  audio_path: z.string().min(1),
+  output_path: z.string().min(1),
+  aspect_ratio: z.string(),
+  resolution: z.string(),
+  params: JsonObject.default({}),
+  batch_size: z.number().int().min(1).max(64).optional(),
+});
+export type PredictionInput = z.infer<typeof PredictionInput>;
+
+export const PredictionRequest = z.object({ input: PredictionInput });
+export type PredictionRequest = z.infer<typeof PredictionRequest>;
+
+export const PredictionStatus = z.enum(["starting", "processing", "succeeded", "failed", "canceled"]);
+export type PredictionStatus = z.infer<typeof PredictionStatus>;
+
+export const Prediction = z.object({
+  id: z.string(),
+  status: PredictionStatus,
+  progress: z.number().min(0).max(1).default(0),
+  phase: z.string().nullish(),
+  output: z.object({ video_path: z.string() }).nullish(),
+  error: ErrorInfo.nullish(),
+  metrics: JsonObject.nullish(),
+});
+export type Prediction = z.infer<typeof Prediction>;
+
+/** The original worker's POST /generate, kept unchanged (driver `generate` and the worker's own port). */
+export const GenerateRequest = z.object({
+  musetalk_job_id: z.string().min(1).max(200),
+  video_url: HttpUrl,
+  audio_url: HttpUrl,
+  aspect_ratio: z.string(),
+  resolution: z.string(),
+  params: JsonObject.default({}),
+});
+export type GenerateRequest = z.infer<typeof GenerateRequest>;
+
+export const GenerateSuccess = z.object({
+  status: z.literal("success"),
+  output_url: z.string(),
+  musetalk_job_id: z.string(),
+  metrics: JsonObject,
+  error: z.null(),
+});
+export type GenerateSuccess = z.infer<typeof GenerateSuccess>;
+
+/** 422 (media_error) and 500 (processing_error / unknown_error) bodies of /generate. */
+export const GenerateFailure = z.object({
+  status: z.literal("failed"),
+  error_type: ErrorType,
+  error_message: z.string(),
+  stage: ErrorStage,
+  details: JsonObject.nullish(),
+  retryable: z.boolean(),
+  stage_times: JsonObject.nullish(),
+  stack_trace: z.string().nullish(),
+});
+export type GenerateFailure = z.infer<typeof GenerateFailure>;
+
+export const LegacyHealth = z.object({ status: z.literal("ok") });

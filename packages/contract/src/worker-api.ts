@@ -1,0 +1,196 @@
+import { z } from "zod";
+import { BufferJobId, HttpUrl, IsoDateTime, JobId, JsonObject, WorkerId } from "./common.js";
+
+/** What a worker says it is doing. `offline` is never sent: only the reaper writes it. */
+export const WorkerReportedStatus = z.enum(["idle", "busy", "draining", "error"]);
+export type WorkerReportedStatus = z.infer<typeof WorkerReportedStatus>;
+
+export const WorkerStatus = z.enum(["idle", "busy", "draining", "error", "offline"]);
+export type WorkerStatus = z.infer<typeof WorkerStatus>;
+
+/** Health of the inference engine beside the worker, as the worker last saw it. */
+export const EngineHealth = z.object({
+  driver: z.string().max(32),
+  state: z.enum(["ready", "starting", "busy", "unavailable", "error"]),
+  detail: z.string().max(500).nullish(),
+  /** True for the CPU development engine: it makes videos without lip movement. */
+  lip_sync: z.boolean().optional(),
+});
+export type EngineHealth = z.infer<typeof EngineHealth>;
+
+export const SystemFacts = z
+  .object({
+    gpu_name: z.string().max(200).nullish(),
+    gpu_memory_mib: z.number().nonnegative().nullish(),
+    disk_free_gb: z.number().nonnegative().nullish(),
+    hostname: z.string().max(255).nullish(),
+  })
+  .catchall(z.unknown());
+export type SystemFacts = z.infer<typeof SystemFacts>;
+
+/**
+ * Body of POST /internal/buffer/workers/{worker_id}/heartbeat.
+ * The original workers send `{status, gpu_class, capacity, error}` (the Vast supervisor only
+ * `{status, gpu_class}`), so everything beyond `status` is optional.
+ */
+export const HeartbeatRequest = z.object({
+  status: WorkerReportedStatus,
+  gpu_class: z.string().max(200).nullish(),
+  capacity: z.number().int().min(1).max(64).default(1),
+  error: z.string().max(10_000).nullish(),
+  /** buffer_job_ids this worker holds; when absent, every running attempt of the worker is renewed. */
+  active_jobs: z.array(BufferJobId).max(64).optional(),
+  version: z.string().max(100).nullish(),
+  engine: EngineHealth.nullish(),
+  system: SystemFacts.nullish(),
+});
+export type HeartbeatRequest = z.infer<typeof HeartbeatRequest>;
+
+/** `detail` stays exactly "ok": the original workers and the operators' curl checks read it. */
+export const HeartbeatResponse = z.object({
+  detail: z.literal("ok"),
+  heartbeat_interval_sec: z.number(),
+  lease_ttl_sec: z.number(),
+  /** Attempts to abort now: their jobs were cancelled by a client. */
+  cancel: z.array(BufferJobId),
+  /** Attempts the worker listed in active_jobs that it no longer holds: stop and drop them. */
+  lost: z.array(BufferJobId),
+  /** The operator asked this worker to drain: finish what runs, claim nothing new. */
+  drain: z.boolean(),
+});
+export type HeartbeatResponse = z.infer<typeof HeartbeatResponse>;
+
+export const ClaimJobRequest = z.object({
+  worker_id: WorkerId,
+  /** Long-poll: hold the request up to this long until a job is claimable. */
+  wait_ms: z.number().int().min(0).max(30_000).default(0),
+});
+export type ClaimJobRequest = z.infer<typeof ClaimJobRequest>;
+
+export const ClaimedJob = z.object({
+  buffer_job_id: BufferJobId,
+  musetalk_job_id: JobId,
+  video_url: HttpUrl,
+  audio_url: HttpUrl,
+  aspect_ratio: z.string(),
+  resolution: z.string(),
+  params: JsonObject,
+  attempt: z.number().int().min(1),
+  lease_expires_at: IsoDateTime,
+});
+export type ClaimedJob = z.infer<typeof ClaimedJob>;
+
+/** Why a claim returned no job; machine-readable so a worker can log and act on it. */
+export const ClaimRefusal = z.enum([
+  "no_job",
+  "unknown_worker",
+  "worker_offline",
+  "worker_draining",
+  "worker_quarantined",
+  "at_capacity",
+]);
+export type ClaimRefusal = z.infer<typeof ClaimRefusal>;
+
+export const ClaimJobResponse = z.object({
+  job: ClaimedJob.nullable(),
+  reason: ClaimRefusal.optional(),
+});
+export type ClaimJobResponse = z.infer<typeof ClaimJobResponse>;
+
+export const ErrorType = z.enum(["media_error", "processing_error", "unknown_error"]);
+export type ErrorType = z.infer<typeof ErrorType>;
+
+export const ErrorStage = z.enum([
+  "download",
+  "validation",
+  "preprocessing",
+  "inference",
+  "postprocessing",
+  "upload",
+  "report",
+  "unknown",
+]);
+export type ErrorStage = z.infer<typeof ErrorStage>;
+
+/** A failure the retry policy can act on, instead of a repr() string. */
+export const ErrorInfo = z.object({
+  error_type: ErrorType,
+  stage: ErrorStage,
+  message: z.string().max(10_000),
+  retryable: z.boolean(),
+  details: JsonObject.nullish(),
+});
+export type ErrorInfo = z.infer<typeof ErrorInfo>;
+
+export const TerminalReportStatus = z.enum(["succeeded", "failed", "cancelled", "released"]);
+export type TerminalReportStatus = z.infer<typeof TerminalReportStatus>;
+
+/**
+ * Body of POST /internal/buffer/jobs/{buffer_job_id}/status. The original sends
+ * `{status, error, output_url, metrics}`; the unified worker said "success" for "succeeded".
+ */
+export const JobStatusReport = z.object({
+  status: z.preprocess((v) => (v === "success" ? "succeeded" : v), TerminalReportStatus),
+  error: z.string().max(10_000).nullish(),
+  output_url: HttpUrl.nullish(),
+  metrics: JsonObject.nullish(),
+  error_info: ErrorInfo.nullish(),
+});
+export type JobStatusReport = z.infer<typeof JobStatusReport>;
+
+export const JobStatusReportResponse = z.object({
+  detail: z.literal("ok"),
+  /** What the job became: the retry policy may have requeued it. */
+  job_status: z.string(),
+});
+export type JobStatusReportResponse = z.infer<typeof JobStatusReportResponse>;
+
+/**
+ * Body of POST /internal/jobs/{job_id}/progress. The original `/generate` also sends
+ * `status`, `error`, `config_label`, `batch_size` and `output_url`; they are accepted and ignored
+ * (terminal outcomes travel on /status, which is fenced by attempt).
+ */
+export const ProgressReport = z.object({
+  progress: z.number().min(0).max(1),
+  phase: z.string().max(64).nullish(),
+  metrics: JsonObject.nullish(),
+  worker_id: WorkerId,
+  buffer_job_id: BufferJobId.nullish(),
+});
+export type ProgressReport = z.infer<typeof ProgressReport>;
+
+export const ProgressReportResponse = z.object({ detail: z.literal("ok"), progress: z.number() });
+export type ProgressReportResponse = z.infer<typeof ProgressReportResponse>;
+
+export const RunningAttempt = z.object({
+  buffer_job_id: BufferJobId,
+  job_id: JobId,
+  claimed_at: IsoDateTime,
+  lease_expires_at: IsoDateTime,
+});
+
+export const WorkerView = z.object({
+  worker_id: WorkerId,
+  status: WorkerStatus,
+  online: z.boolean(),
+  heartbeat_age_sec: z.number().nullable(),
+  last_heartbeat: IsoDateTime.nullable(),
+  first_seen: IsoDateTime,
+  gpu_class: z.string().nullable(),
+  capacity: z.number().int(),
+  error: z.string().nullable(),
+  version: z.string().nullable(),
+  system: JsonObject.nullable(),
+  engine: JsonObject.nullable(),
+  drain_requested: z.boolean(),
+  consecutive_failures: z.number().int(),
+  quarantined_until: IsoDateTime.nullable(),
+  running: z.array(RunningAttempt),
+});
+export type WorkerView = z.infer<typeof WorkerView>;
+
+export const ListWorkersResponse = z.object({ workers: z.array(WorkerView) });
+export type ListWorkersResponse = z.infer<typeof ListWorkersResponse>;
+
+export const DrainWorkerResponse = z.object({ worker: WorkerView });
+export type DrainWorkerResponse = z.infer<typeof DrainWorkerResponse>;
