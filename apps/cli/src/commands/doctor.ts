@@ -1,0 +1,83 @@
+import type { CliIo } from "../cli-io.js";
+import { stringOption } from "../command.js";
+import type { Command } from "../command.js";
+import { loadWorkerBoxConfig } from "../config.js";
+import { checkInference } from "../doctor/check-inference.js";
+import { checkOrchestrator } from "../doctor/check-orchestrator.js";
+import { checkStorage } from "../doctor/check-storage.js";
+import { checkWorkDir } from "../doctor/check-work-dir.js";
+import type { CheckResult } from "../doctor/doctor-check.js";
+import { UsageError } from "../usage-error.js";
+
+const MARK = { ok: "✓", fail: "✗", skip: "-" } as const;
+
+export function printChecks(io: CliIo, results: readonly CheckResult[]): void {
+  const width = Math.max(...results.map((r) => r.name.length));
+  for (const r of results) {
+    const detail = r.status === "skip" ? `skipped: ${r.detail}` : r.detail;
+    io.stdout.write(`${MARK[r.status]} ${r.name.padEnd(width)}  ${detail}\n`);
+    if (r.status === "fail" && r.fix !== undefined) io.stdout.write(`  ${" ".repeat(width)}  fix: ${r.fix}\n`);
+  }
+}
+
+function positiveNumber(text: string | undefined, flag: string, fallback: number): number {
+  if (text === undefined) return fallback;
+  const n = Number(text);
+  if (!Number.isFinite(n) || n < 0) throw new UsageError(`--${flag} must be a non-negative number`);
+  return n;
+}
+
+export const doctorCommand: Command = {
+  name: "doctor",
+  summary: "Check this worker box: orchestrator, key, heartbeat, inference, storage, disk",
+  usage:
+    "fleet doctor [--env-file .env] [--worker ID] [--url URL] [--internal-key KEY] [--min-free-gb 5] [--timeout-sec 5] [--json]\n\n" +
+    "Reads the worker's own settings (BUFFER_ORCHESTRATOR_BASE_URL or ORCHESTRATOR_BASE_URL, INTERNAL_API_KEY,\n" +
+    "BUFFER_WORKER_ID, INFERENCE_DRIVER, INFERENCE_URL, STORAGE, B2_KEY_ID, B2_APP_KEY, B2_BUCKET_NAME,\n" +
+    "B2_AUTHORIZE_URL, WORK_DIR) from the environment or --env-file; flags override them.",
+  options: {
+    "env-file": { type: "string" },
+    worker: { type: "string" },
+    "min-free-gb": { type: "string" },
+    "timeout-sec": { type: "string" },
+  },
+  async run({ env, io, json, values }) {
+    let cfg;
+    try {
+      cfg = loadWorkerBoxConfig(env, stringOption(values, "env-file"));
+    } catch (err) {
+      throw new UsageError((err as Error).message);
+    }
+    cfg.orchestratorUrl = stringOption(values, "url") ?? cfg.orchestratorUrl;
+    cfg.internalApiKey = stringOption(values, "internal-key") ?? cfg.internalApiKey;
+    cfg.workerId = stringOption(values, "worker") ?? cfg.workerId;
+    const minFreeGb = positiveNumber(stringOption(values, "min-free-gb"), "min-free-gb", 5);
+    const timeoutMs = positiveNumber(stringOption(values, "timeout-sec"), "timeout-sec", 5) * 1000;
+    if (!json) {
+      io.stdout.write(
+        `fleet doctor: worker ${cfg.workerId ?? "(BUFFER_WORKER_ID unset)"} -> ${cfg.orchestratorUrl ?? "(no orchestrator URL)"}, ` +
+          `driver ${cfg.inferenceDriver}, storage ${cfg.storage}\n`,
+      );
+    }
+    // Independent groups run together so a dead orchestrator and a dead container cost one timeout, not two.
+    const [orchestrator, inference, storage, workDir] = await Promise.all([
+      checkOrchestrator(cfg, timeoutMs),
+      checkInference(cfg, timeoutMs),
+      checkStorage(cfg, timeoutMs),
+      checkWorkDir(cfg, minFreeGb),
+    ]);
+    const results = [...orchestrator, inference, storage, workDir];
+    const failed = results.filter((r) => r.status === "fail");
+    if (json) {
+      io.stdout.write(JSON.stringify({ ok: failed.length === 0, checks: results }, null, 2) + "\n");
+    } else {
+      printChecks(io, results);
+      io.stdout.write(
+        failed.length === 0
+          ? "\nall checks passed\n"
+          : `\n${failed.length} check${failed.length === 1 ? "" : "s"} failed: ${failed.map((r) => r.name).join(", ")}\n`,
+      );
+    }
+    return failed.length === 0 ? 0 : 1;
+  },
+};

@@ -1,0 +1,140 @@
+import { existsSync, readFileSync } from "node:fs";
+import { hostname } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { parseEnv } from "node:util";
+import { z } from "zod";
+
+export const DEFAULT_FLEET_URL = "http://127.0.0.1:8080";
+
+/** Where `./fleetw start` keeps its state; the CLI reads it when nothing else is configured. */
+export const LOCAL_DATA_DIR = fileURLToPath(new URL("../../../.data/", import.meta.url));
+
+export interface ConnectionFlags {
+  url?: string | undefined;
+  apiKey?: string | undefined;
+  internalKey?: string | undefined;
+}
+
+export interface ConnectionConfig {
+  url: string;
+  apiKey: string | undefined;
+  internalApiKey: string | undefined;
+  /** Set when the settings came from the quick start's `.data/` files. */
+  source: "flags-or-env" | "quick-start" | "default";
+}
+
+const DevKeys = z.object({ internal_api_key: z.string().min(1), public_api_key: z.string().min(1) });
+const LocalFleetState = z.object({ url: z.string(), pid: z.number().int() });
+
+function nonEmpty(value: string | undefined): string | undefined {
+  const trimmed = value?.trim();
+  return trimmed === undefined || trimmed === "" ? undefined : trimmed;
+}
+
+function readJson(path: string): unknown {
+  try {
+    return JSON.parse(readFileSync(path, "utf8"));
+  } catch {
+    return undefined;
+  }
+}
+
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === "EPERM";
+  }
+}
+
+/**
+ * Flags win over env. When neither names a URL or a key, the operator is most likely trying the
+ * quick start on this machine, so the keys `./fleetw start` generated (and the URL of a launcher
+ * that is still running) are used: `./fleetw fleet workers` then works with nothing to export.
+ */
+export function loadConnectionConfig(
+  env: NodeJS.ProcessEnv,
+  flags: ConnectionFlags,
+  localDataDir: string = LOCAL_DATA_DIR,
+): ConnectionConfig {
+  const url = nonEmpty(flags.url) ?? nonEmpty(env.FLEET_URL);
+  const apiKey = nonEmpty(flags.apiKey) ?? nonEmpty(env.FLEET_API_KEY);
+  const internalApiKey = nonEmpty(flags.internalKey) ?? nonEmpty(env.INTERNAL_API_KEY);
+  if (url !== undefined || apiKey !== undefined || internalApiKey !== undefined) {
+    return { url: url ?? DEFAULT_FLEET_URL, apiKey, internalApiKey, source: "flags-or-env" };
+  }
+  const keys = DevKeys.safeParse(readJson(join(localDataDir, "dev-keys.json")));
+  if (!keys.success) return { url: DEFAULT_FLEET_URL, apiKey, internalApiKey, source: "default" };
+  const state = LocalFleetState.safeParse(readJson(join(localDataDir, "local-fleet.json")));
+  const localUrl = state.success && processAlive(state.data.pid) ? state.data.url : DEFAULT_FLEET_URL;
+  return {
+    url: localUrl,
+    apiKey: keys.data.public_api_key,
+    internalApiKey: keys.data.internal_api_key,
+    source: "quick-start",
+  };
+}
+
+/** What a worker box is configured with, read under the worker's own env names. */
+export interface WorkerBoxConfig {
+  orchestratorUrl: string | undefined;
+  internalApiKey: string | undefined;
+  workerId: string | undefined;
+  inferenceDriver: string;
+  inferenceUrl: string | undefined;
+  storage: string;
+  b2KeyId: string | undefined;
+  b2AppKey: string | undefined;
+  b2BucketName: string | undefined;
+  b2AuthorizeUrl: string | undefined;
+  workDir: string;
+  localStorageDir: string | undefined;
+  workerPort: number;
+}
+
+/** The worker's defaults, repeated here so `fleet doctor` checks what the worker would actually use. */
+export const WORKER_DEFAULTS = {
+  inferenceDriver: "http",
+  inferenceUrl: "http://127.0.0.1:5000",
+  storage: "b2",
+  workDir: "/tmp/fleet-worker",
+  port: 8000,
+} as const;
+
+/**
+ * `fleet doctor` runs on a GPU box next to the worker's `.env`; `--env-file` reads that file so
+ * the check sees what `docker run --env-file .env` gives the worker. The file wins over the shell.
+ */
+export function loadWorkerBoxConfig(env: NodeJS.ProcessEnv, envFile?: string): WorkerBoxConfig {
+  let merged: NodeJS.ProcessEnv = env;
+  if (envFile !== undefined) {
+    if (!existsSync(envFile)) throw new Error(`--env-file ${envFile} does not exist`);
+    merged = { ...env, ...parseEnv(readFileSync(envFile, "utf8")) };
+  }
+  const get = (name: string): string | undefined => nonEmpty(merged[name]);
+  const workerMode = get("WORKER_MODE");
+  const workerId = get("BUFFER_WORKER_ID") ?? (workerMode === "buffer" ? `buffer-${hostname()}` : undefined);
+  const port = Number(get("PORT") ?? WORKER_DEFAULTS.port);
+  return {
+    orchestratorUrl: get("BUFFER_ORCHESTRATOR_BASE_URL") ?? get("ORCHESTRATOR_BASE_URL"),
+    internalApiKey: get("INTERNAL_API_KEY"),
+    workerId,
+    inferenceDriver: get("INFERENCE_DRIVER") ?? WORKER_DEFAULTS.inferenceDriver,
+    inferenceUrl: get("INFERENCE_URL"),
+    storage: get("STORAGE") ?? WORKER_DEFAULTS.storage,
+    b2KeyId: get("B2_KEY_ID"),
+    b2AppKey: get("B2_APP_KEY"),
+    b2BucketName: get("B2_BUCKET_NAME"),
+    b2AuthorizeUrl: get("B2_AUTHORIZE_URL"),
+    workDir: get("WORK_DIR") ?? WORKER_DEFAULTS.workDir,
+    localStorageDir: get("LOCAL_STORAGE_DIR"),
+    workerPort: Number.isInteger(port) && port > 0 ? port : WORKER_DEFAULTS.port,
+  };
+}
+
+/** The one place the CLI touches process.env; everything else receives the env it is given. */
+export function readProcessEnv(): NodeJS.ProcessEnv {
+  return process.env;
+}

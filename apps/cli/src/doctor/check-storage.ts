@@ -1,0 +1,76 @@
+import B2 from "backblaze-b2";
+import type { WorkerBoxConfig } from "../config.js";
+import { fail, ok } from "./doctor-check.js";
+import type { CheckResult } from "./doctor-check.js";
+
+export const CHECK_STORAGE = "storage credentials";
+
+interface AxiosLikeError {
+  code?: string;
+  message: string;
+  response?: { status: number; data?: { code?: string; message?: string } };
+}
+
+function describeB2Error(err: unknown): { status: number | null; text: string } {
+  const e = err as AxiosLikeError;
+  if (e.response !== undefined) {
+    const body = e.response.data;
+    return { status: e.response.status, text: `${e.response.status} ${body?.code ?? ""} ${body?.message ?? ""}`.trim() };
+  }
+  return { status: null, text: e.code ?? e.message };
+}
+
+/**
+ * b2_authorize_account with the worker's keys, then the bucket: a key that authorizes but cannot
+ * write to B2_BUCKET_NAME fails every upload after the whole inference has run, so find out now.
+ */
+export async function checkStorage(cfg: WorkerBoxConfig, timeoutMs: number): Promise<CheckResult> {
+  if (cfg.storage === "local") {
+    const where = cfg.localStorageDir === undefined ? "" : ` in ${cfg.localStorageDir}`;
+    return ok(CHECK_STORAGE, `STORAGE=local: outputs stay on this machine${where} (development; production uses b2)`);
+  }
+  if (cfg.storage !== "b2") {
+    return fail(CHECK_STORAGE, `STORAGE=${cfg.storage} is not a storage`, "set STORAGE=b2 (production) or STORAGE=local (development)");
+  }
+  const missing = [
+    cfg.b2KeyId === undefined ? "B2_KEY_ID" : null,
+    cfg.b2AppKey === undefined ? "B2_APP_KEY" : null,
+    cfg.b2BucketName === undefined ? "B2_BUCKET_NAME" : null,
+  ].filter((n) => n !== null);
+  if (missing.length > 0 || cfg.b2KeyId === undefined || cfg.b2AppKey === undefined || cfg.b2BucketName === undefined) {
+    return fail(CHECK_STORAGE, `${missing.join(", ")} not set`, "copy the B2 application key and bucket name into the worker's .env");
+  }
+  const bucket = cfg.b2BucketName;
+  // No retries: a wrong key must fail in one round trip, not after axios-retry's backoff.
+  const b2 = new B2({ applicationKeyId: cfg.b2KeyId, applicationKey: cfg.b2AppKey, axios: { timeout: timeoutMs }, retry: { retries: 0 } });
+  let allowed;
+  try {
+    const res = await b2.authorize(cfg.b2AuthorizeUrl === undefined ? {} : { axiosOverride: { url: cfg.b2AuthorizeUrl } });
+    allowed = res.data.allowed ?? {};
+  } catch (err) {
+    const e = describeB2Error(err);
+    if (e.status === 401) {
+      return fail(CHECK_STORAGE, `B2 refused B2_KEY_ID/B2_APP_KEY (${e.text})`, "create a new application key in the Backblaze console and copy both values exactly");
+    }
+    return fail(CHECK_STORAGE, `b2_authorize_account failed: ${e.text}`, `check outbound HTTPS to ${cfg.b2AuthorizeUrl ?? "api.backblazeb2.com"}`);
+  }
+  if (allowed.bucketName != null && allowed.bucketName !== bucket) {
+    return fail(CHECK_STORAGE, `the key is restricted to bucket ${allowed.bucketName}, not B2_BUCKET_NAME=${bucket}`, `set B2_BUCKET_NAME=${allowed.bucketName} or use a key for ${bucket}`);
+  }
+  const caps = allowed.capabilities ?? [];
+  if (!caps.includes("writeFiles")) {
+    return fail(CHECK_STORAGE, `the key lacks the writeFiles capability (has: ${caps.join(", ") || "none"})`, "create a key with read and write access to the bucket");
+  }
+  if (allowed.bucketName == null) {
+    // An unrestricted key can name any bucket, so ask B2 whether this one exists.
+    try {
+      const res = await b2.getBucket({ bucketName: bucket });
+      if (!res.data.buckets.some((b) => b.bucketName === bucket)) {
+        return fail(CHECK_STORAGE, `bucket ${bucket} does not exist in this account`, "fix B2_BUCKET_NAME (names are case-sensitive)");
+      }
+    } catch (err) {
+      return fail(CHECK_STORAGE, `b2_list_buckets failed: ${describeB2Error(err).text}`, "give the key the listBuckets capability, or restrict it to the bucket");
+    }
+  }
+  return ok(CHECK_STORAGE, `B2 key authorized, bucket ${bucket} writable`);
+}
