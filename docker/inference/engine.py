@@ -1,0 +1,144 @@
+"""The engine interface the inference server drives, and the error types it maps onto the contract.
+
+An engine is loaded once (`load()`, models kept warm) and then runs one job at a time
+(`run(job, progress, cancel)`); the server owns threads, state and the HTTP layer. Engines raise
+the errors below so the server can report a contract `ErrorInfo` without guessing from text.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from typing import Any, Callable, Dict, Optional
+
+ProgressCallback = Callable[[float, str], None]
+
+
+@dataclass
+class Job:
+    id: str
+    video_path: str
+    audio_path: str
+    # The engine writes here (inside the job's own directory); the server moves it to the
+    # caller's output path only after checking it, so a failed run never leaves a file behind.
+    output_path: str
+    work_dir: str
+    batch_size: int
+    aspect_ratio: str = ""
+    resolution: str = ""
+    params: Dict[str, Any] = field(default_factory=dict)
+
+
+class EngineError(Exception):
+    """A failure with a known meaning: maps one-to-one onto the contract's ErrorInfo."""
+
+    error_type = "processing_error"
+
+    def __init__(
+        self,
+        message: str,
+        stage: str = "inference",
+        retryable: bool = False,
+        details: Optional[Dict[str, Any]] = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.stage = stage
+        self.retryable = retryable
+        self.details = details
+
+    def to_error_info(self) -> Dict[str, Any]:
+        return {
+            "error_type": self.error_type,
+            "stage": self.stage,
+            "message": self.message[:10_000],
+            "retryable": self.retryable,
+            "details": self.details,
+        }
+
+
+class MediaError(EngineError):
+    """The input itself is unusable (no face, undecodable): retrying elsewhere cannot help."""
+
+    error_type = "media_error"
+
+    def __init__(self, message: str, stage: str = "preprocessing", details: Optional[Dict[str, Any]] = None) -> None:
+        super().__init__(message, stage=stage, retryable=False, details=details)
+
+
+class ProcessingError(EngineError):
+    error_type = "processing_error"
+
+
+class OutOfMemory(ProcessingError):
+    """CUDA ran out of memory: another attempt (other GPU, smaller batch) may well succeed."""
+
+    def __init__(self, message: str, stage: str = "inference", details: Optional[Dict[str, Any]] = None) -> None:
+        super().__init__(
+            f"CUDA out of memory: {message}"[:10_000] if "out of memory" not in message.lower() else message,
+            stage=stage,
+            retryable=True,
+            details={"hint": "lower BATCH_SIZE or use a GPU with more memory", **(details or {})},
+        )
+
+
+class SetupError(Exception):
+    """load() could not make the engine ready; the server reports SETUP_FAILED."""
+
+
+class Canceled(Exception):
+    """Raised by an engine when it notices the cancel event between two steps."""
+
+
+def is_cuda_oom(exc: BaseException) -> bool:
+    # torch raises torch.cuda.OutOfMemoryError (a RuntimeError) or, from some kernels, a bare
+    # RuntimeError with this text; cuDNN and cuBLAS have their own wording for the same thing.
+    if type(exc).__name__ == "OutOfMemoryError":
+        return True
+    text = str(exc).lower()
+    return any(
+        marker in text
+        for marker in ("cuda out of memory", "cudnn_status_alloc_failed", "cublas_status_alloc_failed")
+    )
+
+
+def classify_exception(exc: BaseException, stage: str) -> Dict[str, Any]:
+    """ErrorInfo for any exception an engine let escape."""
+    if isinstance(exc, EngineError):
+        return exc.to_error_info()
+    if is_cuda_oom(exc):
+        return OutOfMemory(str(exc), stage=stage).to_error_info()
+    return {
+        "error_type": "unknown_error",
+        "stage": stage,
+        "message": f"{type(exc).__name__}: {exc}"[:10_000],
+        "retryable": False,
+        "details": None,
+    }
+
+
+def check_cancel(cancel: threading.Event) -> None:
+    if cancel.is_set():
+        raise Canceled()
+
+
+class Engine:
+    """Base class; the server only calls these members."""
+
+    name = "engine"
+    version = "0"
+    # False for engines that make a video without lip movement (the fake/CPU ones).
+    lip_sync = True
+
+    def load(self) -> None:
+        raise NotImplementedError
+
+    def run(self, job: Job, progress: ProgressCallback, cancel: threading.Event) -> Dict[str, Any]:
+        """Write job.output_path; return metrics. Raise EngineError, Canceled, or anything else."""
+        raise NotImplementedError
+
+    def gpu_info(self) -> Optional[Dict[str, Any]]:
+        return None
+
+    def after_failure(self) -> None:
+        """Release what a failed run may have left allocated (the CUDA cache after an OOM)."""
