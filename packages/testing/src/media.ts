@@ -120,18 +120,24 @@ export async function probeMedia(path: string): Promise<MediaProbe> {
   };
 }
 
-/** Loops `videoPath` to the audio's length and muxes the audio in: the CPU stand-in for lip-sync. */
-export function loopVideoToAudioArgs(videoPath: string, audioPath: string, outputPath: string, seconds: number): string[] {
-  return [
+/**
+ * Loops `videoPath` to the audio's length and muxes the audio in: the CPU stand-in for lip-sync,
+ * so whatever consumes the result sees a real video with the voice's duration.
+ */
+export async function loopVideoToAudio(videoPath: string, audioPath: string, outputPath: string, signal?: AbortSignal): Promise<void> {
+  const audio = await probeMedia(audioPath);
+  if (!audio.hasAudio || !audio.durationSec) throw new Error(`no audio stream with a duration in ${audioPath}`);
+  const res = await runProcess("ffmpeg", [
     "-hide_banner", "-loglevel", "error", "-y",
     "-stream_loop", "-1", "-i", videoPath,
     "-i", audioPath,
     "-map", "0:v:0", "-map", "1:a:0",
-    "-t", seconds.toFixed(3),
+    "-t", audio.durationSec.toFixed(3),
     "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p",
     "-c:a", "aac", "-b:a", "64k",
     "-movflags", "+faststart",
     "-f", "mp4",
     outputPath,
-  ];
+  ], signal);
+  if (res.code !== 0) throw new Error(`ffmpeg exited with ${res.code ?? res.signal}: ${res.stderr.slice(-500)}`);
 }
