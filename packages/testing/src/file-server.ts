@@ -96,18 +96,22 @@ export async function startFileServer(dir: string): Promise<FileServer> {
     return entry.fault;
   }
 
-  async function serve(req: IncomingMessage, res: ServerResponse, path: string, fault: FileFault | null): Promise<void> {
+  async function serve(req: IncomingMessage, res: ServerResponse, path: string, fault: FileFault | null, onHead: () => void): Promise<void> {
     const head = req.method === "HEAD";
+    const writeHead = (status: number, headers: Record<string, string | number>): void => {
+      res.writeHead(status, headers);
+      onHead();
+    };
     switch (fault?.kind) {
       case "status": {
         const body = fault.body ?? JSON.stringify({ error: `injected ${fault.status}` });
-        res.writeHead(fault.status, { "Content-Type": "application/json", "Content-Length": Buffer.byteLength(body), ...fault.headers });
+        writeHead(fault.status, { "Content-Type": "application/json", "Content-Length": Buffer.byteLength(body), ...fault.headers });
         return void res.end(head ? undefined : body);
       }
       case "hang":
         return;
       case "redirect":
-        res.writeHead(fault.status ?? 302, { Location: fault.to, "Content-Length": 0 });
+        writeHead(fault.status ?? 302, { Location: fault.to, "Content-Length": 0 });
         return void res.end();
       case "reset":
         if (!fault.afterBytes) return void req.socket.destroy();
@@ -118,7 +122,7 @@ export async function startFileServer(dir: string): Promise<FileServer> {
       case "bytes": {
         const headers: Record<string, string | number> = { "Content-Type": fault.contentType ?? "video/mp4" };
         if (fault.contentLength !== false) headers["Content-Length"] = fault.bytes;
-        res.writeHead(200, headers);
+        writeHead(200, headers);
         if (head) return void res.end();
         const chunk = Buffer.alloc(64 * 1024);
         for (let left = fault.bytes; left > 0 && !res.destroyed; left -= chunk.length) {
@@ -133,7 +137,7 @@ export async function startFileServer(dir: string): Promise<FileServer> {
     const info = file.startsWith(normalize(dir) + sep) ? await stat(file).catch(() => null) : null;
     if (!info?.isFile()) return sendJson(res, 404, { error: "not found" });
     const size = fault?.kind === "content_length" ? fault.declared : info.size;
-    res.writeHead(200, { "Content-Type": TYPES[extname(file)] ?? "application/octet-stream", "Content-Length": size });
+    writeHead(200, { "Content-Type": TYPES[extname(file)] ?? "application/octet-stream", "Content-Length": size });
     if (head) return void res.end();
     if (fault?.kind === "throttle") return writeThrottled(res, await readWhole(file), fault.bytesPerSec);
     if (fault?.kind === "hang_body" || fault?.kind === "reset") {
@@ -155,9 +159,12 @@ export async function startFileServer(dir: string): Promise<FileServer> {
     const fault = takeFault(path);
     const record: FileRequest = { method: req.method ?? "", path, headers: req.headers, status: null, fault: fault?.kind ?? null, at: Date.now() };
     requests.push(record);
-    res.on("finish", () => (record.status = res.statusCode));
+    // Recorded once headers are out, so a hanging or unread body still shows its status.
+    const note = (): void => void (record.status ??= res.headersSent ? res.statusCode : null);
+    res.on("finish", note);
+    res.on("close", note);
     req.resume();
-    serve(req, res, path, fault).catch(() => res.destroy());
+    serve(req, res, path, fault, note).then(note, () => res.destroy());
   });
   const url = await listen(server);
 
