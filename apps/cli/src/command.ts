@@ -1,6 +1,6 @@
 import type { ParseArgsOptionsConfig } from "node:util";
 import type { CliIo } from "./cli-io.js";
-import type { ConnectionConfig } from "./config.js";
+import type { ConnectionConfig, LocalOutputMapping } from "./config.js";
 import type { FleetClient } from "./fleet-client.js";
 
 export type OptionValues = Record<string, string | boolean | (string | boolean)[] | undefined>;
@@ -13,6 +13,8 @@ export interface CommandContext {
   json: boolean;
   connection: ConnectionConfig;
   client: FleetClient;
+  /** Local-storage workers of the quick start, to turn output URLs into file paths. */
+  localOutputs: LocalOutputMapping[];
   /** Aborted on Ctrl-C, so long waits end cleanly instead of being killed mid-write. */
   signal: AbortSignal;
 }

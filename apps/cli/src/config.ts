@@ -1,6 +1,6 @@
 import { existsSync, readFileSync } from "node:fs";
-import { hostname } from "node:os";
-import { join } from "node:path";
+import { hostname, tmpdir } from "node:os";
+import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseEnv } from "node:util";
 import { z } from "zod";
@@ -25,7 +25,24 @@ export interface ConnectionConfig {
 }
 
 const DevKeys = z.object({ internal_api_key: z.string().min(1), public_api_key: z.string().min(1) });
-const LocalFleetState = z.object({ url: z.string(), pid: z.number().int() });
+const LocalFleetState = z.object({
+  url: z.string(),
+  pid: z.number().int(),
+  workers: z.array(z.object({ worker_id: z.string(), outputs_url: z.string(), outputs_dir: z.string() })).default([]),
+});
+
+/** A worker on this machine with local storage: outputs under `url` are files under `dir`. */
+export interface LocalOutputMapping {
+  url: string;
+  dir: string;
+}
+
+/** The quick start's workers store outputs locally; knowing where lets the CLI print the file path. */
+export function loadLocalOutputMappings(localDataDir: string = LOCAL_DATA_DIR): LocalOutputMapping[] {
+  const state = LocalFleetState.safeParse(readJson(join(localDataDir, "local-fleet.json")));
+  if (!state.success) return [];
+  return state.data.workers.map((w) => ({ url: w.outputs_url, dir: w.outputs_dir }));
+}
 
 function nonEmpty(value: string | undefined): string | undefined {
   const trimmed = value?.trim();
@@ -90,17 +107,17 @@ export interface WorkerBoxConfig {
   b2BucketName: string | undefined;
   b2AuthorizeUrl: string | undefined;
   workDir: string;
-  localStorageDir: string | undefined;
-  workerPort: number;
+  localStorageDir: string;
 }
 
-/** The worker's defaults, repeated here so `fleet doctor` checks what the worker would actually use. */
+/**
+ * The worker's defaults (apps/worker/src/config.ts), repeated so `fleet doctor` checks what the
+ * worker would actually use. INFERENCE_URL has no default there (it is required for http and
+ * generate); doctor reports it unset instead of guessing.
+ */
 export const WORKER_DEFAULTS = {
-  inferenceDriver: "http",
-  inferenceUrl: "http://127.0.0.1:5000",
-  storage: "b2",
-  workDir: "/tmp/fleet-worker",
-  port: 8000,
+  inferenceDriver: "ffmpeg",
+  storage: "local",
 } as const;
 
 /**
@@ -116,7 +133,7 @@ export function loadWorkerBoxConfig(env: NodeJS.ProcessEnv, envFile?: string): W
   const get = (name: string): string | undefined => nonEmpty(merged[name]);
   const workerMode = get("WORKER_MODE");
   const workerId = get("BUFFER_WORKER_ID") ?? (workerMode === "buffer" ? `buffer-${hostname()}` : undefined);
-  const port = Number(get("PORT") ?? WORKER_DEFAULTS.port);
+  const workDir = resolve(get("WORK_DIR") ?? join(tmpdir(), "fleet-worker"));
   return {
     orchestratorUrl: get("BUFFER_ORCHESTRATOR_BASE_URL") ?? get("ORCHESTRATOR_BASE_URL"),
     internalApiKey: get("INTERNAL_API_KEY"),
@@ -128,9 +145,8 @@ export function loadWorkerBoxConfig(env: NodeJS.ProcessEnv, envFile?: string): W
     b2AppKey: get("B2_APP_KEY"),
     b2BucketName: get("B2_BUCKET_NAME"),
     b2AuthorizeUrl: get("B2_AUTHORIZE_URL"),
-    workDir: get("WORK_DIR") ?? WORKER_DEFAULTS.workDir,
-    localStorageDir: get("LOCAL_STORAGE_DIR"),
-    workerPort: Number.isInteger(port) && port > 0 ? port : WORKER_DEFAULTS.port,
+    workDir,
+    localStorageDir: resolve(get("LOCAL_STORAGE_DIR") ?? join(workDir, "outputs")),
   };
 }
 

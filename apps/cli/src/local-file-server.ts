@@ -23,8 +23,6 @@ const CONTENT_TYPES: Record<string, string> = {
 export interface LocalFileServer {
   /** Starts serving `path` and returns the URL a worker downloads it from. */
   serve(path: string): Promise<string>;
-  /** Completed GET downloads per served URL, so the CLI can say the worker fetched the inputs. */
-  downloads(url: string): number;
   close(): Promise<void>;
 }
 
@@ -43,7 +41,6 @@ export interface LocalFileServerOptions {
  */
 export async function startLocalFileServer(opts: LocalFileServerOptions): Promise<LocalFileServer> {
   const files = new Map<string, { path: string; size: number }>();
-  const downloads = new Map<string, number>();
   const server = createServer((req, res) => {
     const urlPath = (req.url ?? "/").split("?")[0] ?? "/";
     const file = files.get(urlPath);
@@ -78,7 +75,6 @@ export async function startLocalFileServer(opts: LocalFileServerOptions): Promis
     }
     const stream = createReadStream(file.path, { start, end });
     stream.on("error", () => res.destroy());
-    res.on("finish", () => downloads.set(urlPath, (downloads.get(urlPath) ?? 0) + 1));
     stream.pipe(res);
   });
   const bindHost = opts.bindHost ?? (isIP(opts.advertiseHost) !== 0 ? opts.advertiseHost : "0.0.0.0");
@@ -97,9 +93,6 @@ export async function startLocalFileServer(opts: LocalFileServerOptions): Promis
       const urlPath = `/${randomBytes(12).toString("hex")}/${encodeURIComponent(basename(full))}`;
       files.set(urlPath, { path: full, size: info.size });
       return origin + urlPath;
-    },
-    downloads(url) {
-      return downloads.get(new URL(url).pathname) ?? 0;
     },
     close() {
       server.closeAllConnections();

@@ -10,7 +10,7 @@ import { drainCommand, undrainCommand } from "./commands/drain.js";
 import { jobsCommand } from "./commands/jobs.js";
 import { submitCommand } from "./commands/submit.js";
 import { workersCommand } from "./commands/workers.js";
-import { loadConnectionConfig } from "./config.js";
+import { loadConnectionConfig, loadLocalOutputMappings } from "./config.js";
 import { FleetApiError, FleetConnectionError, FleetProtocolError } from "./fleet-api-error.js";
 import { createFleetClient, MissingKeyError } from "./fleet-client.js";
 import { CommandFailed, UsageError } from "./usage-error.js";
@@ -119,6 +119,7 @@ export async function runCli(opts: RunCliOptions): Promise<number> {
       json: values.json === true,
       connection,
       client,
+      localOutputs: loadLocalOutputMappings(opts.localDataDir),
       signal: opts.signal ?? new AbortController().signal,
     });
   } catch (err) {

@@ -42,7 +42,7 @@ export const demoCommand: Command = {
       const code = reportOutcome(ctx, outcome);
       if (code !== 0 || outcome.kind !== "finished") return code;
       const job = outcome.job;
-      const target = localOutputPath(job) ?? job.output_url;
+      const target = localOutputPath(job, ctx.localOutputs) ?? job.output_url;
       if (target === null) return 1;
       let probe: ProbedMedia;
       try {

@@ -26,7 +26,7 @@ export function reportOutcome(ctx: CommandContext, outcome: SubmitOutcome): numb
   }
   if (job.status === "succeeded") {
     if (!json) {
-      for (const line of describeOutputLocation(job)) io.stdout.write(line + "\n");
+      for (const line of describeOutputLocation(job, ctx.localOutputs)) io.stdout.write(line + "\n");
     }
     return 0;
   }

@@ -2,7 +2,6 @@ import { spawn } from "node:child_process";
 import { INFERENCE_PATHS, InferenceHealth, LegacyHealth } from "@fleet/contract";
 import { request } from "undici";
 import type { WorkerBoxConfig } from "../config.js";
-import { WORKER_DEFAULTS } from "../config.js";
 import { fail, ok } from "./doctor-check.js";
 import type { CheckResult } from "./doctor-check.js";
 
@@ -37,7 +36,10 @@ function unreachable(url: string, err: unknown, startHint: string): CheckResult 
 
 /** Is the engine beside the worker able to take a job right now? One check per driver. */
 export async function checkInference(cfg: WorkerBoxConfig, timeoutMs: number): Promise<CheckResult> {
-  const base = (cfg.inferenceUrl ?? WORKER_DEFAULTS.inferenceUrl).replace(/\/$/, "");
+  if (cfg.inferenceDriver !== "ffmpeg" && cfg.inferenceUrl === undefined) {
+    return fail(CHECK_INFERENCE, `INFERENCE_URL is not set (required for INFERENCE_DRIVER=${cfg.inferenceDriver})`, "set INFERENCE_URL to the inference container, e.g. http://127.0.0.1:5000 with host networking");
+  }
+  const base = (cfg.inferenceUrl ?? "").replace(/\/$/, "");
   switch (cfg.inferenceDriver) {
     case "http": {
       const url = base + INFERENCE_PATHS.health;

@@ -1,3 +1,4 @@
+import { access, constants, mkdir } from "node:fs/promises";
 import B2 from "backblaze-b2";
 import type { WorkerBoxConfig } from "../config.js";
 import { fail, ok } from "./doctor-check.js";
@@ -26,8 +27,14 @@ function describeB2Error(err: unknown): { status: number | null; text: string } 
  */
 export async function checkStorage(cfg: WorkerBoxConfig, timeoutMs: number): Promise<CheckResult> {
   if (cfg.storage === "local") {
-    const where = cfg.localStorageDir === undefined ? "" : ` in ${cfg.localStorageDir}`;
-    return ok(CHECK_STORAGE, `STORAGE=local: outputs stay on this machine${where} (development; production uses b2)`);
+    try {
+      await mkdir(cfg.localStorageDir, { recursive: true });
+      await access(cfg.localStorageDir, constants.W_OK);
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code ?? (err as Error).message;
+      return fail(CHECK_STORAGE, `LOCAL_STORAGE_DIR ${cfg.localStorageDir} is not writable (${code})`, "point LOCAL_STORAGE_DIR at a writable directory");
+    }
+    return ok(CHECK_STORAGE, `STORAGE=local: outputs stay on this machine in ${cfg.localStorageDir} (development; production uses b2)`);
   }
   if (cfg.storage !== "b2") {
     return fail(CHECK_STORAGE, `STORAGE=${cfg.storage} is not a storage`, "set STORAGE=b2 (production) or STORAGE=local (development)");

@@ -1,0 +1,1 @@
+export function formatLogLine(raw: string, opts?: { verbose?: boolean; color?: boolean }): string | null;
