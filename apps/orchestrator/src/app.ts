@@ -1,0 +1,140 @@
+import { randomUUID } from "node:crypto";
+import swagger from "@fastify/swagger";
+import swaggerUi from "@fastify/swagger-ui";
+import { HEADERS } from "@fleet/contract";
+import type { IncomingMessage, Server, ServerResponse } from "node:http";
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from "fastify";
+import {
+  jsonSchemaTransform,
+  serializerCompiler,
+  validatorCompiler,
+  type ZodTypeProvider,
+} from "fastify-type-provider-zod";
+import type { Logger } from "pino";
+import { WakeSignal } from "./claims/wake-signal.js";
+import type { Config } from "./config.js";
+import type { DatabaseHandle } from "./db/client.js";
+import { createApiKeyAuth } from "./http/api-key-auth.js";
+import { ApiError } from "./http/api-error.js";
+import { handleError } from "./http/error-handler.js";
+import { resolveHost as defaultResolveHost, type ResolveHost } from "./http/url-guard.js";
+import { Counters } from "./metrics.js";
+import { attemptRoutes } from "./routes/attempt-routes.js";
+import type { RouteDeps } from "./routes/deps.js";
+import { healthRoutes } from "./routes/health-routes.js";
+import { jobRoutes } from "./routes/job-routes.js";
+import { metricsRoutes } from "./routes/metrics-routes.js";
+import { workerRoutes } from "./routes/worker-routes.js";
+
+/** Channel the jobs triggers NOTIFY when a job becomes queued (see drizzle/0001_triggers.sql). */
+export const JOB_QUEUED_CHANNEL = "fleet_job_queued";
+
+/** Bodies are small JSON; anything bigger is a mistake or an attack. */
+export const BODY_LIMIT_BYTES = 256 * 1024;
+
+const REQUEST_ID = /^[A-Za-z0-9._:-]{1,64}$/;
+
+export interface BuildAppOptions {
+  config: Config;
+  db: DatabaseHandle;
+  log: Logger;
+  /** Injectable so tests can make a hostname resolve to a private address. */
+  resolveHost?: ResolveHost;
+  counters?: Counters;
+}
+
+export type App = FastifyInstance<Server, IncomingMessage, ServerResponse, FastifyBaseLogger, ZodTypeProvider>;
+
+/** Builds the Fastify app; never listens (main.ts does, tests use `inject`). */
+export async function buildApp(options: BuildAppOptions): Promise<App> {
+  const { config, db, log } = options;
+  const app = Fastify({
+    loggerInstance: log as FastifyBaseLogger,
+    bodyLimit: BODY_LIMIT_BYTES,
+    // One line per request would be 4,000 lines/s of heartbeats; onResponse below logs what matters.
+    logController: new LogController({ disableRequestLogging: true }),
+    // Keep a caller's id when it is a sane token, so one id follows a request across services.
+    genReqId: (req) => {
+      const given = req.headers[HEADERS.requestId];
+      return typeof given === "string" && REQUEST_ID.test(given) ? given : randomUUID();
+    },
+    // Long-polling claims hold a request up to 30 s; keep sockets open a bit longer than that.
+    requestTimeout: 45_000,
+    keepAliveTimeout: 65_000,
+  }).withTypeProvider<ZodTypeProvider>();
+
+  // 1. Schemas: zod validates requests and serializes responses (from the contract's table).
+  app.setValidatorCompiler(validatorCompiler);
+  app.setSerializerCompiler(serializerCompiler);
+
+  // 2. Body parsing: JSON only (text/plain bodies get 415), and an empty JSON body reads as no
+  //    body, so body-less POSTs (drain/undrain) work with clients that always send the header.
+  const parseJson = app.getDefaultJsonParser("error", "error");
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser("application/json", { parseAs: "string" }, (request, body, done) => {
+    const text = body.toString();
+    if (text.trim() === "") return done(null, undefined);
+    parseJson(request, text, done);
+  });
+
+  // 3. Errors: one handler for everything, and 404s in the same body shape.
+  app.setErrorHandler(handleError);
+  app.setNotFoundHandler(async (request) => {
+    throw new ApiError("not_found", `no route ${request.method} ${request.url.split("?")[0]}`);
+  });
+
+  // 4. Cross-cutting hooks: echo the request id; log rejected requests (never their headers).
+  app.addHook("onRequest", async (request, reply) => {
+    void reply.header(HEADERS.requestId, request.id);
+  });
+  app.addHook("onResponse", async (request, reply) => {
+    if (reply.statusCode >= 400 && reply.statusCode < 500) {
+      request.log.info({ method: request.method, url: request.routeOptions.url ?? request.url, statusCode: reply.statusCode }, "request_rejected");
+    } else {
+      request.log.debug({ method: request.method, url: request.routeOptions.url, statusCode: reply.statusCode, ms: reply.elapsedTime }, "request_completed");
+    }
+  });
+
+  // 5. OpenAPI: must be registered before the routes it documents.
+  await app.register(swagger, {
+    openapi: {
+      openapi: "3.1.0",
+      info: { title: "Fleet orchestrator", version: "1" },
+      components: {
+        securitySchemes: {
+          internalApiKey: { type: "apiKey", in: "header", name: HEADERS.internalApiKey },
+          apiKey: { type: "apiKey", in: "header", name: HEADERS.apiKey },
+        },
+      },
+    },
+    transform: jsonSchemaTransform,
+  });
+  await app.register(swaggerUi, { routePrefix: "/docs" });
+
+  // 6. Routes, all from the contract's table (contract-route.ts attaches each route's auth hook).
+  const wake = new WakeSignal();
+  const deps: RouteDeps = {
+    config,
+    db,
+    log,
+    auth: createApiKeyAuth({ internalApiKey: config.INTERNAL_API_KEY, publicApiKeys: config.PUBLIC_API_KEYS }),
+    wake,
+    counters: options.counters ?? new Counters(),
+    resolveHost: options.resolveHost ?? defaultResolveHost,
+  };
+  await app.register(healthRoutes(deps));
+  await app.register(workerRoutes(deps));
+  await app.register(attemptRoutes(deps));
+  await app.register(jobRoutes(deps));
+  await app.register(metricsRoutes(deps));
+  app.get("/openapi.json", { schema: { hide: true } }, async () => app.swagger());
+
+  // 7. Long-poll wake-ups: one LISTEN for the whole app, fanned out to waiting claims.
+  const unlisten = await db.listen(JOB_QUEUED_CHANNEL, () => wake.wakeAll());
+  app.addHook("onClose", async () => {
+    wake.wakeAll();
+    await unlisten();
+  });
+
+  return app;
+}

@@ -1,0 +1,44 @@
+import type { ClaimRefusal } from "@fleet/contract";
+import type { Database } from "../db/client.js";
+import { claimNextJob, type ClaimedJobRow, type ClaimOptions } from "../queue/claim-next-job.js";
+import { findClaimRefusal } from "../queue/find-claim-refusal.js";
+import type { WakeSignal } from "./wake-signal.js";
+
+/** Re-check this often even without a NOTIFY (backoff retries whose run_after passed). */
+const SAFETY_TICK_MS = 1000;
+
+/** Postgres unique_violation: a racing claim of the same worker took the same capacity slot. */
+const UNIQUE_VIOLATION = "23505";
+
+function isSlotRace(err: unknown): boolean {
+  const e = err as { code?: string; cause?: { code?: string } };
+  return e.code === UNIQUE_VIOLATION || e.cause?.code === UNIQUE_VIOLATION;
+}
+
+/**
+ * The claim long-poll: claim; if the only reason for nothing is "no job", wait for a wake-up
+ * and try again until `waitMs` is spent or the client goes away. Refusals about the worker
+ * itself (unknown, offline, draining, quarantined, full) answer at once: waiting cannot fix them.
+ */
+export async function claimWithWait(
+  db: Database,
+  wake: WakeSignal,
+  options: ClaimOptions & { waitMs: number; signal?: AbortSignal },
+): Promise<{ job: ClaimedJobRow | null; reason?: ClaimRefusal }> {
+  const deadline = Date.now() + options.waitMs;
+  for (;;) {
+    let job: ClaimedJobRow | null;
+    try {
+      job = await claimNextJob(db, options);
+    } catch (err) {
+      if (!isSlotRace(err)) throw err;
+      job = null;
+    }
+    if (job) return { job };
+    const reason = await findClaimRefusal(db, options.workerId, options.offlineAfterSec);
+    const remaining = deadline - Date.now();
+    if (reason !== "no_job" || remaining <= 0 || options.signal?.aborted) return { job: null, reason };
+    await wake.wait(Math.min(remaining, SAFETY_TICK_MS), options.signal);
+    if (options.signal?.aborted) return { job: null, reason };
+  }
+}

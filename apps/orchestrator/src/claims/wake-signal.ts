@@ -1,0 +1,34 @@
+/**
+ * Wakes long-polling claims when a job becomes queued (LISTEN fleet_job_queued). Waiters also
+ * wake on a short safety tick: a job whose `run_after` passes sends no notification, and a
+ * notification can be lost while the listening connection reconnects.
+ */
+export class WakeSignal {
+  readonly #waiters = new Set<() => void>();
+
+  wakeAll(): void {
+    const waiters = [...this.#waiters];
+    this.#waiters.clear();
+    for (const wake of waiters) wake();
+  }
+
+  /** Resolves on the next wake, after `ms`, or when `signal` aborts — whichever comes first. */
+  wait(ms: number, signal?: AbortSignal): Promise<void> {
+    return new Promise((resolve) => {
+      if (signal?.aborted) return resolve();
+      const done = () => {
+        clearTimeout(timer);
+        this.#waiters.delete(done);
+        signal?.removeEventListener("abort", done);
+        resolve();
+      };
+      const timer = setTimeout(done, ms);
+      this.#waiters.add(done);
+      signal?.addEventListener("abort", done, { once: true });
+    });
+  }
+
+  get waiting(): number {
+    return this.#waiters.size;
+  }
+}

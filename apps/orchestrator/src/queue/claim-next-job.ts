@@ -1,0 +1,108 @@
+import { sql } from "drizzle-orm";
+import { queryRows, type Executor } from "../db/client.js";
+
+/** What a successful claim hands the worker (plus the job row fields it needs). */
+export interface ClaimedJobRow {
+  buffer_job_id: string;
+  job_id: string;
+  video_url: string;
+  audio_url: string;
+  aspect_ratio: string;
+  resolution: string;
+  params: Record<string, unknown>;
+  attempt: number;
+  lease_expires_at: string;
+}
+
+export interface ClaimOptions {
+  workerId: string;
+  leaseTtlSec: number;
+  offlineAfterSec: number;
+}
+
+/**
+ * Claims the best runnable job for one worker in ONE statement, so there is no window between
+ * "pick" and "take" for another claimer or a cancel to slip into:
+ *
+ * - `worker`: the worker must be known, have heartbeated within the offline window, not be
+ *   draining or quarantined, and have a free slot (lowest free slot number below `capacity`).
+ *   Capacity is enforced by the unique (worker_id, slot) index on running attempts: a racing
+ *   second claim of the same worker picks the same slot and fails instead of over-committing.
+ * - `choice`: the job, read through `jobs_runnable_idx` (only queued rows are in it, so a million
+ *   finished jobs cost nothing) with `for update skip locked`, so concurrent claimers never wait
+ *   on each other and never take the same row. The first branch skips jobs this worker ran last
+ *   (a retry should land elsewhere); the second branch only runs when the first found nothing
+ *   (Append under LIMIT 1 stops at the first row), so a lone worker still gets its retries.
+ * - `claimed` / `attempt`: the job turns running and a new attempt row is written whose id is the
+ *   fencing token; `attempts` counts claims.
+ *
+ * Returns null when nothing was claimed; `findClaimRefusal` then says why.
+ */
+export async function claimNextJob(db: Executor, options: ClaimOptions): Promise<ClaimedJobRow | null> {
+  const { workerId, leaseTtlSec, offlineAfterSec } = options;
+  const rows = await queryRows<ClaimedJobRow>(
+    db,
+    sql`
+with worker as (
+  select w.worker_id,
+         (select min(s.slot)
+            from generate_series(0, w.capacity - 1) as s(slot)
+           where not exists (select 1 from buffer_jobs b
+                              where b.worker_id = w.worker_id and b.status = 'running' and b.slot = s.slot)
+         ) as slot
+    from buffer_workers w
+   where w.worker_id = ${workerId}
+     and w.last_heartbeat > now() - make_interval(secs => ${offlineAfterSec})
+     and w.status <> 'draining'
+     and not w.drain_requested
+     and (w.quarantined_until is null or w.quarantined_until <= now())
+),
+choice as (
+  select worker.worker_id, worker.slot, q.id as job_id, gen_random_uuid() as buffer_job_id
+    from worker
+    cross join lateral (
+      select * from (
+        select j.id from jobs j
+         where j.status = 'queued' and j.run_after <= now()
+           and j.last_worker_id is distinct from worker.worker_id
+         order by j.priority desc nulls last, j.run_after, j.created_at
+         limit 1
+         for update skip locked
+      ) as elsewhere
+      union all
+      select * from (
+        select j.id from jobs j
+         where j.status = 'queued' and j.run_after <= now()
+         order by j.priority desc nulls last, j.run_after, j.created_at
+         limit 1
+         for update skip locked
+      ) as anywhere
+      limit 1
+    ) as q
+   where worker.slot is not null
+),
+claimed as (
+  update jobs j
+     set status = 'running',
+         attempts = j.attempts + 1,
+         buffer_job_id = c.buffer_job_id,
+         worker_id = c.worker_id,
+         started_at = coalesce(j.started_at, now()),
+         updated_at = now()
+    from choice c
+   where j.id = c.job_id and j.status = 'queued'
+  returning j.id, j.video_url, j.audio_url, j.aspect_ratio, j.resolution, j.params, j.attempts,
+            c.buffer_job_id, c.worker_id, c.slot
+),
+attempt as (
+  insert into buffer_jobs (buffer_job_id, job_id, worker_id, slot, status, attempt, claimed_at, lease_expires_at)
+  select buffer_job_id, id, worker_id, slot, 'running', attempts, now(), now() + make_interval(secs => ${leaseTtlSec})
+    from claimed
+  returning buffer_job_id, lease_expires_at
+)
+select c.buffer_job_id, c.id as job_id, c.video_url, c.audio_url, c.aspect_ratio, c.resolution, c.params,
+       c.attempts as attempt, a.lease_expires_at
+  from claimed c join attempt a using (buffer_job_id)`,
+  );
+  return rows[0] ?? null;
+}

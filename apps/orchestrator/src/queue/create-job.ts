@@ -1,0 +1,40 @@
+import type { CreateJobRequest } from "@fleet/contract";
+import { sql } from "drizzle-orm";
+import { queryRows, type Executor } from "../db/client.js";
+import type { JobRow } from "../views/job-view.js";
+import { jsonb } from "./sql-values.js";
+
+export type CreateJobResult =
+  | { kind: "created"; job: JobRow }
+  | { kind: "existing"; job: JobRow }
+  | { kind: "idempotency_conflict" };
+
+/**
+ * Inserts a queued job (the insert trigger wakes long-polling claims). With an Idempotency-Key,
+ * `on conflict do nothing` waits for a concurrent insert of the same key to commit, so two
+ * racing retries end with one job: the loser reads the winner's row and compares body hashes.
+ */
+export async function createJob(
+  db: Executor,
+  input: CreateJobRequest,
+  options: { maxAttempts: number; idempotencyKey?: string; requestHash?: string },
+): Promise<CreateJobResult> {
+  const inserted = await queryRows<JobRow>(
+    db,
+    sql`insert into jobs (video_url, audio_url, aspect_ratio, resolution, params, webhook_url, metadata,
+                          priority, max_attempts, idempotency_key, request_hash)
+        values (${input.video_url}, ${input.audio_url}, ${input.aspect_ratio}, ${input.resolution},
+                ${jsonb(input.params)}, ${input.webhook_url ?? null}, ${jsonb(input.metadata)},
+                ${input.priority}, ${options.maxAttempts}, ${options.idempotencyKey ?? null},
+                ${options.requestHash ?? null})
+        on conflict (idempotency_key) do nothing
+        returning *`,
+  );
+  if (inserted[0]) return { kind: "created", job: inserted[0] };
+  const [existing] = await queryRows<JobRow>(
+    db,
+    sql`select * from jobs where idempotency_key = ${options.idempotencyKey ?? null}`,
+  );
+  if (!existing || existing.request_hash !== (options.requestHash ?? null)) return { kind: "idempotency_conflict" };
+  return { kind: "existing", job: existing };
+}

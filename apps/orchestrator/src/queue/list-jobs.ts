@@ -1,0 +1,28 @@
+import type { JobStatus } from "@fleet/contract";
+import { sql } from "drizzle-orm";
+import { queryRows, type Executor } from "../db/client.js";
+import type { JobRow } from "../views/job-view.js";
+
+/**
+ * Newest first, keyset-paged on (created_at, id). The cursor carries created_at as PostgreSQL's
+ * own text, because a JS Date would drop the microseconds and skip or repeat rows on a page edge.
+ */
+export async function listJobs(
+  db: Executor,
+  options: { status?: JobStatus; limit: number; after?: { createdAt: string; id: string } },
+): Promise<{ jobs: JobRow[]; next: { createdAt: string; id: string } | null }> {
+  const filters = [sql`true`];
+  if (options.status) filters.push(sql`status = ${options.status}`);
+  if (options.after) filters.push(sql`(created_at, id) < (${options.after.createdAt}::timestamptz, ${options.after.id}::uuid)`);
+  const rows = await queryRows<JobRow & { created_at_text: string }>(
+    db,
+    sql`select *, created_at::text as created_at_text from jobs
+         where ${sql.join(filters, sql` and `)}
+         order by created_at desc, id desc
+         limit ${options.limit + 1}`,
+  );
+  const page = rows.slice(0, options.limit);
+  const last = page.at(-1);
+  const next = rows.length > options.limit && last ? { createdAt: last.created_at_text, id: last.id } : null;
+  return { jobs: page, next };
+}

@@ -1,0 +1,46 @@
+import type { Logger } from "pino";
+import type { Config } from "./config.js";
+import type { Executor } from "./db/client.js";
+import { startLoop, type Loop } from "./loop.js";
+import type { Counters } from "./metrics.js";
+import { markWorkersOffline } from "./queue/mark-workers-offline.js";
+import { reapExpiredLeases } from "./queue/reap-expired-leases.js";
+
+type ReaperConfig = Pick<Config, "WORKER_OFFLINE_AFTER_SEC" | "MAX_INTERRUPTIONS" | "REAPER_INTERVAL_SEC">;
+
+/**
+ * One reaper pass. Each step is its own statement and its own try, so a failure of one (say a
+ * lock timeout) does not skip the other; both are safe to run from several replicas at once.
+ */
+export async function runReaperPass(db: Executor, config: ReaperConfig, log: Logger, counters?: Counters): Promise<void> {
+  try {
+    for (const worker of await markWorkersOffline(db, config.WORKER_OFFLINE_AFTER_SEC)) {
+      log.warn({ workerId: worker.worker_id, lastHeartbeat: worker.last_heartbeat }, "worker_marked_offline");
+    }
+  } catch (err) {
+    log.error({ err }, "reaper_mark_offline_failed");
+  }
+  try {
+    // Batches of 500; loop while full so a backlog after an outage clears in one pass.
+    for (;;) {
+      const reaped = await reapExpiredLeases(db, config.MAX_INTERRUPTIONS);
+      for (const lease of reaped) {
+        if (counters) counters.leasesReaped++;
+        const fields = { jobId: lease.job_id, bufferJobId: lease.buffer_job_id, workerId: lease.worker_id, interruptions: lease.interruptions };
+        if (lease.job_status === "queued") log.warn(fields, "lease_expired_job_requeued");
+        else if (lease.job_status === "failed") log.error(fields, "lease_expired_job_failed_poison");
+        else log.info(fields, "lease_expired_job_cancelled");
+      }
+      if (reaped.length < 500) break;
+    }
+  } catch (err) {
+    log.error({ err }, "reaper_expire_leases_failed");
+  }
+}
+
+export function startReaper(db: Executor, config: ReaperConfig, log: Logger, counters?: Counters): Loop {
+  const reaperLog = log.child({ component: "reaper" });
+  return startLoop("reaper", config.REAPER_INTERVAL_SEC * 1000, reaperLog, () =>
+    runReaperPass(db, config, reaperLog, counters),
+  );
+}

@@ -1,0 +1,18 @@
+import type { Logger } from "pino";
+import type { WakeSignal } from "../claims/wake-signal.js";
+import type { Config } from "../config.js";
+import type { DatabaseHandle } from "../db/client.js";
+import type { ApiKeyAuth } from "../http/api-key-auth.js";
+import type { ResolveHost } from "../http/url-guard.js";
+import type { Counters } from "../metrics.js";
+
+/** Everything a route plugin needs, passed in explicitly (no module-level singletons). */
+export interface RouteDeps {
+  config: Config;
+  db: DatabaseHandle;
+  log: Logger;
+  auth: ApiKeyAuth;
+  wake: WakeSignal;
+  counters: Counters;
+  resolveHost: ResolveHost;
+}

@@ -1,0 +1,60 @@
+import { routes } from "@fleet/contract";
+import type { FastifyPluginAsyncZod } from "fastify-type-provider-zod";
+import { ApiError } from "../http/api-error.js";
+import { listWorkers } from "../queue/list-workers.js";
+import { recordHeartbeat } from "../queue/record-heartbeat.js";
+import { setWorkerDrain } from "../queue/set-worker-drain.js";
+import { toWorkerView } from "../views/worker-view.js";
+import { contractRoute } from "./contract-route.js";
+import type { RouteDeps } from "./deps.js";
+
+/** Heartbeat and the operators' worker routes (list, drain, undrain). */
+export function workerRoutes(deps: RouteDeps): FastifyPluginAsyncZod {
+  const { config, db, auth, counters } = deps;
+  const tags = ["worker API"];
+  return async (app) => {
+    app.route({
+      ...contractRoute(routes.heartbeat, auth, tags),
+      handler: async (request) => {
+        const outcome = await recordHeartbeat(db.db, request.params.worker_id, request.body, config.LEASE_TTL_SEC);
+        counters.heartbeats++;
+        if (outcome.lost.length > 0 || outcome.cancel.length > 0) {
+          request.log.info({ workerId: request.params.worker_id, lost: outcome.lost, cancel: outcome.cancel }, "heartbeat_attempts_to_stop");
+        }
+        return {
+          detail: "ok" as const,
+          heartbeat_interval_sec: config.HEARTBEAT_INTERVAL_SEC,
+          lease_ttl_sec: config.LEASE_TTL_SEC,
+          cancel: outcome.cancel,
+          lost: outcome.lost,
+          drain: outcome.drain,
+        };
+      },
+    });
+
+    app.route({
+      ...contractRoute(routes.listWorkers, auth, tags),
+      handler: async () => {
+        const rows = await listWorkers(db.db, config.WORKER_OFFLINE_AFTER_SEC);
+        return { workers: rows.map(toWorkerView) };
+      },
+    });
+
+    for (const [route, drain] of [
+      [routes.drainWorker, true],
+      [routes.undrainWorker, false],
+    ] as const) {
+      app.route({
+        ...contractRoute(route, auth, tags),
+        handler: async (request) => {
+          const workerId = request.params.worker_id;
+          if (!(await setWorkerDrain(db.db, workerId, drain))) throw new ApiError("not_found", `unknown worker ${workerId}`);
+          request.log.info({ workerId, drain }, drain ? "worker_drain_requested" : "worker_undrained");
+          const [row] = await listWorkers(db.db, config.WORKER_OFFLINE_AFTER_SEC, workerId);
+          if (!row) throw new ApiError("not_found", `unknown worker ${workerId}`);
+          return { worker: toWorkerView(row) };
+        },
+      });
+    }
+  };
+}
