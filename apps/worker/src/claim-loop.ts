@@ -1,0 +1,108 @@
+import type { ClaimedJob } from "@fleet/contract";
+import type { Logger } from "./logger.js";
+import type { OrchestratorClient } from "./orchestrator-client.js";
+import { backoffDelay, jitter } from "./util/backoff.js";
+import type { ChangeSignal } from "./util/change-signal.js";
+import { sleep } from "./util/sleep.js";
+
+export interface ClaimLoopOptions {
+  client: OrchestratorClient;
+  workerId: string;
+  /** Long-poll length; 0 falls back to polling every `idlePollMs`. */
+  waitMs: number;
+  idlePollMs: number;
+  timeoutMs: number;
+  log: Logger;
+  /** Null when a claim may be made now, else the reason it may not (logged on change). */
+  blockedBy: () => string | null;
+  /** Must register the job synchronously, so the next `blockedBy()` sees the slot taken. */
+  onJob: (job: ClaimedJob) => void;
+  /** Notified whenever something `blockedBy` reads may have changed. */
+  changes: ChangeSignal;
+}
+
+export interface ClaimLoop {
+  stop(): Promise<void>;
+}
+
+/**
+ * One claim loop per GPU (the original ran two, §8.15). It claims only while `blockedBy()` is
+ * null — heartbeat accepted, engine ready, storage usable, not draining, a slot free — and
+ * long-polls so an idle worker picks a job up as soon as it is queued.
+ */
+export function startClaimLoop(opts: ClaimLoopOptions): ClaimLoop {
+  const { log, workerId } = opts;
+  const stopController = new AbortController();
+  const stopSignal = stopController.signal;
+  let lastBlockedReason: string | null | undefined;
+  let failures = 0;
+
+  async function run() {
+    while (!stopSignal.aborted) {
+      const blocked = opts.blockedBy();
+      if (blocked !== lastBlockedReason) {
+        log.debug({ workerId, blockedBy: blocked }, blocked ? "buffer_claim_paused" : "buffer_claim_resumed");
+        lastBlockedReason = blocked;
+      }
+      if (blocked) {
+        await opts.changes.wait(1_000, stopSignal);
+        continue;
+      }
+      const started = Date.now();
+      const result = await opts.client.claimJob(
+        { worker_id: workerId, wait_ms: opts.waitMs },
+        { signal: stopSignal, timeoutMs: opts.waitMs + opts.timeoutMs },
+      );
+      if (stopSignal.aborted) {
+        // A job claimed in the same instant as the stop is still ours: run it rather than strand it.
+        if (result.ok && result.value.job) opts.onJob(result.value.job);
+        return;
+      }
+      if (!result.ok) {
+        failures += 1;
+        const fields = { workerId, statusCode: result.statusCode, body: result.bodyExcerpt, error: result.message };
+        if (result.statusCode === 401 || result.statusCode === 403) {
+          log.error({ ...fields, configurationError: true }, "buffer_claim_error");
+        } else {
+          log.warn(fields, "buffer_claim_error");
+        }
+        await sleep(backoffDelay(failures, opts.idlePollMs, Math.max(opts.idlePollMs, 30_000)), stopSignal);
+        continue;
+      }
+      failures = 0;
+      const { job, reason } = result.value;
+      if (job) {
+        log.info(
+          { workerId, bufferJobId: job.buffer_job_id, jobId: job.musetalk_job_id, attempt: job.attempt },
+          "buffer_job_claimed",
+        );
+        opts.onJob(job);
+        continue;
+      }
+      if (reason && reason !== "no_job") {
+        const level = reason === "worker_quarantined" ? "warn" : "info";
+        log[level]({ workerId, reason }, "buffer_claim_refused");
+        // The orchestrator will not give us work yet; ask again after a beat, or sooner if our state changes.
+        await opts.changes.wait(jitter(opts.idlePollMs), stopSignal);
+        continue;
+      }
+      // An empty answer that came back early (no long-poll support, or wait_ms 0) must not spin.
+      const elapsed = Date.now() - started;
+      if (opts.waitMs === 0 || elapsed < Math.min(opts.waitMs, 1_000) / 2) {
+        await sleep(jitter(opts.idlePollMs), stopSignal);
+      }
+    }
+  }
+
+  const done = run().catch((err: unknown) => {
+    log.fatal({ err, workerId }, "buffer_claim_loop_crashed");
+    throw err;
+  });
+
+  return {
+    async stop() {
+      stopController.abort();
+      await done.catch(() => undefined);
+    },
+  };
+}

@@ -1,0 +1,272 @@
+import os from "node:os";
+import path from "node:path";
+import { z } from "zod";
+import { WorkerId } from "@fleet/contract";
+
+/** Only `true`/`1`/`yes` switch a flag on; a typo must not silently enable something. */
+const BoolEnv = z
+  .enum(["true", "false", "1", "0", "yes", "no", ""])
+  .optional()
+  .transform((v) => v === "true" || v === "1" || v === "yes");
+
+const emptyAsUndefined = (v: unknown) => (typeof v === "string" && v.trim() === "" ? undefined : v);
+const OptionalString = z.preprocess(emptyAsUndefined, z.string().optional());
+const OptionalUrl = z.preprocess(emptyAsUndefined, z.url({ protocol: /^https?$/ }).optional());
+const num = (schema: z.ZodNumber, fallback: number) => z.preprocess(emptyAsUndefined, z.coerce.number().pipe(schema).default(fallback));
+
+const EnvSchema = z.object({
+  BUFFER_WORKER_ID: z.preprocess(emptyAsUndefined, WorkerId.optional()),
+  WORKER_MODE: OptionalString,
+  BUFFER_ORCHESTRATOR_BASE_URL: OptionalUrl,
+  ORCHESTRATOR_BASE_URL: OptionalUrl,
+  INTERNAL_API_KEY: OptionalString,
+  GPU_CLASS: OptionalString,
+  GPU_CLASS_NAME: OptionalString,
+  BUFFER_CAPACITY: num(z.number().int().min(1).max(64), 1),
+  // Fractions are allowed so tests can beat every 100 ms; production uses whole seconds.
+  BUFFER_POLL_INTERVAL_SEC: num(z.number().min(0.05).max(300), 5),
+  CLAIM_WAIT_MS: num(z.number().int().min(0).max(30_000), 20_000),
+  ORCHESTRATOR_TIMEOUT_SEC: num(z.number().min(0.1).max(300), 10),
+  B2_KEY_ID: OptionalString,
+  B2_APP_KEY: OptionalString,
+  B2_BUCKET_NAME: OptionalString,
+  B2_PREFIX: z.preprocess(emptyAsUndefined, z.string().default("avatar/outputs")),
+  B2_AUTHORIZE_URL: z.preprocess(
+    emptyAsUndefined,
+    z.url({ protocol: /^https?$/ }).default("https://api.backblazeb2.com/b2api/v2/b2_authorize_account"),
+  ),
+  // B2 requires parts of at least 5 MB (except the last); 100 MB is Backblaze's recommendation.
+  B2_PART_SIZE_MB: num(z.number().min(5).max(5000), 100),
+  B2_LARGE_FILE_THRESHOLD_MB: num(z.number().min(5).max(5000), 200),
+  CONFIG_LABEL: z.preprocess(emptyAsUndefined, z.string().max(200).default("default")),
+  BATCH_SIZE: num(z.number().int().min(1).max(64), 8),
+  INFERENCE_DRIVER: z.preprocess(emptyAsUndefined, z.enum(["ffmpeg", "http", "generate"]).default("ffmpeg")),
+  INFERENCE_URL: OptionalUrl,
+  INFERENCE_WORK_DIR: OptionalString,
+  INFERENCE_TIMEOUT_SEC: num(z.number().min(1).max(86_400), 1800),
+  INFERENCE_POLL_MS: num(z.number().int().min(20).max(60_000), 1000),
+  STORAGE: z.preprocess(emptyAsUndefined, z.enum(["local", "b2"]).default("local")),
+  LOCAL_STORAGE_DIR: OptionalString,
+  LOCAL_STORAGE_BASE_URL: OptionalUrl,
+  WORK_DIR: OptionalString,
+  HOST: z.preprocess(emptyAsUndefined, z.string().default("0.0.0.0")),
+  PORT: num(z.number().int().min(0).max(65_535), 8000),
+  LOG_LEVEL: z.preprocess(
+    emptyAsUndefined,
+    z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
+  ),
+  ALLOW_PRIVATE_NETWORK_URLS: BoolEnv,
+  MAX_INPUT_MB: num(z.number().min(1).max(100_000), 2048),
+  MAX_INPUT_DURATION_SEC: num(z.number().min(1).max(86_400), 900),
+  DOWNLOAD_TIMEOUT_SEC: num(z.number().min(1).max(86_400), 300),
+  DOWNLOAD_CONNECT_TIMEOUT_SEC: num(z.number().min(0.1).max(300), 10),
+  DOWNLOAD_ATTEMPTS: num(z.number().int().min(1).max(10), 3),
+  FFPROBE_TIMEOUT_SEC: num(z.number().min(1).max(600), 30),
+  DRAIN_GRACE_SEC: num(z.number().min(0).max(86_400), 60),
+  GENERATE_API_KEY: OptionalString,
+  WORKER_VERSION: OptionalString,
+});
+
+export type WorkerEnv = z.input<typeof EnvSchema>;
+
+export interface BufferSettings {
+  workerId: string;
+  orchestratorUrl: string;
+  internalApiKey: string;
+}
+
+export interface B2Settings {
+  keyId: string;
+  appKey: string;
+  bucketName: string;
+  prefix: string;
+  authorizeUrl: string;
+  partSizeBytes: number;
+  largeFileThresholdBytes: number;
+}
+
+export interface Config {
+  /** Null when the buffer loop is off; `bufferDisabledReason` says why. */
+  buffer: BufferSettings | null;
+  bufferDisabledReason: "not_enabled" | "missing_config" | null;
+  /** Variables whose absence disabled the loop, named for the warning. */
+  bufferMissing: string[];
+  /** Identity used in logs and progress posts even when the buffer loop is off. */
+  workerId: string;
+  /** Orchestrator coordinates for best-effort progress of /generate calls (may exist without a worker id). */
+  orchestratorUrl: string | null;
+  internalApiKey: string | null;
+  gpuClass: string | null;
+  capacity: number;
+  heartbeatIntervalMs: number;
+  claimWaitMs: number;
+  orchestratorTimeoutMs: number;
+  storage: { kind: "local"; dir: string; baseUrl: string | null } | { kind: "b2"; b2: B2Settings };
+  configLabel: string;
+  batchSize: number;
+  inference: {
+    driver: "ffmpeg" | "http" | "generate";
+    url: string | null;
+    /** WORK_DIR as the inference container sees it (a shared volume may be mounted elsewhere). */
+    workDirInEngine: string;
+    timeoutMs: number;
+    pollMs: number;
+  };
+  workDir: string;
+  host: string;
+  port: number;
+  logLevel: "fatal" | "error" | "warn" | "info" | "debug" | "trace" | "silent";
+  allowPrivateNetworkUrls: boolean;
+  limits: {
+    maxInputBytes: number;
+    maxInputDurationSec: number;
+    downloadTimeoutMs: number;
+    downloadConnectTimeoutMs: number;
+    downloadAttempts: number;
+    ffprobeTimeoutMs: number;
+  };
+  drainGraceMs: number;
+  generateApiKey: string | null;
+  version: string | null;
+}
+
+export class ConfigError extends Error {
+  override readonly name = "ConfigError";
+}
+
+const MB = 1024 * 1024;
+
+/**
+ * Reads the worker's settings once, at start. Names are the original's (DESIGN §7), legacy
+ * aliases included, so an existing `.env` keeps working. Throws a ConfigError naming every
+ * variable that is wrong.
+ */
+export function loadConfig(
+  env: Record<string, string | undefined>,
+  facts: { hostname: string; tmpdir: string } = { hostname: os.hostname(), tmpdir: os.tmpdir() },
+): Config {
+  const parsed = EnvSchema.safeParse(env);
+  if (!parsed.success) {
+    const problems = parsed.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`);
+    throw new ConfigError(`invalid worker configuration: ${problems.join("; ")}`);
+  }
+  const e = parsed.data;
+  const problems: string[] = [];
+
+  const orchestratorUrl = (e.BUFFER_ORCHESTRATOR_BASE_URL ?? e.ORCHESTRATOR_BASE_URL ?? null)?.replace(/\/+$/, "") ?? null;
+  const internalApiKey = e.INTERNAL_API_KEY ?? null;
+  const enabledId = e.BUFFER_WORKER_ID ?? (e.WORKER_MODE?.toLowerCase() === "buffer" ? bufferIdFor(facts.hostname) : null);
+  const bufferMissing: string[] = [];
+  if (enabledId) {
+    if (!orchestratorUrl) bufferMissing.push("BUFFER_ORCHESTRATOR_BASE_URL (or ORCHESTRATOR_BASE_URL)");
+    if (!internalApiKey) bufferMissing.push("INTERNAL_API_KEY");
+  }
+  const buffer =
+    enabledId && orchestratorUrl && internalApiKey ? { workerId: enabledId, orchestratorUrl, internalApiKey } : null;
+
+  const workDir = path.resolve(e.WORK_DIR ?? path.join(facts.tmpdir, "fleet-worker"));
+
+  if (e.INFERENCE_DRIVER !== "ffmpeg" && !e.INFERENCE_URL) {
+    problems.push(`INFERENCE_URL: required when INFERENCE_DRIVER=${e.INFERENCE_DRIVER}`);
+  }
+  let storage: Config["storage"];
+  if (e.STORAGE === "b2") {
+    for (const name of ["B2_KEY_ID", "B2_APP_KEY", "B2_BUCKET_NAME"] as const) {
+      if (!e[name]) problems.push(`${name}: required when STORAGE=b2`);
+    }
+    if (e.B2_LARGE_FILE_THRESHOLD_MB < e.B2_PART_SIZE_MB) {
+      problems.push("B2_LARGE_FILE_THRESHOLD_MB: must be at least B2_PART_SIZE_MB");
+    }
+    storage = {
+      kind: "b2",
+      b2: {
+        keyId: e.B2_KEY_ID ?? "",
+        appKey: e.B2_APP_KEY ?? "",
+        bucketName: e.B2_BUCKET_NAME ?? "",
+        prefix: e.B2_PREFIX.replace(/^\/+|\/+$/g, ""),
+        authorizeUrl: e.B2_AUTHORIZE_URL,
+        partSizeBytes: Math.floor(e.B2_PART_SIZE_MB * MB),
+        largeFileThresholdBytes: Math.floor(e.B2_LARGE_FILE_THRESHOLD_MB * MB),
+      },
+    };
+  } else {
+    storage = {
+      kind: "local",
+      dir: path.resolve(e.LOCAL_STORAGE_DIR ?? path.join(workDir, "outputs")),
+      baseUrl: e.LOCAL_STORAGE_BASE_URL?.replace(/\/+$/, "") ?? null,
+    };
+  }
+  if (problems.length > 0) throw new ConfigError(`invalid worker configuration: ${problems.join("; ")}`);
+
+  return {
+    buffer,
+    bufferDisabledReason: buffer ? null : enabledId ? "missing_config" : "not_enabled",
+    bufferMissing,
+    workerId: enabledId ?? facts.hostname,
+    orchestratorUrl,
+    internalApiKey,
+    gpuClass: e.GPU_CLASS ?? e.GPU_CLASS_NAME ?? null,
+    capacity: e.BUFFER_CAPACITY,
+    heartbeatIntervalMs: Math.round(e.BUFFER_POLL_INTERVAL_SEC * 1000),
+    claimWaitMs: e.CLAIM_WAIT_MS,
+    orchestratorTimeoutMs: Math.round(e.ORCHESTRATOR_TIMEOUT_SEC * 1000),
+    storage,
+    configLabel: e.CONFIG_LABEL,
+    batchSize: e.BATCH_SIZE,
+    inference: {
+      driver: e.INFERENCE_DRIVER,
+      url: e.INFERENCE_URL?.replace(/\/+$/, "") ?? null,
+      workDirInEngine: e.INFERENCE_WORK_DIR ?? workDir,
+      timeoutMs: Math.round(e.INFERENCE_TIMEOUT_SEC * 1000),
+      pollMs: e.INFERENCE_POLL_MS,
+    },
+    workDir,
+    host: e.HOST,
+    port: e.PORT,
+    logLevel: e.LOG_LEVEL,
+    allowPrivateNetworkUrls: e.ALLOW_PRIVATE_NETWORK_URLS,
+    limits: {
+      maxInputBytes: Math.floor(e.MAX_INPUT_MB * MB),
+      maxInputDurationSec: e.MAX_INPUT_DURATION_SEC,
+      downloadTimeoutMs: Math.round(e.DOWNLOAD_TIMEOUT_SEC * 1000),
+      downloadConnectTimeoutMs: Math.round(e.DOWNLOAD_CONNECT_TIMEOUT_SEC * 1000),
+      downloadAttempts: e.DOWNLOAD_ATTEMPTS,
+      ffprobeTimeoutMs: Math.round(e.FFPROBE_TIMEOUT_SEC * 1000),
+    },
+    drainGraceMs: Math.round(e.DRAIN_GRACE_SEC * 1000),
+    generateApiKey: e.GENERATE_API_KEY ?? null,
+    version: e.WORKER_VERSION ?? null,
+  };
+}
+
+/** main.ts's entry: the one place the worker reads process.env. */
+export function loadConfigFromProcess(): Config {
+  return loadConfig(process.env);
+}
+
+/** The original's fallback identity when WORKER_MODE=buffer and no id is given. */
+function bufferIdFor(hostname: string): string {
+  return `buffer-${hostname.replace(/[^A-Za-z0-9._:@-]/g, "-")}`.slice(0, 128);
+}
+
+/** What is safe to print at start: everything except the secrets. */
+export function describeConfig(config: Config): Record<string, unknown> {
+  return {
+    workerId: config.workerId,
+    bufferLoop: config.buffer ? "enabled" : config.bufferDisabledReason,
+    orchestratorUrl: config.orchestratorUrl,
+    internalApiKeySet: config.internalApiKey !== null,
+    gpuClass: config.gpuClass,
+    capacity: config.capacity,
+    heartbeatIntervalMs: config.heartbeatIntervalMs,
+    inferenceDriver: config.inference.driver,
+    inferenceUrl: config.inference.url,
+    storage:
+      config.storage.kind === "b2"
+        ? { kind: "b2", bucket: config.storage.b2.bucketName, prefix: config.storage.b2.prefix }
+        : { kind: "local", dir: config.storage.dir },
+    workDir: config.workDir,
+    port: config.port,
+    allowPrivateNetworkUrls: config.allowPrivateNetworkUrls,
+  };
+}

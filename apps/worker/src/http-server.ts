@@ -1,0 +1,200 @@
+import { createReadStream } from "node:fs";
+import { stat } from "node:fs/promises";
+import http from "node:http";
+import type { AddressInfo } from "node:net";
+import path from "node:path";
+import { timingSafeEqual } from "node:crypto";
+import { GenerateRequest, type GenerateFailure, type GenerateSuccess } from "@fleet/contract";
+import type { Logger } from "./logger.js";
+import type { JobOutcome } from "./pipeline/run-job.js";
+
+/** The original's health path, kept as one constant (its docs probed /health, which 404ed, §8.25). */
+export const HEALTH_PATH = "/hc";
+
+const MAX_BODY_BYTES = 1024 * 1024;
+
+export interface WorkerHttpHandlers {
+  healthz(): Record<string, unknown>;
+  metrics(): string;
+  /** Null when the worker cannot take /generate calls now (draining). */
+  generate(request: GenerateRequest, signal: AbortSignal): Promise<JobOutcome> | null;
+  /** Directory served under /outputs/ (local storage), or null. */
+  outputsDir: string | null;
+  generateApiKey: string | null;
+  log: Logger;
+}
+
+export interface WorkerHttpServer {
+  port: number;
+  url: string;
+  close(): Promise<void>;
+}
+
+/**
+ * The worker's own port (8000, as the original): /hc, /healthz, /metrics, the original
+ * POST /generate for queue-style callers, and /outputs/ for the local store. Plain node:http:
+ * five routes do not need a framework, and nothing here may share a blocked loop with a job.
+ */
+export async function startHttpServer(opts: { host: string; port: number; handlers: WorkerHttpHandlers }): Promise<WorkerHttpServer> {
+  const h = opts.handlers;
+  const server = http.createServer((req, res) => {
+    void route(req, res).catch((err: unknown) => {
+      h.log.error({ err, method: req.method, url: req.url }, "http_request_failed");
+      if (!res.headersSent) sendJson(res, 500, { status: "failed", error: "internal error" });
+      else res.destroy();
+    });
+  });
+  // /generate holds its request for the whole job; only slow headers are cut short.
+  server.requestTimeout = 0;
+  server.headersTimeout = 15_000;
+  server.keepAliveTimeout = 5_000;
+
+  async function route(req: http.IncomingMessage, res: http.ServerResponse) {
+    const url = new URL(req.url ?? "/", "http://worker");
+    const p = url.pathname;
+    if (req.method === "GET" && p === HEALTH_PATH) return sendJson(res, 200, { status: "ok" });
+    if (req.method === "GET" && p === "/healthz") return sendJson(res, 200, h.healthz());
+    if (req.method === "GET" && p === "/metrics") {
+      res.writeHead(200, { "content-type": "text/plain; version=0.0.4; charset=utf-8" });
+      return void res.end(h.metrics());
+    }
+    if (req.method === "POST" && p === "/generate") return generate(req, res);
+    if ((req.method === "GET" || req.method === "HEAD") && p.startsWith("/outputs/") && h.outputsDir) {
+      return serveOutput(h.outputsDir, decodeURIComponent(p.slice("/outputs/".length)), req, res);
+    }
+    sendJson(res, 404, { detail: "Not Found" });
+  }
+
+  async function generate(req: http.IncomingMessage, res: http.ServerResponse) {
+    if (h.generateApiKey && !keyMatches(req, h.generateApiKey)) {
+      return sendJson(res, 401, { detail: "missing or wrong X-API-Key" });
+    }
+    let body: unknown;
+    try {
+      body = JSON.parse(await readBody(req));
+    } catch {
+      return sendJson(res, 422, { detail: [{ loc: ["body"], msg: "body is not valid JSON", type: "value_error.json" }] });
+    }
+    const parsed = GenerateRequest.safeParse(body);
+    if (!parsed.success) {
+      // FastAPI's validation shape, which the original's callers already handle.
+      return sendJson(res, 422, {
+        detail: parsed.error.issues.map((i) => ({ loc: ["body", ...i.path.map(String)], msg: i.message, type: i.code })),
+      });
+    }
+    const controller = new AbortController();
+    // A caller that hangs up frees the GPU instead of leaving a job nobody waits for.
+    res.on("close", () => {
+      if (!res.writableEnded) controller.abort("released");
+    });
+    const run = h.generate(parsed.data, controller.signal);
+    if (!run) return sendJson(res, 503, { detail: "worker is draining" });
+    let outcome: JobOutcome;
+    try {
+      outcome = await run;
+    } catch (err) {
+      if (controller.signal.aborted) return;
+      throw err;
+    }
+    if (outcome.status === "succeeded") {
+      const ok: GenerateSuccess = {
+        status: "success",
+        output_url: outcome.outputUrl,
+        musetalk_job_id: parsed.data.musetalk_job_id,
+        metrics: outcome.metrics,
+        error: null,
+      };
+      return sendJson(res, 200, ok);
+    }
+    const e = outcome.errorInfo;
+    const failed: GenerateFailure = {
+      status: "failed",
+      error_type: e.error_type,
+      error_message: e.message,
+      stage: e.stage,
+      details: e.details ?? {},
+      retryable: e.retryable,
+      stage_times: (outcome.metrics.stage_times as Record<string, unknown> | undefined) ?? {},
+      stack_trace: null,
+    };
+    sendJson(res, e.error_type === "media_error" ? 422 : 500, failed);
+  }
+
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(opts.port, opts.host, () => {
+      server.off("error", reject);
+      resolve();
+    });
+  });
+  const port = (server.address() as AddressInfo).port;
+  const host = opts.host === "0.0.0.0" || opts.host === "::" ? "127.0.0.1" : opts.host;
+  return {
+    port,
+    url: `http://${host.includes(":") ? `[${host}]` : host}:${port}`,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      }),
+  };
+}
+
+function sendJson(res: http.ServerResponse, status: number, body: unknown) {
+  const text = JSON.stringify(body);
+  res.writeHead(status, { "content-type": "application/json", "content-length": Buffer.byteLength(text) });
+  res.end(text);
+}
+
+function keyMatches(req: http.IncomingMessage, expected: string): boolean {
+  const got = req.headers["x-api-key"] ?? req.headers["x-internal-api-key"];
+  const value = Array.isArray(got) ? got[0] : got;
+  if (!value) return false;
+  const a = Buffer.from(value);
+  const b = Buffer.from(expected);
+  return a.length === b.length && timingSafeEqual(a, b);
+}
+
+async function readBody(req: http.IncomingMessage): Promise<string> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req) {
+    size += (chunk as Buffer).length;
+    if (size > MAX_BODY_BYTES) throw new Error("body too large");
+    chunks.push(chunk as Buffer);
+  }
+  return Buffer.concat(chunks).toString("utf8");
+}
+
+const CONTENT_TYPES: Record<string, string> = { ".mp4": "video/mp4", ".json": "application/json" };
+
+/** Files of the local store, with single byte ranges so browsers and ffprobe can seek. */
+async function serveOutput(dir: string, key: string, req: http.IncomingMessage, res: http.ServerResponse) {
+  const root = path.resolve(dir);
+  const file = path.resolve(root, key);
+  if (!file.startsWith(root + path.sep)) return sendJson(res, 404, { detail: "Not Found" });
+  const info = await stat(file).catch(() => null);
+  if (!info?.isFile()) return sendJson(res, 404, { detail: "Not Found" });
+  const type = CONTENT_TYPES[path.extname(file)] ?? "application/octet-stream";
+  const range = /^bytes=(\d*)-(\d*)$/.exec(req.headers.range ?? "");
+  let start = 0;
+  let end = info.size - 1;
+  let status = 200;
+  if (range && (range[1] || range[2])) {
+    start = range[1] ? Number(range[1]) : Math.max(0, info.size - Number(range[2]));
+    end = range[1] && range[2] ? Math.min(Number(range[2]), info.size - 1) : info.size - 1;
+    if (start > end || start >= info.size) {
+      res.writeHead(416, { "content-range": `bytes */${info.size}` });
+      return void res.end();
+    }
+    status = 206;
+  }
+  res.writeHead(status, {
+    "content-type": type,
+    "content-length": end - start + 1,
+    "accept-ranges": "bytes",
+    ...(status === 206 ? { "content-range": `bytes ${start}-${end}/${info.size}` } : {}),
+  });
+  if (req.method === "HEAD") return void res.end();
+  createReadStream(file, { start, end }).pipe(res);
+}

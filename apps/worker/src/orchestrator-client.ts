@@ -1,0 +1,157 @@
+import { Pool } from "undici";
+import type { z } from "zod";
+import {
+  ErrorBody,
+  HEADERS,
+  pathFor,
+  routes,
+  type ClaimJobRequest,
+  type ClaimJobResponse,
+  type HeartbeatRequest,
+  type HeartbeatResponse,
+  type JobStatusReport,
+  type JobStatusReportResponse,
+  type ProgressReport,
+  type ProgressReportResponse,
+} from "@fleet/contract";
+import { excerpt } from "./util/excerpt.js";
+
+/**
+ * A call's outcome as data, so each loop decides between retry, drop and stop without
+ * try/catch sprawl. `statusCode` is null when no response arrived (network error, timeout).
+ */
+export type ClientResult<T> =
+  | { ok: true; statusCode: number; value: T }
+  | {
+      ok: false;
+      statusCode: number | null;
+      /** 5xx, 408, 429 and network errors: the same call may succeed later. */
+      retryable: boolean;
+      /** The contract's error code when the body was an ErrorBody (`lease_lost`, `unauthorized`...). */
+      code: string | null;
+      message: string;
+      bodyExcerpt: string;
+      /** The caller's own signal ended the call (shutdown, drain). */
+      aborted: boolean;
+    };
+
+export interface CallOptions {
+  signal?: AbortSignal;
+  /** Overrides the default per-request timeout (the claim long-poll needs wait_ms on top). */
+  timeoutMs?: number;
+}
+
+export interface OrchestratorClient {
+  heartbeat(workerId: string, body: z.input<typeof HeartbeatRequest>, opts?: CallOptions): Promise<ClientResult<HeartbeatResponse>>;
+  claimJob(body: z.input<typeof ClaimJobRequest>, opts?: CallOptions): Promise<ClientResult<ClaimJobResponse>>;
+  reportJobStatus(
+    bufferJobId: string,
+    body: z.input<typeof JobStatusReport>,
+    opts?: CallOptions,
+  ): Promise<ClientResult<JobStatusReportResponse>>;
+  reportProgress(jobId: string, body: z.input<typeof ProgressReport>, opts?: CallOptions): Promise<ClientResult<ProgressReportResponse>>;
+  close(): Promise<void>;
+}
+
+type RouteName = "heartbeat" | "claimJob" | "reportJobStatus" | "reportProgress";
+
+/**
+ * The worker side of the worker API (DESIGN §2), one method per route of the contract's table.
+ * One undici Pool per orchestrator origin: keep-alive is bounded and a socket that errors is
+ * dropped, so a restarted orchestrator is reached again on the next call (the original's
+ * long-lived httpx client got stuck, §8.3). Every body is consumed, success or not.
+ */
+export function createOrchestratorClient(opts: { baseUrl: string; apiKey: string; timeoutMs: number }): OrchestratorClient {
+  const base = new URL(opts.baseUrl);
+  const prefix = base.pathname.replace(/\/+$/, "");
+  const pool = new Pool(base.origin, {
+    connectTimeout: Math.min(opts.timeoutMs, 10_000),
+    keepAliveTimeout: 4_000,
+    keepAliveMaxTimeout: 30_000,
+    // Heartbeats must never queue behind a long-polling claim on the same socket.
+    pipelining: 1,
+  });
+
+  async function call<T>(
+    route: RouteName,
+    params: Record<string, string>,
+    body: unknown,
+    callOpts: CallOptions = {},
+  ): Promise<ClientResult<T>> {
+    const def = routes[route];
+    const timeoutMs = callOpts.timeoutMs ?? opts.timeoutMs;
+    const timeout = AbortSignal.timeout(timeoutMs + 1_000);
+    const signal = callOpts.signal ? AbortSignal.any([callOpts.signal, timeout]) : timeout;
+    let statusCode: number;
+    let text: string;
+    try {
+      const res = await pool.request({
+        method: def.method,
+        path: prefix + pathFor(def.path, params),
+        headers: { "content-type": "application/json", [HEADERS.internalApiKey]: opts.apiKey },
+        body: JSON.stringify(body),
+        headersTimeout: timeoutMs,
+        bodyTimeout: timeoutMs,
+        signal,
+      });
+      statusCode = res.statusCode;
+      text = await res.body.text();
+    } catch (err) {
+      const aborted = callOpts.signal?.aborted === true;
+      const message = timeout.aborted && !aborted ? `timed out after ${timeoutMs} ms` : describeNetworkError(err);
+      return { ok: false, statusCode: null, retryable: !aborted, code: null, message, bodyExcerpt: "", aborted };
+    }
+
+    const json = parseJson(text);
+    if (statusCode >= 200 && statusCode < 300) {
+      const schema = (def.responses as Record<number, z.ZodType>)[200];
+      const parsed = schema ? schema.safeParse(json) : { success: true as const, data: json };
+      if (parsed.success) return { ok: true, statusCode, value: parsed.data as T };
+      return {
+        ok: false,
+        statusCode,
+        retryable: false,
+        code: null,
+        message: `unexpected response body for ${def.method} ${def.path}`,
+        bodyExcerpt: excerpt(text),
+        aborted: false,
+      };
+    }
+    const errorBody = ErrorBody.safeParse(json);
+    return {
+      ok: false,
+      statusCode,
+      retryable: statusCode >= 500 || statusCode === 408 || statusCode === 429,
+      code: errorBody.success ? errorBody.data.error.code : null,
+      message: errorBody.success ? errorBody.data.error.message : `HTTP ${statusCode}`,
+      bodyExcerpt: excerpt(text),
+      aborted: false,
+    };
+  }
+
+  return {
+    heartbeat: (workerId, body, o) => call("heartbeat", { worker_id: workerId }, body, o),
+    claimJob: (body, o) => call("claimJob", {}, body, o),
+    reportJobStatus: (bufferJobId, body, o) => call("reportJobStatus", { buffer_job_id: bufferJobId }, body, o),
+    reportProgress: (jobId, body, o) => call("reportProgress", { job_id: jobId }, body, o),
+    close: async () => {
+      await pool.destroy();
+    },
+  };
+}
+
+function parseJson(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+}
+
+/** `ECONNREFUSED connect 127.0.0.1:8080` reads better in a log line than a stack. */
+export function describeNetworkError(err: unknown): string {
+  if (!(err instanceof Error)) return String(err);
+  const code = (err as { code?: unknown }).code;
+  const cause = err.cause instanceof Error ? `: ${err.cause.message}` : "";
+  return `${typeof code === "string" ? `${code} ` : ""}${err.message}${cause}`.trim();
+}

@@ -1,0 +1,68 @@
+import type { ErrorInfo, ErrorStage, ErrorType } from "@fleet/contract";
+
+/**
+ * A failure the retry policy can act on. Thrown by each stage with its own classification and
+ * never re-wrapped by a catch-all (the original turned non-retryable upload errors into
+ * retryable ones that way, §8.17).
+ */
+export class JobError extends Error {
+  override readonly name = "JobError";
+  constructor(readonly info: ErrorInfo) {
+    super(info.message);
+  }
+
+  static media(stage: ErrorStage, message: string, details?: Record<string, unknown>): JobError {
+    return new JobError({ error_type: "media_error", stage, message, retryable: false, details: details ?? null });
+  }
+
+  static processing(stage: ErrorStage, message: string, retryable: boolean, details?: Record<string, unknown>): JobError {
+    return new JobError({ error_type: "processing_error", stage, message, retryable, details: details ?? null });
+  }
+
+  static of(type: ErrorType, stage: ErrorStage, message: string, retryable: boolean, details?: Record<string, unknown>): JobError {
+    return new JobError({ error_type: type, stage, message, retryable, details: details ?? null });
+  }
+}
+
+/** Aborts carry why (cancelled by a client, lease lost, released on drain, shutdown). */
+export type AbortReason = "cancelled" | "lost" | "released";
+
+export class JobAbortedError extends Error {
+  override readonly name = "JobAbortedError";
+  constructor(readonly reason: AbortReason) {
+    super(`job aborted: ${reason}`);
+  }
+}
+
+/** Reads the reason an AbortController was aborted with; anything else counts as a release. */
+export function abortReasonOf(signal: AbortSignal): AbortReason {
+  const r: unknown = signal.reason;
+  return r === "cancelled" || r === "lost" || r === "released" ? r : "released";
+}
+
+/** Throws JobAbortedError if the job's signal has fired; stages call it between steps. */
+export function throwIfAborted(signal: AbortSignal): void {
+  if (signal.aborted) throw new JobAbortedError(abortReasonOf(signal));
+}
+
+const SYSTEM_RETRYABLE = new Set(["ENOSPC", "EMFILE", "ENFILE", "ENOMEM", "EIO", "EDQUOT"]);
+
+/**
+ * Classifies anything a stage threw that is not already a JobError: resource exhaustion on this
+ * box is worth trying elsewhere; an unexpected bug is not (it would fail everywhere).
+ */
+export function toErrorInfo(err: unknown, stage: ErrorStage): ErrorInfo {
+  if (err instanceof JobError) return err.info;
+  const code = (err as { code?: unknown } | null)?.code;
+  const message = err instanceof Error ? err.message : String(err);
+  if (typeof code === "string" && SYSTEM_RETRYABLE.has(code)) {
+    return { error_type: "processing_error", stage, message, retryable: true, details: { code } };
+  }
+  return {
+    error_type: "unknown_error",
+    stage,
+    message,
+    retryable: false,
+    details: typeof code === "string" ? { code } : null,
+  };
+}

@@ -1,0 +1,326 @@
+import { randomUUID } from "node:crypto";
+import { mkdir, readFile } from "node:fs/promises";
+import path from "node:path";
+import { JobId, type HeartbeatResponse, type SystemFacts, type WorkerReportedStatus } from "@fleet/contract";
+import { startClaimLoop, type ClaimLoop } from "./claim-loop.js";
+import { describeConfig, type Config } from "./config.js";
+import { startEngineMonitor, type EngineMonitor } from "./engine-monitor.js";
+import { startHeartbeatLoop, type HeartbeatLoop } from "./heartbeat-loop.js";
+import { startHttpServer, type WorkerHttpServer } from "./http-server.js";
+import { createInferenceDriver } from "./inference/create-inference-driver.js";
+import type { InferenceDriver } from "./inference/inference-driver.js";
+import { createJobRunner, type JobRunner } from "./job-runner.js";
+import type { Logger } from "./logger.js";
+import { Metrics } from "./metrics.js";
+import { createOrchestratorClient, type OrchestratorClient } from "./orchestrator-client.js";
+import { createOutbox, type Outbox } from "./outbox.js";
+import { createDownloadAgent } from "./pipeline/download.js";
+import { runJob, type JobInput } from "./pipeline/run-job.js";
+import { createProgressReporter } from "./progress-reporter.js";
+import { createStorage } from "./storage/create-storage.js";
+import type { OutputStorage } from "./storage/output-storage.js";
+import { collectSystemFacts, readGpu, type GpuFacts } from "./system-facts.js";
+import { ChangeSignal } from "./util/change-signal.js";
+
+export interface WorkerParts {
+  /** Replace the engine or the store (tests); by default they follow the config. */
+  driver?: InferenceDriver;
+  storage?: OutputStorage;
+}
+
+export interface Worker {
+  readonly httpUrl: string;
+  readonly workerId: string;
+  /** SIGTERM: stop claiming, beat `draining`, finish or release running jobs, flush reports, stop. */
+  drain(): Promise<void>;
+  /** Second SIGTERM: abort running jobs now (reported `released`) and finish the drain quickly. */
+  abortNow(): void;
+}
+
+/**
+ * Builds every part from the config and starts them: HTTP first (so /hc answers whatever else
+ * happens), then the engine monitor, then — only when configured — the buffer loop: outbox
+ * re-send, heartbeat, claim loop.
+ */
+export async function startWorker(config: Config, log: Logger, parts: WorkerParts = {}): Promise<Worker> {
+  const version = config.version ?? (await readPackageVersion());
+  log.info({ version, ...describeConfig(config) }, "worker_starting");
+  await mkdir(config.workDir, { recursive: true });
+
+  const metrics = new Metrics();
+  const changes = new ChangeSignal();
+  const driver = parts.driver ?? createInferenceDriver(config, log);
+  let httpServer: WorkerHttpServer | null = null;
+  // The local store's URLs point at this process's /outputs/ unless LOCAL_STORAGE_BASE_URL says otherwise.
+  const storage = parts.storage ?? createStorage(config, log, () => `${httpServer?.url ?? `http://127.0.0.1:${config.port}`}/outputs`);
+  const downloadAgent = createDownloadAgent({ allowPrivate: config.allowPrivateNetworkUrls, connectTimeoutMs: config.limits.downloadConnectTimeoutMs });
+  const client: OrchestratorClient | null =
+    config.orchestratorUrl && config.internalApiKey
+      ? createOrchestratorClient({ baseUrl: config.orchestratorUrl, apiKey: config.internalApiKey, timeoutMs: config.orchestratorTimeoutMs })
+      : null;
+  const buffer = config.buffer;
+  const outbox: Outbox | null =
+    buffer && client ? createOutbox({ dir: path.join(config.workDir, "outbox"), client, log, timeoutMs: config.orchestratorTimeoutMs }) : null;
+
+  let gpu: GpuFacts | null = null;
+  let system: SystemFacts | null = null;
+  let draining = false;
+  let drainRequested = false;
+  let forced = false;
+  const gpuClass = () => config.gpuClass ?? gpu?.name ?? "unknown";
+
+  const countOutcome = metrics.counter("fleet_worker_jobs_total", "Jobs ended on this worker, by outcome.");
+  const countSeconds = metrics.counter("fleet_worker_job_seconds_total", "Wall time spent in jobs, by outcome.");
+  const countBeats = metrics.counter("fleet_worker_heartbeats_total", "Heartbeats sent, by result and HTTP status.");
+
+  const runner: JobRunner = createJobRunner({
+    capacity: config.capacity,
+    workerId: config.workerId,
+    log,
+    outbox,
+    changes,
+    execute: (input, ctx) =>
+      runJob(input, { config, log, driver, storage, downloadAgent, gpuClass: gpuClass(), workerId: config.workerId, lipSync: () => monitor.current().engine.lip_sync ?? null }, ctx),
+    progressFor: (input: JobInput, onLeaseLost) =>
+      createProgressReporter({
+        // Progress of a /generate call reaches the orchestrator only for ids it can know.
+        client: client && (input.bufferJobId || JobId.safeParse(input.jobId).success) ? client : null,
+        workerId: config.workerId,
+        jobId: input.jobId,
+        bufferJobId: input.bufferJobId,
+        timeoutMs: config.orchestratorTimeoutMs,
+        log,
+        onLeaseLost,
+      }),
+    onOutcome: (outcome, seconds) => {
+      countOutcome({ outcome });
+      countSeconds({ outcome }, seconds);
+    },
+  });
+
+  const monitor: EngineMonitor = startEngineMonitor({
+    driver,
+    storage,
+    intervalMs: Math.max(250, Math.min(config.heartbeatIntervalMs, 5_000)),
+    log,
+    busy: () => runner.running() > 0,
+    onChange: () => changes.notify(),
+  });
+
+  // Facts are gathered in the background: the first heartbeat never waits for them (§8.27).
+  const factsController = new AbortController();
+  const refreshFacts = async () => {
+    gpu = await readGpu(factsController.signal).catch(() => null);
+    system = await collectSystemFacts({ workDir: config.workDir, gpu }).catch(() => system);
+  };
+  void refreshFacts();
+  const factsTimer = setInterval(() => void refreshFacts(), 60_000);
+  factsTimer.unref();
+
+  function reportedStatus(): { status: WorkerReportedStatus; error: string | null } {
+    if (draining || drainRequested) return { status: "draining", error: null };
+    if (runner.running() > 0) return { status: "busy", error: null };
+    const { engine, storage: st } = monitor.current();
+    if (engine.state === "error" || engine.state === "unavailable") return { status: "error", error: `inference engine ${engine.state}: ${engine.detail ?? ""}`.trim() };
+    if (!st.ready && st.detail !== "not checked yet") return { status: "error", error: `storage not ready: ${st.detail}` };
+    return { status: "idle", error: null };
+  }
+
+  function onReply(reply: HeartbeatResponse) {
+    for (const id of reply.cancel) runner.abort(id, "cancelled");
+    for (const id of reply.lost) runner.abort(id, "lost");
+    if (reply.drain !== drainRequested) {
+      drainRequested = reply.drain;
+      log.info({ workerId: config.workerId }, reply.drain ? "buffer_worker_drain_requested" : "buffer_worker_undrained");
+      changes.notify();
+    }
+  }
+
+  let heartbeat: HeartbeatLoop | null = null;
+  let claimLoop: ClaimLoop | null = null;
+
+  httpServer = await startHttpServer({
+    host: config.host,
+    port: config.port,
+    handlers: {
+      log,
+      generateApiKey: config.generateApiKey,
+      outputsDir: config.storage.kind === "local" && !parts.storage ? config.storage.dir : null,
+      metrics: () => metrics.render(),
+      healthz: () => healthz(),
+      generate: (req, signal) =>
+        draining
+          ? null
+          : runner.runDirect(
+              {
+                attemptId: `generate-${randomUUID()}`,
+                bufferJobId: null,
+                jobId: req.musetalk_job_id,
+                attempt: null,
+                videoUrl: req.video_url,
+                audioUrl: req.audio_url,
+                aspectRatio: req.aspect_ratio,
+                resolution: req.resolution,
+                params: req.params,
+              },
+              signal,
+            ),
+    },
+  });
+  log.info({ url: httpServer.url, port: httpServer.port }, "worker_http_listening");
+
+  function healthz() {
+    const hb = heartbeat?.snapshot() ?? null;
+    const readiness = monitor.current();
+    return {
+      status: !buffer || hb?.healthy ? "ok" : "degraded",
+      worker_id: config.workerId,
+      version,
+      buffer_loop: buffer ? "running" : config.bufferDisabledReason,
+      heartbeat: hb && {
+        healthy: hb.healthy,
+        last_accepted_at: hb.lastAcceptedAt ? new Date(hb.lastAcceptedAt).toISOString() : null,
+        age_sec: hb.lastAcceptedAt ? (Date.now() - hb.lastAcceptedAt) / 1000 : null,
+        consecutive_failures: hb.consecutiveFailures,
+        last_error: hb.lastError,
+      },
+      engine: readiness.engine,
+      storage: readiness.storage,
+      jobs: { running: runner.running(), capacity: runner.capacity, held: runner.heldBufferJobIds() },
+      draining: draining || drainRequested,
+      outbox_pending: outbox?.pendingIds().length ?? 0,
+    };
+  }
+
+  metrics.gauge("fleet_worker_jobs_running", "Jobs running now.", () => runner.running());
+  metrics.gauge("fleet_worker_capacity", "BUFFER_CAPACITY.", () => runner.capacity);
+  metrics.gauge("fleet_worker_outbox_pending", "Terminal reports not yet acknowledged.", () => outbox?.pendingIds().length ?? 0);
+  metrics.gauge("fleet_worker_draining", "1 while draining.", () => (draining || drainRequested ? 1 : 0));
+  metrics.gauge("fleet_worker_heartbeat_healthy", "1 when the last heartbeat was accepted.", () => (heartbeat?.snapshot().healthy ? 1 : 0));
+  metrics.gauge("fleet_worker_heartbeat_age_seconds", "Seconds since the orchestrator last accepted a heartbeat.", () => {
+    const at = heartbeat?.snapshot().lastAcceptedAt;
+    return at ? (Date.now() - at) / 1000 : NaN;
+  });
+  metrics.gauge("fleet_worker_engine_ready", "1 when the inference engine is ready.", () => [
+    { labels: { driver: driver.name }, value: monitor.current().engine.state === "ready" ? 1 : 0 },
+  ]);
+  metrics.gauge("fleet_worker_engine_lip_sync", "0 for engines that make video without lip movement (the ffmpeg development engine).", () => [
+    { labels: { driver: driver.name }, value: monitor.current().engine.lip_sync === false ? 0 : 1 },
+  ]);
+
+  if (buffer && client && outbox) {
+    log.info({ workerId: buffer.workerId, orchestratorUrl: buffer.orchestratorUrl, capacity: config.capacity }, "buffer_worker_loop_starting");
+    await outbox.start();
+    heartbeat = startHeartbeatLoop({
+      client,
+      workerId: buffer.workerId,
+      intervalMs: config.heartbeatIntervalMs,
+      timeoutMs: config.orchestratorTimeoutMs,
+      log,
+      buildBody: () => {
+        const { status, error } = reportedStatus();
+        const engine = monitor.current().engine;
+        return {
+          status,
+          gpu_class: gpuClass(),
+          capacity: config.capacity,
+          error,
+          active_jobs: runner.heldBufferJobIds().slice(0, 64),
+          version,
+          engine,
+          system,
+        };
+      },
+      onReply,
+      onHealthChange: (healthy) => {
+        if (healthy) outbox.wake();
+        changes.notify();
+      },
+      onBeat: ({ ok, statusCode }) => countBeats({ result: ok ? "ok" : "error", status_code: String(statusCode ?? "none") }),
+    });
+    claimLoop = startClaimLoop({
+      client,
+      workerId: buffer.workerId,
+      waitMs: config.claimWaitMs,
+      idlePollMs: config.heartbeatIntervalMs,
+      timeoutMs: config.orchestratorTimeoutMs,
+      log,
+      changes,
+      blockedBy: () => {
+        if (draining) return "draining";
+        if (drainRequested) return "drain_requested";
+        if (!heartbeat?.snapshot().healthy) return "heartbeat_not_accepted";
+        const running = runner.running();
+        if (!monitor.readyToClaim(running)) {
+          const r = monitor.current();
+          return r.storage.ready ? `engine_${r.engine.state}` : "storage_not_ready";
+        }
+        if (runner.freeSlots() === 0) return "at_capacity";
+        return null;
+      },
+      onJob: (job) => runner.startClaimed(job),
+    });
+  } else if (config.bufferDisabledReason === "missing_config") {
+    log.warn({ workerId: config.workerId, missing: config.bufferMissing }, "buffer_worker_disabled_missing_config");
+  } else {
+    log.info({ hint: "set BUFFER_WORKER_ID (or WORKER_MODE=buffer) to join an orchestrator" }, "buffer_worker_not_enabled");
+  }
+
+  let drainPromise: Promise<void> | null = null;
+
+  async function drain() {
+    draining = true;
+    changes.notify();
+    log.info({ workerId: config.workerId, running: runner.running(), graceSec: config.drainGraceMs / 1000 }, "buffer_worker_draining");
+    await claimLoop?.stop();
+    if (heartbeat) await heartbeat.beatNow();
+    const finished = await runner.whenIdle(forced ? 0 : config.drainGraceMs);
+    if (!finished) {
+      log.warn({ workerId: config.workerId, running: runner.running() }, "buffer_worker_drain_timeout");
+      runner.abortAll("released");
+      await runner.whenIdle(30_000);
+    }
+    if (outbox) {
+      const flushed = await outbox.flush(forced ? 2_000 : 15_000);
+      if (!flushed) log.warn({ pending: outbox.pendingIds() }, "outbox_not_flushed_kept_for_restart");
+    }
+    if (heartbeat) {
+      await heartbeat.beatNow();
+      await heartbeat.stop();
+    }
+    monitor.stop();
+    factsController.abort();
+    clearInterval(factsTimer);
+    await outbox?.stop();
+    await httpServer?.close();
+    await client?.close();
+    await downloadAgent.close();
+    await storage.close();
+    if ("close" in driver && typeof driver.close === "function") await (driver.close as () => Promise<void>)();
+    log.info({ workerId: config.workerId }, "buffer_worker_stopped");
+  }
+
+  return {
+    httpUrl: httpServer.url,
+    workerId: config.workerId,
+    drain() {
+      drainPromise ??= drain();
+      return drainPromise;
+    },
+    abortNow() {
+      forced = true;
+      log.warn({ workerId: config.workerId, running: runner.running() }, "buffer_worker_abort_requested");
+      runner.abortAll("released");
+      changes.notify();
+    },
+  };
+}
+
+async function readPackageVersion(): Promise<string> {
+  try {
+    const pkg = JSON.parse(await readFile(new URL("../package.json", import.meta.url), "utf8")) as { version?: string };
+    return pkg.version ?? "unknown";
+  } catch {
+    return "unknown";
+  }
+}
