@@ -169,6 +169,14 @@ describe("fake inference server, http contract", () => {
     expect((await put(s, "two", input("two"))).status).toBe(409);
   });
 
+  it("maps the container's view of the shared volume to where the files really are", async () => {
+    const s = await start({ pathMap: { from: "/shared", to: dir } });
+    const body = { input: { video_path: "/shared/avatar.mp4", audio_path: "/shared/voice.wav", output_path: "/shared/out/mapped.mp4", aspect_ratio: "1:1", resolution: "480p", params: {} } };
+    await put(s, "job-mapped", body);
+    expect(await s.waitForPrediction("job-mapped")).toMatchObject({ status: "succeeded", output: { video_path: "/shared/out/mapped.mp4" } });
+    expect(existsSync(join(dir, "out", "mapped.mp4"))).toBe(true);
+  });
+
   it("fails a run whose input files are missing from the shared volume", async () => {
     const s = await start();
     const body = input("job-missing");

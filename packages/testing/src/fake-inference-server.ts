@@ -35,6 +35,11 @@ export interface FakeInferenceServerOptions {
   outputDir?: string;
   /** Base of /generate's output_url. Default: this server's own `/outputs`, which serves outputDir. */
   outputBaseUrl?: string;
+  /**
+   * The shared volume as the container sees it (`from`) and where it really is (`to`), for
+   * workers whose WORK_DIR is mounted elsewhere in the container. Default: the same paths.
+   */
+  pathMap?: { from: string; to: string };
   /** `gpu_class` in /generate metrics. Default "fake-cpu". */
   gpuClass?: string;
 }
@@ -89,6 +94,8 @@ export async function startFakeInferenceServer(opts: FakeInferenceServerOptions 
   const requests: FakeInferenceRequest[] = [];
   let outputBaseUrl = opts.outputBaseUrl ?? "";
 
+  const map = opts.pathMap;
+  const toHostPath = (p: string): string => (map && p.startsWith(map.from) ? map.to + p.slice(map.from.length) : p);
   const running = (): number => [...predictions.values()].filter((p) => !p.terminal).length;
   function healthStatus(): InferenceHealth["status"] {
     if (forcedHealth) return forcedHealth;
@@ -96,7 +103,7 @@ export async function startFakeInferenceServer(opts: FakeInferenceServerOptions 
     return running() >= concurrency ? "BUSY" : "READY";
   }
 
-  async function handlePut(id: string, body: unknown, res: ServerResponse): Promise<void> {
+  function handlePut(id: string, body: unknown, res: ServerResponse): void {
     const known = predictions.get(id);
     if (known) return sendJson(res, 200, known.view());
     const parsed = PredictionRequest.safeParse(body);
@@ -105,9 +112,8 @@ export async function startFakeInferenceServer(opts: FakeInferenceServerOptions 
     if (health === "STARTING" || health === "SETUP_FAILED") return sendJson(res, 503, { detail: `not ready: ${health}` });
     if (running() >= concurrency) return sendJson(res, 409, { detail: "Already running a prediction" });
     const behaviour = resolveBehaviour(parsed.data.input.params, defaults);
-    const p = new FakePrediction(id, parsed.data.input, behaviour, tickMs);
+    const p = new FakePrediction(id, parsed.data.input, behaviour, tickMs, toHostPath);
     predictions.set(id, p);
-    await Promise.resolve();
     sendJson(res, 202, p.view());
   }
 

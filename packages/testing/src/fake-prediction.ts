@@ -30,6 +30,8 @@ export class FakePrediction {
     readonly input: PredictionInput,
     readonly behaviour: FakeBehaviour,
     private readonly tickMs: number,
+    /** Maps a path as the container sees it to where the file is on this machine. */
+    private readonly hostPath: (containerPath: string) => string = (p) => p,
   ) {
     this.done = this.run()
       .catch((err: unknown) =>
@@ -90,7 +92,9 @@ export class FakePrediction {
     this.status = "processing";
     this.startedAt = Date.now();
     this.tick();
-    const { video_path: video, audio_path: audio, output_path: output } = this.input;
+    const video = this.hostPath(this.input.video_path);
+    const audio = this.hostPath(this.input.audio_path);
+    const output = this.hostPath(this.input.output_path);
     try {
       await Promise.all([access(video), access(audio)]);
     } catch (err) {
@@ -139,7 +143,7 @@ export class FakePrediction {
       await rename(partial, output);
     }
     this.progress = 1;
-    this.output = { video_path: output };
+    this.output = { video_path: this.input.output_path };
     this.metrics = {
       inference_time_sec: (Date.now() - this.startedAt) / 1000,
       engine: "fake-inference",
