@@ -201,6 +201,45 @@ describe("B2 test server through backblaze-b2", () => {
     expect(objs[1]?.contentSha1).toBe(`unverified:${sha1(data)}`);
   });
 
+  it("answers a big upload with a bad token with 401 after reading it, not with a broken pipe", async () => {
+    const u = await client.getUploadUrl({ bucketId });
+    const start = await client.startLargeFile({ bucketId, fileName: "p.bin" });
+    const pu = await client.getUploadPartUrl({ fileId: start.data.fileId });
+    const big = randomBytes(4 << 20);
+    const wrongKind = await failure(client.uploadFile({ uploadUrl: u.data.uploadUrl, uploadAuthToken: pu.data.authorizationToken, fileName: "p.bin", data: big }));
+    expect(wrongKind.response?.data.code).toBe("bad_auth_token");
+    b2s.expireTokens();
+    const expired = await failure(client.uploadPart({ uploadUrl: pu.data.uploadUrl, uploadAuthToken: pu.data.authorizationToken, partNumber: 1, data: big }));
+    expect(expired.response?.status).toBe(401);
+    expect(expired.response?.data.code).toBe("expired_auth_token");
+  });
+
+  it("guards a private bucket's downloads with the account token and serves ranges and ids", async () => {
+    const priv = await startB2TestServer({ bucketType: "allPrivate" });
+    try {
+      client = await connect(priv);
+      const data = randomBytes(4000);
+      const up = await upload("private/a.bin", data);
+      const byName = `${priv.url}/file/${priv.bucketName}/private/a.bin`;
+      expect((await fetch(byName)).status).toBe(401);
+      const auth = await (await fetch(priv.authorizeUrl, { headers: { Authorization: `Basic ${Buffer.from(`${priv.keyId}:${priv.appKey}`).toString("base64")}` } })).json() as { authorizationToken: string };
+      const ranged = await fetch(byName, { headers: { Authorization: auth.authorizationToken, Range: "bytes=10-19" } });
+      expect(ranged.status).toBe(206);
+      expect(Buffer.from(await ranged.arrayBuffer()).equals(data.subarray(10, 20))).toBe(true);
+      const byId = await fetch(`${priv.url}/b2api/v2/b2_download_file_by_id?fileId=${up.data.fileId}&Authorization=${auth.authorizationToken}`);
+      expect(Buffer.from(await byId.arrayBuffer()).equals(data)).toBe(true);
+    } finally {
+      await priv.close();
+    }
+  });
+
+  it("pages b2_list_file_names with nextFileName", async () => {
+    for (const n of ["a/1", "a/2", "a/3"]) await upload(n, randomBytes(100));
+    const first = await client.listFileNames({ bucketId, prefix: "a/", maxFileCount: 2 });
+    expect(first.data.files.map((f) => f.fileName)).toEqual(["a/1", "a/2"]);
+    expect(first.data.nextFileName).toBe("a/3");
+  });
+
   it("can reset the connection in the middle of an upload", async () => {
     b2s.failNext(1, { op: "upload", reset: true, afterBytes: 64 * 1024 });
     const err = await failure(upload("reset.bin", randomBytes(2 << 20)));
