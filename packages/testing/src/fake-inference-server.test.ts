@@ -235,6 +235,15 @@ describe("fake inference server, original /generate contract", () => {
     expect(bad.body).toHaveProperty("detail");
   });
 
+  it("can hold /hc unanswered while /generate runs, as the original image did", async () => {
+    const s = await start({ blockHcWhileGenerating: true, durationMs: 800 });
+    const running = generate(s, genBody("gen-blocking"));
+    while (!s.requests.some((r) => r.path === "/generate" && r.body !== undefined)) await new Promise((r) => setTimeout(r, 10));
+    await expect(fetch(`${s.url}/hc`, { signal: AbortSignal.timeout(200) })).rejects.toThrow();
+    expect((await running).status).toBe(200);
+    expect((await fetch(`${s.url}/hc`)).status).toBe(200);
+  });
+
   it("returns a success whose output does not exist in crash mode, and holds the request open in hang mode", async () => {
     const s = await start();
     const crash = GenerateSuccess.parse((await generate(s, genBody("gen-crash", { fake: "crash_exit_0_without_output" }))).body);

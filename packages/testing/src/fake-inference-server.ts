@@ -40,6 +40,8 @@ export interface FakeInferenceServerOptions {
    * workers whose WORK_DIR is mounted elsewhere in the container. Default: the same paths.
    */
   pathMap?: { from: string; to: string };
+  /** Like the original image (its handler blocked the event loop): GET /hc gets no answer while /generate runs. */
+  blockHcWhileGenerating?: boolean;
   /** `gpu_class` in /generate metrics. Default "fake-cpu". */
   gpuClass?: string;
 }
@@ -91,6 +93,12 @@ export async function startFakeInferenceServer(opts: FakeInferenceServerOptions 
   let forcedHealth: InferenceHealth["status"] | null = opts.setupFailed ? "SETUP_FAILED" : null;
   const predictions = new Map<string, FakePrediction>();
   const generating = new Set<AbortController>();
+  /** /hc requests held while /generate runs (blockHcWhileGenerating). */
+  let heldHc: (() => void)[] = [];
+  const releaseHc = (): void => {
+    for (const release of heldHc) release();
+    heldHc = [];
+  };
   const requests: FakeInferenceRequest[] = [];
   let outputBaseUrl = opts.outputBaseUrl ?? "";
 
@@ -131,6 +139,7 @@ export async function startFakeInferenceServer(opts: FakeInferenceServerOptions 
       if (out.status !== null && !res.destroyed) sendJson(res, out.status, out.body);
     } finally {
       generating.delete(ac);
+      if (generating.size === 0) releaseHc();
     }
   }
 
@@ -157,7 +166,10 @@ export async function startFakeInferenceServer(opts: FakeInferenceServerOptions 
       };
       return sendJson(res, 200, health);
     }
-    if (method === "GET" && path === "/hc") return sendJson(res, 200, { status: "ok" });
+    if (method === "GET" && path === "/hc") {
+      if (opts.blockHcWhileGenerating && generating.size > 0) await new Promise<void>((resolve) => heldHc.push(resolve));
+      return sendJson(res, 200, { status: "ok" });
+    }
     if (method === "POST" && path === "/generate") return handleGenerate(body, res);
     if ((method === "GET" || method === "HEAD") && path.startsWith("/outputs/")) {
       return serveOutput(decodeURIComponent(path.slice("/outputs/".length)), req, res);
@@ -215,6 +227,7 @@ export async function startFakeInferenceServer(opts: FakeInferenceServerOptions 
     async close() {
       for (const p of predictions.values()) p.cancel();
       for (const ac of generating) ac.abort(new Error("server closing"));
+      releaseHc();
       await Promise.all([...predictions.values()].map((p) => p.done));
       await closeServer(server);
       if (ownsOutputDir) await rm(outputDir, { recursive: true, force: true });
