@@ -4,7 +4,7 @@ export { ConfigSchema, loadConfig, loadDatabaseConfig, type Config } from "./con
 export { createDatabase, queryRows, type Database, type DatabaseHandle, type Executor } from "./db/client.js";
 export { migratePostgresUrl, MIGRATIONS_FOLDER, runMigrations } from "./db/migrate.js";
 export { createLogger } from "./logging/create-logger.js";
-export { claimNextJob, type ClaimedJobRow, type ClaimOptions } from "./queue/claim-next-job.js";
+export { claimNextJob, claimNextJobSql, type ClaimedJobRow, type ClaimOptions } from "./queue/claim-next-job.js";
 export { findClaimRefusal } from "./queue/find-claim-refusal.js";
 export { createJob } from "./queue/create-job.js";
 export { recordHeartbeat } from "./queue/record-heartbeat.js";

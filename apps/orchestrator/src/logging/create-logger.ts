@@ -26,11 +26,16 @@ export const REDACT_PATHS = [
   "secret",
 ];
 
-export function createLogger(config: Pick<Config, "LOG_LEVEL" | "LOG_PRETTY">): pino.Logger {
-  return pino({
+/** `destination` lets tests capture the exact lines production would write. */
+export function createLogger(
+  config: Pick<Config, "LOG_LEVEL" | "LOG_PRETTY">,
+  destination?: pino.DestinationStream,
+): pino.Logger {
+  const options: pino.LoggerOptions = {
     name: "fleet-orchestrator",
     level: config.LOG_LEVEL,
     redact: { paths: REDACT_PATHS, censor: "[redacted]" },
-    ...(config.LOG_PRETTY ? { transport: { target: "pino-pretty" } } : {}),
-  });
+    ...(config.LOG_PRETTY && !destination ? { transport: { target: "pino-pretty" } } : {}),
+  };
+  return destination ? pino(options, destination) : pino(options);
 }

@@ -1,4 +1,4 @@
-import { sql } from "drizzle-orm";
+import { sql, type SQL } from "drizzle-orm";
 import { queryRows, type Executor } from "../db/client.js";
 
 /** What a successful claim hands the worker (plus the job row fields it needs). */
@@ -39,10 +39,13 @@ export interface ClaimOptions {
  * Returns null when nothing was claimed; `findClaimRefusal` then says why.
  */
 export async function claimNextJob(db: Executor, options: ClaimOptions): Promise<ClaimedJobRow | null> {
-  const { workerId, leaseTtlSec, offlineAfterSec } = options;
-  const rows = await queryRows<ClaimedJobRow>(
-    db,
-    sql`
+  const rows = await queryRows<ClaimedJobRow>(db, claimNextJobSql(options));
+  return rows[0] ?? null;
+}
+
+/** The statement itself, so tests and benchmarks can EXPLAIN it. */
+export function claimNextJobSql({ workerId, leaseTtlSec, offlineAfterSec }: ClaimOptions): SQL {
+  return sql`
 with worker as (
   select w.worker_id,
          (select min(s.slot)
@@ -102,7 +105,5 @@ attempt as (
 )
 select c.buffer_job_id, c.id as job_id, c.video_url, c.audio_url, c.aspect_ratio, c.resolution, c.params,
        c.attempts as attempt, a.lease_expires_at
-  from claimed c join attempt a using (buffer_job_id)`,
-  );
-  return rows[0] ?? null;
+  from claimed c join attempt a using (buffer_job_id)`;
 }

@@ -1,0 +1,195 @@
+import { sql } from "drizzle-orm";
+import { describe, expect } from "vitest";
+import { queryRows } from "../db/client.js";
+import {
+  ageHeartbeat,
+  call,
+  claim,
+  createJobViaApi,
+  dbTest,
+  heartbeat,
+  reportStatus,
+  startTestApp,
+} from "../test-support/harness.js";
+import { claimNextJobSql } from "./claim-next-job.js";
+
+describe("claiming jobs", () => {
+  dbTest("200 jobs claimed by 40 concurrent claimers: each job exactly once", async ({ databaseUrl }) => {
+    const t = await startTestApp(databaseUrl, { DATABASE_POOL_MAX: "40", LOG_LEVEL: "warn" });
+    try {
+      const workers = Array.from({ length: 40 }, (_, i) => `gpu-${i}`);
+      for (const w of workers) expect((await heartbeat(t.app, w, { capacity: 64 })).status).toBe(200);
+      for (let i = 0; i < 200; i++) expect((await createJobViaApi(t.app)).status).toBe(201);
+
+      const claimed: { workerId: string; jobId: string }[] = [];
+      await Promise.all(
+        workers.map(async (workerId) => {
+          for (;;) {
+            const res = await claim(t.app, workerId);
+            expect(res.status, JSON.stringify(res.json)).toBe(200);
+            if (!res.json.job) return;
+            claimed.push({ workerId, jobId: res.json.job.musetalk_job_id });
+          }
+        }),
+      );
+
+      expect(claimed).toHaveLength(200);
+      expect(new Set(claimed.map((c) => c.jobId)).size).toBe(200);
+      const [counts] = await queryRows<{ attempts: number; running: number; queued: number; multi: number }>(
+        t.db.db,
+        sql`select (select count(*)::int from buffer_jobs) as attempts,
+                   (select count(*)::int from jobs where status = 'running' and attempts = 1) as running,
+                   (select count(*)::int from jobs where status = 'queued') as queued,
+                   (select count(*)::int from (select job_id from buffer_jobs group by job_id having count(*) > 1) m) as multi`,
+      );
+      expect(counts).toEqual({ attempts: 200, running: 200, queued: 0, multi: 0 });
+    } finally {
+      await t.close();
+    }
+  });
+
+  dbTest("concurrent claims by one worker never exceed its capacity", async ({ databaseUrl }) => {
+    const t = await startTestApp(databaseUrl, { DATABASE_POOL_MAX: "12" });
+    try {
+      await heartbeat(t.app, "one-slot", { capacity: 2 });
+      for (let i = 0; i < 10; i++) await createJobViaApi(t.app);
+      const results = await Promise.all(Array.from({ length: 10 }, () => claim(t.app, "one-slot")));
+      for (const r of results) expect(r.status).toBe(200);
+      const got = results.filter((r) => r.json.job !== null);
+      expect(got).toHaveLength(2);
+      // Losers see the winners' slots or their locked rows, depending on timing.
+      for (const r of results.filter((r) => r.json.job === null)) expect(["at_capacity", "no_job"]).toContain(r.json.reason);
+      const [running] = await queryRows<{ n: number }>(
+        t.db.db,
+        sql`select count(*)::int as n from buffer_jobs where worker_id = 'one-slot' and status = 'running'`,
+      );
+      expect(running?.n).toBe(2);
+      expect((await claim(t.app, "one-slot")).json).toEqual({ job: null, reason: "at_capacity" });
+    } finally {
+      await t.close();
+    }
+  });
+
+  dbTest("a claim says why it got nothing", async ({ databaseUrl }) => {
+    const t = await startTestApp(databaseUrl);
+    try {
+      expect((await claim(t.app, "never-seen")).json).toEqual({ job: null, reason: "unknown_worker" });
+
+      await heartbeat(t.app, "idle-worker");
+      expect((await claim(t.app, "idle-worker")).json).toEqual({ job: null, reason: "no_job" });
+
+      await createJobViaApi(t.app);
+      await heartbeat(t.app, "stale-worker");
+      await ageHeartbeat(t.db, "stale-worker", 31);
+      expect((await claim(t.app, "stale-worker")).json).toEqual({ job: null, reason: "worker_offline" });
+
+      await heartbeat(t.app, "draining-worker", { status: "draining" });
+      expect((await claim(t.app, "draining-worker")).json).toEqual({ job: null, reason: "worker_draining" });
+
+      await heartbeat(t.app, "drained-worker");
+      expect((await call(t.app, "POST", "/internal/buffer/workers/drained-worker/drain")).status).toBe(200);
+      expect((await claim(t.app, "drained-worker")).json).toEqual({ job: null, reason: "worker_draining" });
+      expect((await heartbeat(t.app, "drained-worker")).json.drain).toBe(true);
+      expect((await call(t.app, "POST", "/internal/buffer/workers/drained-worker/undrain")).status).toBe(200);
+      expect((await heartbeat(t.app, "drained-worker")).json.drain).toBe(false);
+
+      await t.db.db.execute(sql`insert into buffer_workers (worker_id, status, quarantined_until)
+                                values ('sick-worker', 'idle', now() + interval '10 minutes')`);
+      expect((await claim(t.app, "sick-worker")).json).toEqual({ job: null, reason: "worker_quarantined" });
+
+      // Nobody above took the job; an eligible worker does, and is then full.
+      await heartbeat(t.app, "busy-worker", { capacity: 1 });
+      expect((await claim(t.app, "busy-worker")).json.job).not.toBeNull();
+      await createJobViaApi(t.app);
+      expect((await claim(t.app, "busy-worker")).json).toEqual({ job: null, reason: "at_capacity" });
+    } finally {
+      await t.close();
+    }
+  });
+
+  dbTest("higher priority runs first; equal priorities run in submission order", async ({ databaseUrl }) => {
+    const t = await startTestApp(databaseUrl);
+    try {
+      await heartbeat(t.app, "w", { capacity: 8 });
+      const low = (await createJobViaApi(t.app, { priority: 0 })).json.id as string;
+      const high = (await createJobViaApi(t.app, { priority: 5 })).json.id as string;
+      const low2 = (await createJobViaApi(t.app, { priority: 0 })).json.id as string;
+      const order: string[] = [];
+      for (let i = 0; i < 3; i++) order.push((await claim(t.app, "w")).json.job.musetalk_job_id as string);
+      expect(order).toEqual([high, low, low2]);
+    } finally {
+      await t.close();
+    }
+  });
+
+  dbTest("a retried job goes to another worker when one is free, and back to the same one when it is alone", async ({ databaseUrl }) => {
+    const t = await startTestApp(databaseUrl, { RETRY_BACKOFF_BASE_SEC: "0.01" });
+    try {
+      await heartbeat(t.app, "w1", { capacity: 4 });
+      await heartbeat(t.app, "w2", { capacity: 4 });
+      const retried = (await createJobViaApi(t.app)).json.id as string;
+      const first = (await claim(t.app, "w1")).json.job;
+      expect(first.musetalk_job_id).toBe(retried);
+      expect((await reportStatus(t.app, first.buffer_job_id, { status: "failed", error: "CUDA OOM" })).json.job_status).toBe("queued");
+      const fresh = (await createJobViaApi(t.app)).json.id as string;
+      await new Promise((r) => setTimeout(r, 50)); // let the 10 ms backoff pass
+
+      // The retry is older and would come first, but w1 just failed it: w1 gets the fresh job.
+      expect((await claim(t.app, "w1")).json.job.musetalk_job_id).toBe(fresh);
+      const again = (await claim(t.app, "w2")).json.job;
+      expect(again.musetalk_job_id).toBe(retried);
+      expect(again.attempt).toBe(2);
+
+      // Alone with its own failed job, a worker still gets it.
+      expect((await reportStatus(t.app, again.buffer_job_id, { status: "failed", error: "again" })).json.job_status).toBe("queued");
+      await new Promise((r) => setTimeout(r, 50));
+      expect((await claim(t.app, "w2")).json.job.musetalk_job_id).toBe(retried);
+    } finally {
+      await t.close();
+    }
+  });
+
+  dbTest("a long-polling claim is woken by a new job", async ({ databaseUrl }) => {
+    const t = await startTestApp(databaseUrl);
+    try {
+      await heartbeat(t.app, "poller");
+      const pending = claim(t.app, "poller", 20_000);
+      await new Promise((r) => setTimeout(r, 300));
+      const created = (await createJobViaApi(t.app)).json.id as string;
+      const res = await pending;
+      expect(res.json.job?.musetalk_job_id).toBe(created);
+    } finally {
+      await t.close();
+    }
+  });
+
+  dbTest("a long-polling claim with nothing to do answers no_job when its wait is over", async ({ databaseUrl }) => {
+    const t = await startTestApp(databaseUrl);
+    try {
+      await heartbeat(t.app, "poller");
+      expect((await claim(t.app, "poller", 300)).json).toEqual({ job: null, reason: "no_job" });
+    } finally {
+      await t.close();
+    }
+  });
+
+  dbTest("the claim reads queued jobs through the partial index, not the finished ones", async ({ databaseUrl }) => {
+    const t = await startTestApp(databaseUrl);
+    try {
+      await t.db.db.execute(sql`
+        insert into jobs (status, video_url, audio_url, aspect_ratio, resolution, max_attempts, finished_at)
+        select 'succeeded', 'https://e.com/v.mp4', 'https://e.com/a.wav', '1:1', '512x512', 3, now()
+          from generate_series(1, 20000)`);
+      await t.db.db.execute(sql`analyze jobs`);
+      const plan = await queryRows<{ "QUERY PLAN": string }>(
+        t.db.db,
+        sql`explain ${claimNextJobSql({ workerId: "w", leaseTtlSec: 30, offlineAfterSec: 30 })}`,
+      );
+      const text = plan.map((r) => r["QUERY PLAN"]).join("\n");
+      expect(text).toContain("jobs_runnable_idx");
+      expect(text).not.toMatch(/Seq Scan on jobs/);
+    } finally {
+      await t.close();
+    }
+  });
+});

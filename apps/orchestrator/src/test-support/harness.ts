@@ -1,0 +1,149 @@
+import { Writable } from "node:stream";
+import { createDatabaseTest } from "@fleet/testing/postgres";
+import { sql } from "drizzle-orm";
+import { buildApp, type App } from "../app.js";
+import { loadConfig, type Config } from "../config.js";
+import { createDatabase, queryRows, type DatabaseHandle } from "../db/client.js";
+import { migratePostgresUrl } from "../db/migrate.js";
+import type { ResolveHost } from "../http/url-guard.js";
+import { createLogger } from "../logging/create-logger.js";
+import { Counters } from "../metrics.js";
+
+export const INTERNAL_KEY = "internal-test-key-0001";
+export const PUBLIC_KEY = "public-test-key-0001";
+
+/** A vitest `test` whose `databaseUrl` is a fresh clone of the migrated template. */
+export const dbTest = createDatabaseTest(migratePostgresUrl);
+
+export function testConfig(databaseUrl: string, overrides: Record<string, string> = {}): Config {
+  return loadConfig({
+    DATABASE_URL: databaseUrl,
+    INTERNAL_API_KEY: INTERNAL_KEY,
+    PUBLIC_API_KEYS: `${PUBLIC_KEY},second-public-key`,
+    LOG_LEVEL: "debug",
+    ...overrides,
+  });
+}
+
+export interface TestApp {
+  app: App;
+  db: DatabaseHandle;
+  config: Config;
+  counters: Counters;
+  /** Every log line the app wrote (pino JSON, after redaction). */
+  logs: string[];
+  close(): Promise<void>;
+}
+
+/** buildApp over a real database with captured logs; requests go through `app.inject`. */
+export async function startTestApp(
+  databaseUrl: string,
+  overrides: Record<string, string> = {},
+  options: { resolveHost?: ResolveHost } = {},
+): Promise<TestApp> {
+  const config = testConfig(databaseUrl, overrides);
+  const logs: string[] = [];
+  const sink = new Writable({
+    write(chunk: Buffer, _enc, done) {
+      logs.push(...chunk.toString().split("\n").filter(Boolean));
+      done();
+    },
+  });
+  const log = createLogger(config, sink);
+  const db = await createDatabase(config, log);
+  const counters = new Counters();
+  // Tests must not depend on the sandbox's DNS: every name resolves to a public address unless a
+  // test says otherwise.
+  const resolveHost = options.resolveHost ?? (async () => ["93.184.216.34"]);
+  const app = await buildApp({ config, db, log, counters, resolveHost });
+  await app.ready();
+  return {
+    app,
+    db,
+    config,
+    counters,
+    logs,
+    async close() {
+      await app.close();
+      await db.close();
+    },
+  };
+}
+
+type Method = "GET" | "POST" | "PUT" | "DELETE";
+
+/** One request through `inject` with the internal key (or `key: null` for none). */
+export async function call(
+  app: App,
+  method: Method,
+  url: string,
+  options: { body?: unknown; key?: string | null; headers?: Record<string, string> } = {},
+) {
+  const key = options.key === undefined ? INTERNAL_KEY : options.key;
+  const response = await app.inject({
+    method,
+    url,
+    headers: { ...(key ? { "x-internal-api-key": key } : {}), ...options.headers },
+    ...(options.body !== undefined ? { payload: options.body as Record<string, unknown> } : {}),
+  });
+  let json: unknown;
+  try {
+    json = response.json();
+  } catch {
+    json = undefined;
+  }
+  return { status: response.statusCode, json: json as Record<string, any>, headers: response.headers, body: response.body };
+}
+
+export async function heartbeat(app: App, workerId: string, body: Record<string, unknown> = {}) {
+  return call(app, "POST", `/internal/buffer/workers/${workerId}/heartbeat`, {
+    body: { status: "idle", gpu_class: "RTX 4090", capacity: 1, error: null, ...body },
+  });
+}
+
+export async function createJobViaApi(app: App, body: Record<string, unknown> = {}, headers: Record<string, string> = {}) {
+  return call(app, "POST", "/v1/avatar/jobs", {
+    key: null,
+    headers: { "x-api-key": PUBLIC_KEY, ...headers },
+    body: {
+      video_url: "https://media.example.com/avatar.mp4",
+      audio_url: "https://media.example.com/voice.wav",
+      aspect_ratio: "9:16",
+      resolution: "720p",
+      ...body,
+    },
+  });
+}
+
+export async function claim(app: App, workerId: string, waitMs = 0) {
+  return call(app, "POST", "/internal/buffer/jobs/claim", { body: { worker_id: workerId, wait_ms: waitMs } });
+}
+
+export async function reportStatus(app: App, bufferJobId: string, body: Record<string, unknown>) {
+  return call(app, "POST", `/internal/buffer/jobs/${bufferJobId}/status`, { body });
+}
+
+/** Every row of the tables the API writes, for "nothing changed" assertions. */
+export async function snapshotTables(db: DatabaseHandle): Promise<string> {
+  const tables = ["buffer_workers", "jobs", "buffer_jobs", "webhook_deliveries"];
+  const parts: string[] = [];
+  for (const table of tables) {
+    const rows = await queryRows(db.db, sql.raw(`select to_jsonb(t) as row from ${table} t order by 1::text`));
+    parts.push(`${table}: ${JSON.stringify(rows.map((r) => JSON.stringify(r)).sort())}`);
+  }
+  return parts.join("\n");
+}
+
+/** Moves time for the database's view: makes a worker's last heartbeat `seconds` older. */
+export async function ageHeartbeat(db: DatabaseHandle, workerId: string, seconds: number): Promise<void> {
+  await db.db.execute(
+    sql`update buffer_workers set last_heartbeat = last_heartbeat - make_interval(secs => ${seconds}) where worker_id = ${workerId}`,
+  );
+}
+
+/** Makes an attempt's lease expire now, as if its holder had been silent for LEASE_TTL_SEC. */
+export async function expireLease(db: DatabaseHandle, bufferJobId: string): Promise<void> {
+  await db.db.execute(
+    sql`update buffer_jobs set lease_expires_at = now() - interval '1 second' where buffer_job_id = ${bufferJobId}`,
+  );
+}
