@@ -26,6 +26,12 @@ const USAGE = `usage: ./fleetw start [--port 8080] [--workers N] [--worker-port 
   --verbose         also print routine request lines (heartbeats, claims, polls)
 Set DATABASE_URL to use a real PostgreSQL instead of embedded PGlite.`;
 
+/** Paths inside the working directory are shown relative (short banner), others in full. */
+function shown(path) {
+  const rel = relative(process.cwd(), path);
+  return rel === "" ? "." : rel.startsWith("..") ? path : rel;
+}
+
 function fail(message) {
   process.stderr.write(`start-local: ${message}\n`);
   process.exit(1);
@@ -206,7 +212,7 @@ process.on("exit", () => {
   for (const c of children) c.kill();
 });
 
-log(`data in ${relative(process.cwd(), dataDir) || "."} (${databaseUrl ? "PostgreSQL from DATABASE_URL" : "embedded PGlite"})`);
+log(`data in ${shown(dataDir)} (${databaseUrl ? "PostgreSQL from DATABASE_URL" : "embedded PGlite"})`);
 const orchestrator = spawnApp(
   "orchestrator",
   entries.orchestrator,
@@ -313,7 +319,9 @@ if (!stopping) {
 function printBanner() {
   const bold = (s) => (color ? `\x1b[1m${s}\x1b[0m` : s);
   const rule = "─".repeat(78);
-  const keysPath = relative(process.cwd(), keysFile) || keysFile;
+  const keysPath = shown(keysFile);
+  const defaultDataDir = dataDir === join(root, ".data");
+  const fleet = defaultDataDir ? "./fleetw fleet" : `FLEET_DATA_DIR=${dataDir} ./fleetw fleet`;
   const sql = "SELECT worker_id, last_heartbeat, status FROM buffer_workers ORDER BY last_heartbeat DESC;";
   const lines = [
     "",
@@ -323,7 +331,7 @@ function printBanner() {
     `  API          ${apiUrl}`,
     `  API docs     ${apiUrl}/docs`,
     ...workers.map((w) => `  worker       ${w.id.padEnd(12)} ${w.url}/healthz   outputs: ${w.outputs_url}/`),
-    `  database     ${databaseUrl ? "PostgreSQL (DATABASE_URL)" : `embedded PGlite in ${relative(process.cwd(), join(dataDir, "orchestrator")) || "."}`}`,
+    `  database     ${databaseUrl ? "PostgreSQL (DATABASE_URL)" : `embedded PGlite in ${shown(join(dataDir, "orchestrator"))}`}`,
     "",
     "  The workers use the CPU ffmpeg engine: it loops the avatar to the voice, lips do not move.",
     "",
@@ -332,15 +340,15 @@ function printBanner() {
     `    FLEET_API_KEY=${keys.public_api_key}`,
     "",
     bold("  Try, in another terminal:"),
-    "    ./fleetw fleet workers      the workers table: local-cpu-1 online, heartbeat age",
-    "    ./fleetw fleet demo         makes a clip and a voice, runs a job, prints the output video",
-    "    ./fleetw fleet jobs         recent jobs",
+    `    ${fleet} workers      the workers table: local-cpu-1 online, heartbeat age`,
+    `    ${fleet} demo         makes a clip and a voice, runs a job, prints the output video`,
+    `    ${fleet} jobs         recent jobs`,
     `    curl ${apiUrl}/healthz`,
     "",
     databaseUrl
       ? `  The operators' SQL: psql "$DATABASE_URL" -c "${sql}"`
       : `  The operators' SQL (${sql.slice(0, 48)}...) needs PostgreSQL:\n` +
-        "  embedded PGlite lives inside the orchestrator process, so use ./fleetw fleet workers, or\n" +
+        "  embedded PGlite lives inside the orchestrator process, so use fleet workers, or\n" +
         "  start with DATABASE_URL=postgres://... ./fleetw start and run it with psql.",
     "",
     "  Ctrl-C stops the workers, then the orchestrator.",

@@ -10,6 +10,11 @@ export const DEFAULT_FLEET_URL = "http://127.0.0.1:8080";
 /** Where `./fleetw start` keeps its state; the CLI reads it when nothing else is configured. */
 export const LOCAL_DATA_DIR = fileURLToPath(new URL("../../../.data/", import.meta.url));
 
+/** FLEET_DATA_DIR follows a quick start launched with --data-dir elsewhere. */
+export function localDataDirFrom(env: NodeJS.ProcessEnv): string {
+  return nonEmpty(env.FLEET_DATA_DIR) ?? LOCAL_DATA_DIR;
+}
+
 export interface ConnectionFlags {
   url?: string | undefined;
   apiKey?: string | undefined;

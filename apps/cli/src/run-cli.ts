@@ -10,7 +10,7 @@ import { drainCommand, undrainCommand } from "./commands/drain.js";
 import { jobsCommand } from "./commands/jobs.js";
 import { submitCommand } from "./commands/submit.js";
 import { workersCommand } from "./commands/workers.js";
-import { loadConnectionConfig, loadLocalOutputMappings } from "./config.js";
+import { loadConnectionConfig, loadLocalOutputMappings, localDataDirFrom } from "./config.js";
 import { FleetApiError, FleetConnectionError, FleetProtocolError } from "./fleet-api-error.js";
 import { createFleetClient, MissingKeyError } from "./fleet-client.js";
 import { CommandFailed, UsageError } from "./usage-error.js";
@@ -48,7 +48,8 @@ function overview(): string {
     "  --url URL             FLEET_URL, default http://127.0.0.1:8080",
     "  --api-key KEY         FLEET_API_KEY: a public API key (jobs)",
     "  --internal-key KEY    INTERNAL_API_KEY: the worker API key (workers, drain; also accepted for jobs)",
-    "  With none of these set, the keys of the local quick start (./fleetw start, .data/dev-keys.json) are used.",
+    "  With none of these set, the keys of the local quick start (./fleetw start, .data/dev-keys.json) are used;",
+    "  FLEET_DATA_DIR points at its data dir when it was started with --data-dir.",
     "  --json                machine-readable output",
     "",
     "exit codes: 0 ok, 1 failure, 2 usage error",
@@ -66,7 +67,7 @@ export interface RunCliOptions {
   io: CliIo;
   /** Aborted on Ctrl-C by main.ts; tests pass their own. */
   signal?: AbortSignal;
-  /** Where the quick start keeps its keys; tests point it at an empty dir. */
+  /** Where the quick start keeps its keys (default FLEET_DATA_DIR or <repo>/.data); tests point it at an empty dir. */
   localDataDir?: string;
 }
 
@@ -96,10 +97,11 @@ export async function runCli(opts: RunCliOptions): Promise<number> {
       io.stdout.write(commandHelp(command));
       return 0;
     }
+    const localDataDir = opts.localDataDir ?? localDataDirFrom(opts.env);
     const connection = loadConnectionConfig(
       opts.env,
       { url: stringOption(values, "url"), apiKey: stringOption(values, "api-key"), internalKey: stringOption(values, "internal-key") },
-      opts.localDataDir,
+      localDataDir,
     );
     try {
       new URL(connection.url);
@@ -119,7 +121,7 @@ export async function runCli(opts: RunCliOptions): Promise<number> {
       json: values.json === true,
       connection,
       client,
-      localOutputs: loadLocalOutputMappings(opts.localDataDir),
+      localOutputs: loadLocalOutputMappings(localDataDir),
       signal: opts.signal ?? new AbortController().signal,
     });
   } catch (err) {

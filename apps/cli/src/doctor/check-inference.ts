@@ -25,7 +25,7 @@ function versionOf(cmd: string): Promise<string | null> {
     let out = "";
     child.stdout.on("data", (c: Buffer) => (out += c.toString("utf8")));
     child.on("error", () => resolve(null));
-    child.on("close", (code) => resolve(code === 0 ? (out.split("\n")[0] ?? "").trim() : null));
+    child.on("close", (code) => resolve(code === 0 ? (out.split("\n")[0] ?? "").replace(/ Copyright.*/, "").trim() : null));
   });
 }
 

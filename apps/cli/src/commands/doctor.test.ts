@@ -1,0 +1,176 @@
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { createServer } from "node:net";
+import type { AddressInfo } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { migratePostgresUrl } from "@fleet/orchestrator";
+import { startB2TestServer } from "@fleet/testing/b2-test-server";
+import type { B2TestServer } from "@fleet/testing/b2-test-server";
+import { startFakeInferenceServer } from "@fleet/testing/fake-inference-server";
+import type { FakeInferenceServer } from "@fleet/testing/fake-inference-server";
+import { startOrchestratorProcess } from "@fleet/testing/orchestrator-process";
+import type { OrchestratorProcess } from "@fleet/testing/orchestrator-process";
+import { createTestDatabases } from "@fleet/testing/postgres";
+import type { TestDatabase, TestDatabases } from "@fleet/testing/postgres";
+import { startWorkerProcess } from "@fleet/testing/worker-process";
+import type { WorkerProcess } from "@fleet/testing/worker-process";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { runFleet } from "../testing/run-fleet.js";
+
+const WORKER_ID = "doctor-gpu-1";
+
+let databases: TestDatabases;
+let database: TestDatabase;
+let orchestrator: OrchestratorProcess;
+let inference: FakeInferenceServer;
+let b2: B2TestServer;
+let worker: WorkerProcess;
+let workDir: string;
+/** The worker box's .env: exactly what the running worker was started with. */
+let boxEnv: Record<string, string>;
+
+beforeAll(async () => {
+  databases = await createTestDatabases({ migrate: migratePostgresUrl, prefix: "fleet_cli_doctor" });
+  database = await databases.clone();
+  [orchestrator, inference, b2] = await Promise.all([
+    startOrchestratorProcess({ databaseUrl: database.url }),
+    startFakeInferenceServer(),
+    startB2TestServer(),
+  ]);
+  workDir = await mkdtemp(join(tmpdir(), "fleet-doctor-box-"));
+  boxEnv = {
+    BUFFER_ORCHESTRATOR_BASE_URL: orchestrator.url,
+    INTERNAL_API_KEY: orchestrator.internalApiKey,
+    BUFFER_WORKER_ID: WORKER_ID,
+    INFERENCE_DRIVER: "http",
+    INFERENCE_URL: inference.url,
+    STORAGE: "b2",
+    ...b2.env(),
+    WORK_DIR: workDir,
+  };
+  worker = await startWorkerProcess({
+    workDir,
+    keepWorkDir: true,
+    env: { ...boxEnv, BUFFER_POLL_INTERVAL_SEC: "0.5", LOG_LEVEL: "info" },
+  });
+  await worker.waitForLog("buffer_worker_heartbeat_ok");
+}, 120_000);
+
+afterAll(async () => {
+  await worker?.stop();
+  await Promise.all([orchestrator?.stop(), inference?.close(), b2?.close()]);
+  await database?.drop();
+  await databases?.close();
+  if (workDir) await rm(workDir, { recursive: true, force: true });
+}, 60_000);
+
+async function closedPort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((ok) => server.listen(0, "127.0.0.1", ok));
+  const { port } = server.address() as AddressInfo;
+  await new Promise<void>((ok) => server.close(() => ok()));
+  return port;
+}
+
+function doctor(overrides: Record<string, string> = {}, args: string[] = []) {
+  return runFleet(["doctor", "--min-free-gb", "0.01", ...args], { ...boxEnv, ...overrides });
+}
+
+function line(stdout: string, check: string): string {
+  return stdout.split("\n").find((l) => l.slice(2).startsWith(check)) ?? `(no line for ${check})`;
+}
+
+describe("fleet doctor", () => {
+  it("passes every check on a correctly configured worker box", async () => {
+    const run = await doctor();
+    expect(run.stdout).toContain("all checks passed");
+    expect(run.code).toBe(0);
+    expect(line(run.stdout, "heartbeat fresh")).toMatch(/^✓ heartbeat fresh\s+doctor-gpu-1 online, status \w+, last heartbeat \d+s ago/);
+    expect(line(run.stdout, "inference ready")).toMatch(/^✓ inference ready\s+.*\/health-check READY/);
+    expect(line(run.stdout, "storage credentials")).toMatch(new RegExp(`^✓ storage credentials\\s+B2 key authorized, bucket ${b2.bucketName} writable`));
+    expect(line(run.stdout, "work dir")).toMatch(/^✓ work dir\s+.+ writable, [\d.]+ GB free/);
+  });
+
+  it("reads the box's settings from --env-file, as docker run --env-file does", async () => {
+    const file = join(workDir, "box.env");
+    await writeFile(file, Object.entries(boxEnv).map(([k, v]) => `${k}=${v}`).join("\n") + "\n");
+    const run = await runFleet(["doctor", "--min-free-gb", "0.01", "--env-file", file], {});
+    expect(run.stdout).toContain("all checks passed");
+    expect(run.code).toBe(0);
+  });
+
+  it("names the key check when the orchestrator refuses INTERNAL_API_KEY", async () => {
+    const run = await doctor({ INTERNAL_API_KEY: "a-wrong-internal-key" });
+    expect(run.code).toBe(1);
+    expect(line(run.stdout, "key accepted")).toMatch(/^✗ key accepted\s+the orchestrator refused INTERNAL_API_KEY \(401 unauthorized/);
+    expect(run.stdout).toContain("fix: copy INTERNAL_API_KEY from the orchestrator's .env");
+    expect(line(run.stdout, "heartbeat fresh")).toMatch(/^- heartbeat fresh\s+skipped/);
+    expect(run.stdout.trimEnd().split("\n").at(-1)).toBe("1 check failed: key accepted");
+  });
+
+  it("names the reachability check when the orchestrator is down", async () => {
+    const url = `http://127.0.0.1:${await closedPort()}`;
+    const run = await doctor({ BUFFER_ORCHESTRATOR_BASE_URL: url });
+    expect(run.code).toBe(1);
+    expect(line(run.stdout, "orchestrator reachable")).toMatch(/^✗ orchestrator reachable\s+cannot reach the orchestrator at .+: ECONNREFUSED/);
+    expect(run.stdout).toContain(`curl ${url}/healthz`);
+    expect(run.stdout.trimEnd().split("\n").at(-1)).toBe("1 check failed: orchestrator reachable");
+  });
+
+  it("names the heartbeat check for a worker id the orchestrator has never heard from", async () => {
+    const run = await doctor({ BUFFER_WORKER_ID: "buffer-orch-local-9" });
+    expect(run.code).toBe(1);
+    expect(line(run.stdout, "heartbeat fresh")).toMatch(/^✗ heartbeat fresh\s+no heartbeat from buffer-orch-local-9 has ever reached the orchestrator/);
+    expect(run.stdout).toContain("grep buffer_worker");
+  });
+
+  it("names the inference check while the container is STARTING or after SETUP_FAILED", async () => {
+    try {
+      inference.setHealth("STARTING");
+      const starting = await doctor();
+      expect(starting.code).toBe(1);
+      expect(line(starting.stdout, "inference ready")).toMatch(/^✗ inference ready\s+.+ is STARTING.*: models are still loading/);
+      expect(starting.stdout.trimEnd().split("\n").at(-1)).toBe("1 check failed: inference ready");
+
+      inference.setHealth("SETUP_FAILED");
+      const failed = await doctor();
+      expect(failed.code).toBe(1);
+      expect(line(failed.stdout, "inference ready")).toMatch(/^✗ inference ready\s+.+ SETUP_FAILED/);
+    } finally {
+      inference.setHealth(null);
+    }
+  });
+
+  it("names the inference check when nothing listens at INFERENCE_URL", async () => {
+    const run = await doctor({ INFERENCE_URL: `http://127.0.0.1:${await closedPort()}` });
+    expect(run.code).toBe(1);
+    expect(line(run.stdout, "inference ready")).toMatch(/^✗ inference ready\s+nothing answers at .+ \(ECONNREFUSED\)/);
+  });
+
+  it("names the storage check when B2 refuses the key or the key belongs to another bucket", async () => {
+    const badKey = await doctor({ B2_APP_KEY: "not-the-app-key" });
+    expect(badKey.code).toBe(1);
+    expect(line(badKey.stdout, "storage credentials")).toMatch(/^✗ storage credentials\s+B2 refused B2_KEY_ID\/B2_APP_KEY \(401/);
+
+    const otherBucket = await doctor({ B2_BUCKET_NAME: "someone-elses-bucket" });
+    expect(otherBucket.code).toBe(1);
+    expect(line(otherBucket.stdout, "storage credentials")).toMatch(
+      new RegExp(`^✗ storage credentials\\s+the key is restricted to bucket ${b2.bucketName}, not B2_BUCKET_NAME=someone-elses-bucket`),
+    );
+  });
+
+  it("prints every check as JSON with --json and still exits non-zero", async () => {
+    const run = await doctor({ INTERNAL_API_KEY: "a-wrong-internal-key" }, ["--json"]);
+    expect(run.code).toBe(1);
+    const report = JSON.parse(run.stdout) as { ok: boolean; checks: { name: string; status: string }[] };
+    expect(report.ok).toBe(false);
+    expect(report.checks.map((c) => `${c.name}:${c.status}`)).toEqual([
+      "orchestrator reachable:ok",
+      "key accepted:fail",
+      "heartbeat fresh:skip",
+      "inference ready:ok",
+      "storage credentials:ok",
+      "work dir:ok",
+    ]);
+  });
+});
