@@ -74,7 +74,9 @@ export function createHttpDriver(opts: {
         await sleep(1_000 * attempt, signal);
         continue;
       }
-      throw JobError.processing("inference", `inference engine refused the prediction: HTTP ${res.statusCode}`, res.statusCode >= 500 || res.statusCode === 429, {
+      // 409: the engine is busy with another prediction; 503: it is still loading. Both pass.
+      const transient = res.statusCode >= 500 || res.statusCode === 429 || res.statusCode === 409;
+      throw JobError.processing("inference", `inference engine refused the prediction: HTTP ${res.statusCode}`, transient, {
         status_code: res.statusCode,
         body: excerpt(res.text),
       });
@@ -176,6 +178,7 @@ export function createHttpDriver(opts: {
         metrics: {
           engine: "http",
           ...(prediction.metrics ?? {}),
+          driver: "http",
           GENERATION_TIME_SEC: prediction.metrics?.GENERATION_TIME_SEC ?? (Date.now() - started) / 1000,
         },
       };

@@ -1,0 +1,173 @@
+import { mkdir, mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { startFakeInferenceServer, type FakeInferenceServer } from "@fleet/testing/fake-inference-server";
+import { makeTestAudio, makeTestVideo, probeMedia } from "@fleet/testing/media";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { JobAbortedError, JobError } from "../pipeline/job-error.js";
+import { validateInputs } from "../pipeline/validate.js";
+import { captureLogger } from "../test-support/capture-logger.js";
+import { createHttpDriver } from "./http-driver.js";
+import type { FileInferenceTask } from "./inference-driver.js";
+
+let workDir: string;
+let jobDir: string;
+let fake: FakeInferenceServer | null = null;
+let media: Awaited<ReturnType<typeof validateInputs>>;
+const drivers: Array<{ close(): Promise<void> }> = [];
+
+beforeAll(async () => {
+  workDir = await mkdtemp(path.join(tmpdir(), "fleet-http-driver-"));
+  jobDir = path.join(workDir, "jobs", "j1");
+  await mkdir(jobDir, { recursive: true });
+  await Promise.all([makeTestVideo(path.join(jobDir, "input-video.mp4"), { seconds: 1 }), makeTestAudio(path.join(jobDir, "input-audio.wav"), { seconds: 2 })]);
+  media = await validateInputs(
+    { video: path.join(jobDir, "input-video.mp4"), audio: path.join(jobDir, "input-audio.wav") },
+    { timeoutMs: 30_000, maxDurationSec: 600, signal: new AbortController().signal },
+  );
+});
+afterEach(async () => {
+  for (const d of drivers.splice(0)) await d.close();
+  await fake?.close();
+  fake = null;
+});
+afterAll(() => rm(workDir, { recursive: true, force: true }));
+
+function driver(opts: { workDirInEngine?: string; timeoutMs?: number } = {}) {
+  const d = createHttpDriver({
+    url: fake!.url,
+    workDir,
+    workDirInEngine: opts.workDirInEngine ?? workDir,
+    timeoutMs: opts.timeoutMs ?? 60_000,
+    pollMs: 50,
+    log: captureLogger().log,
+  });
+  drivers.push(d);
+  return d;
+}
+
+let n = 0;
+function task(signal: AbortSignal, params: Record<string, unknown> = {}, progress: number[] = []): FileInferenceTask {
+  n += 1;
+  return {
+    jobId: "job",
+    attemptId: `00000000-0000-4000-8000-${String(n).padStart(12, "0")}`,
+    videoPath: path.join(jobDir, "input-video.mp4"),
+    audioPath: path.join(jobDir, "input-audio.wav"),
+    outputPath: path.join(jobDir, `output-${n}.mp4`),
+    video: media.video,
+    audio: media.audio,
+    aspectRatio: "9:16",
+    resolution: "720p",
+    params,
+    signal,
+    onProgress: (p) => progress.push(p),
+  };
+}
+
+async function jobError(p: Promise<unknown>): Promise<JobError> {
+  const err = await p.then(() => null, (e: unknown) => e);
+  expect(err).toBeInstanceOf(JobError);
+  return err as JobError;
+}
+
+describe("http driver (Fleet's inference contract)", () => {
+  it("maps /health-check to engine health, STARTING until the models are loaded", async () => {
+    fake = await startFakeInferenceServer({ readyAfterMs: 60_000 });
+    const d = driver();
+    const signal = new AbortController().signal;
+    expect(await d.health({ signal, busy: false })).toMatchObject({ driver: "http", state: "starting" });
+    fake.setHealth("READY");
+    expect(await d.health({ signal, busy: false })).toMatchObject({ state: "ready", lip_sync: false });
+    fake.setHealth("SETUP_FAILED");
+    expect((await d.health({ signal, busy: false })).state).toBe("error");
+  });
+
+  it("says unavailable when the container is down, busy when it is only slow during our own job", async () => {
+    fake = await startFakeInferenceServer();
+    const d = driver();
+    await fake.close();
+    fake = null;
+    const signal = new AbortController().signal;
+    expect((await d.health({ signal, busy: false })).state).toBe("unavailable");
+    expect((await d.health({ signal, busy: true })).state).toBe("busy");
+  });
+
+  it("runs a prediction with paths on the shared volume, reads progress, and returns a real output", async () => {
+    fake = await startFakeInferenceServer({ durationMs: 600, tickMs: 50 });
+    const progress: number[] = [];
+    const t = task(new AbortController().signal, {}, progress);
+    const result = await driver().infer(t);
+    const probe = await probeMedia(t.outputPath);
+    expect(probe).toMatchObject({ hasVideo: true, hasAudio: true });
+    expect(probe.durationSec).toBeCloseTo(2, 0);
+    expect(progress.filter((p) => p > 0 && p < 1).length).toBeGreaterThan(0);
+    expect(result.metrics).toMatchObject({ driver: "http", engine: "fake-inference" });
+    const put = fake.requests.find((r) => r.method === "PUT");
+    expect(put?.body).toMatchObject({ input: { video_path: t.videoPath, output_path: t.outputPath, aspect_ratio: "9:16" } });
+  });
+
+  it("translates paths when the engine mounts the work dir elsewhere", async () => {
+    fake = await startFakeInferenceServer({ durationMs: 100, pathMap: { from: "/shared", to: workDir } });
+    const t = task(new AbortController().signal);
+    await driver({ workDirInEngine: "/shared" }).infer(t);
+    const put = fake.requests.find((r) => r.method === "PUT");
+    expect(put?.body).toMatchObject({ input: { video_path: "/shared/jobs/j1/input-video.mp4" } });
+    expect((await probeMedia(t.outputPath)).hasVideo).toBe(true);
+  });
+
+  it("keeps the engine's structured error: a failure is not retryable", async () => {
+    fake = await startFakeInferenceServer({ mode: "fail", durationMs: 100 });
+    const err = await jobError(driver().infer(task(new AbortController().signal)));
+    expect(err.info).toMatchObject({ error_type: "processing_error", stage: "inference", retryable: false });
+  });
+
+  it("keeps out-of-memory retryable, so the job can go to another GPU", async () => {
+    fake = await startFakeInferenceServer({ mode: "oom", durationMs: 100 });
+    const err = await jobError(driver().infer(task(new AbortController().signal)));
+    expect(err.info).toMatchObject({ error_type: "processing_error", retryable: true });
+    expect(err.message).toMatch(/out of memory/i);
+  });
+
+  it("reports no face as a media error", async () => {
+    fake = await startFakeInferenceServer({ mode: "no_face", durationMs: 100 });
+    const err = await jobError(driver().infer(task(new AbortController().signal)));
+    expect(err.info).toMatchObject({ error_type: "media_error", retryable: false });
+  });
+
+  it("treats 'succeeded' without an output file as a processing error (the phantom success)", async () => {
+    fake = await startFakeInferenceServer({ mode: "crash_exit_0_without_output", durationMs: 100 });
+    const err = await jobError(driver().infer(task(new AbortController().signal)));
+    expect(err.info).toMatchObject({ error_type: "processing_error", stage: "postprocessing", retryable: false });
+  });
+
+  it("cancels the prediction in the engine when the job is aborted", async () => {
+    fake = await startFakeInferenceServer({ mode: "hang" });
+    const controller = new AbortController();
+    const t = task(controller.signal);
+    const run = driver().infer(t);
+    await fake.waitForPrediction(t.attemptId, ["processing"]);
+    controller.abort("cancelled");
+    const err = await run.catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(JobAbortedError);
+    expect((err as JobAbortedError).reason).toBe("cancelled");
+    expect((await fake.waitForPrediction(t.attemptId)).status).toBe("canceled");
+  });
+
+  it("cancels and fails retryably when the run passes the job deadline", async () => {
+    fake = await startFakeInferenceServer({ mode: "hang" });
+    const t = task(new AbortController().signal);
+    const err = await jobError(driver({ timeoutMs: 500 }).infer(t));
+    expect(err.info).toMatchObject({ stage: "inference", retryable: true });
+    expect(err.message).toMatch(/timed out/);
+    expect((await fake.waitForPrediction(t.attemptId)).status).toBe("canceled");
+  });
+
+  it("does not start a second run when the same prediction is PUT again (idempotent by id)", async () => {
+    fake = await startFakeInferenceServer({ durationMs: 200 });
+    const t = task(new AbortController().signal);
+    await driver().infer(t);
+    await driver().infer({ ...t });
+    expect(fake.runsStarted()).toBe(1);
+  });
+});

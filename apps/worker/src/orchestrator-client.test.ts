@@ -1,0 +1,106 @@
+import { afterEach, describe, expect, it } from "vitest";
+import { createOrchestratorClient, type OrchestratorClient } from "./orchestrator-client.js";
+import { json, startTestHttpServer, type TestHttpServer } from "./test-support/test-http-server.js";
+
+const ok = { detail: "ok", heartbeat_interval_sec: 5, lease_ttl_sec: 30, cancel: [], lost: [], drain: false };
+const beat = { status: "idle" as const, gpu_class: "x", capacity: 1, error: null };
+
+let server: TestHttpServer | null = null;
+let client: OrchestratorClient | null = null;
+afterEach(async () => {
+  await client?.close();
+  await server?.close();
+  client = null;
+  server = null;
+});
+
+describe("orchestrator client", () => {
+  it("sends the key header and the contract path, and parses the reply with the contract schema", async () => {
+    server = await startTestHttpServer((_req, res) => json(res, 200, ok));
+    client = createOrchestratorClient({ baseUrl: server.url, apiKey: "k-123", timeoutMs: 2000 });
+    const res = await client.heartbeat("buffer-orch-local-2", beat);
+    expect(res).toMatchObject({ ok: true, statusCode: 200, value: { detail: "ok", drain: false } });
+    expect(server.requests[0]).toMatchObject({ method: "POST", path: "/internal/buffer/workers/buffer-orch-local-2/heartbeat" });
+    expect(server.requests[0]?.headers["x-internal-api-key"]).toBe("k-123");
+    expect(JSON.parse(server.requests[0]?.body ?? "")).toMatchObject(beat);
+  });
+
+  it("keeps a path prefix of the base URL (an orchestrator behind a reverse proxy)", async () => {
+    server = await startTestHttpServer((_req, res) => json(res, 200, { job: null, reason: "no_job" }));
+    client = createOrchestratorClient({ baseUrl: `${server.url}/fleet`, apiKey: "k", timeoutMs: 2000 });
+    await client.claimJob({ worker_id: "w", wait_ms: 0 });
+    expect(server.requests[0]?.path).toBe("/fleet/internal/buffer/jobs/claim");
+  });
+
+  it("reports a 500 as retryable, with status code and a body excerpt", async () => {
+    server = await startTestHttpServer((_req, res) => {
+      res.writeHead(500, { "content-type": "text/html" });
+      res.end(`<html>${"Internal Server Error ".repeat(100)}</html>`);
+    });
+    client = createOrchestratorClient({ baseUrl: server.url, apiKey: "k", timeoutMs: 2000 });
+    const res = await client.heartbeat("w", beat);
+    expect(res.ok).toBe(false);
+    if (res.ok) return;
+    expect(res).toMatchObject({ statusCode: 500, retryable: true });
+    expect(res.bodyExcerpt).toContain("Internal Server Error");
+    expect(res.bodyExcerpt.length).toBeLessThanOrEqual(501);
+  });
+
+  it("reads the contract's error code (401 unauthorized, 409 lease_lost) and marks them not retryable", async () => {
+    server = await startTestHttpServer((req, res) =>
+      req.path.includes("status")
+        ? json(res, 409, { error: { code: "lease_lost", message: "stale attempt", request_id: "r" } })
+        : json(res, 401, { error: { code: "unauthorized", message: "bad key", request_id: "r" } }),
+    );
+    client = createOrchestratorClient({ baseUrl: server.url, apiKey: "wrong", timeoutMs: 2000 });
+    const hb = await client.heartbeat("w", beat);
+    expect(hb).toMatchObject({ ok: false, statusCode: 401, code: "unauthorized", retryable: false });
+    const st = await client.reportJobStatus("3f1c2a4e-8b7d-4c3e-9a1f-2b3c4d5e6f70", { status: "failed", error: "x" });
+    expect(st).toMatchObject({ ok: false, statusCode: 409, code: "lease_lost", retryable: false });
+  });
+
+  it("treats a 200 whose body breaks the contract as an error, not a success", async () => {
+    server = await startTestHttpServer((_req, res) => json(res, 200, { detail: "OK" }));
+    client = createOrchestratorClient({ baseUrl: server.url, apiKey: "k", timeoutMs: 2000 });
+    const res = await client.heartbeat("w", beat);
+    expect(res).toMatchObject({ ok: false, statusCode: 200 });
+  });
+
+  it("turns a refused connection into a retryable result with no status code", async () => {
+    server = await startTestHttpServer(() => undefined);
+    const url = server.url;
+    await server.close();
+    server = null;
+    client = createOrchestratorClient({ baseUrl: url, apiKey: "k", timeoutMs: 2000 });
+    const res = await client.heartbeat("w", beat);
+    expect(res).toMatchObject({ ok: false, statusCode: null, retryable: true, aborted: false });
+    if (!res.ok) expect(res.message).toMatch(/ECONNREFUSED/);
+  });
+
+  it("gives up on a server that accepts the request and never answers", async () => {
+    server = await startTestHttpServer(() => undefined);
+    client = createOrchestratorClient({ baseUrl: server.url, apiKey: "k", timeoutMs: 300 });
+    const res = await client.heartbeat("w", beat);
+    expect(res).toMatchObject({ ok: false, statusCode: null, retryable: true });
+  });
+
+  it("reaches a restarted orchestrator on the same port again (no stuck pool)", async () => {
+    server = await startTestHttpServer((_req, res) => json(res, 200, ok));
+    const port = server.port;
+    client = createOrchestratorClient({ baseUrl: server.url, apiKey: "k", timeoutMs: 2000 });
+    expect((await client.heartbeat("w", beat)).ok).toBe(true);
+    await server.close();
+    expect((await client.heartbeat("w", beat)).ok).toBe(false);
+    server = await startTestHttpServer((_req, res) => json(res, 200, ok), port);
+    expect((await client.heartbeat("w", beat)).ok).toBe(true);
+  });
+
+  it("stops a long-poll claim at once when the caller aborts", async () => {
+    server = await startTestHttpServer(() => undefined);
+    client = createOrchestratorClient({ baseUrl: server.url, apiKey: "k", timeoutMs: 2000 });
+    const controller = new AbortController();
+    const pending = client.claimJob({ worker_id: "w", wait_ms: 20_000 }, { signal: controller.signal, timeoutMs: 25_000 });
+    setTimeout(() => controller.abort(), 50);
+    expect(await pending).toMatchObject({ ok: false, aborted: true, retryable: false });
+  });
+});
