@@ -154,6 +154,9 @@ class MuseTalkEngine(Engine):
 
     def run(self, job: Job, progress: ProgressCallback, cancel: threading.Event) -> Dict[str, Any]:
         torch = self.torch
+        # The current CUDA device is per thread and each job runs in a fresh one; MuseTalk's face
+        # parser uses bare .cuda(), so make it mean the configured GPU here too.
+        torch.cuda.set_device(self.device)
         torch.cuda.reset_peak_memory_stats(self.device)
         times: Dict[str, float] = {}
         try:

@@ -191,7 +191,14 @@ class InferenceService:
                 prediction.status = "processing"
                 prediction.phase = "starting"
                 prediction.started_at = time.time()
-            stuck = self._run_one(prediction)
+            try:
+                stuck = self._run_one(prediction)
+            except BaseException as exc:  # noqa: BLE001 - the runner must outlive any one job
+                stuck = False
+                self.log("error", "prediction_runner_error", id=prediction.id, err=f"{type(exc).__name__}: {exc}")
+                with self._lock:
+                    if prediction.status not in TERMINAL:
+                        self._finish(prediction, "failed", error=classify_exception(exc, stage="preprocessing"))
             with self._lock:
                 self._running = None
             if stuck:

@@ -355,6 +355,19 @@ class Failures(ServerCase):
         self.assertEqual(done["error"]["error_type"], "processing_error")
         self.assertIn("same path", done["error"]["message"])
 
+    def test_a_job_the_server_cannot_even_prepare_fails_and_the_runner_keeps_serving(self) -> None:
+        self.start_server(FakeEngine(step_sec=0))
+        jobs_dir = os.path.join(self.tmp, "jobs")
+        shutil.rmtree(jobs_dir)
+        with open(jobs_dir, "w") as blocker:  # the per-job directory cannot be created under a file
+            blocker.write("not a directory")
+        done, _ = self.run_failing("unpreparable")
+        self.assertEqual(done["status"], "failed")
+        os.remove(jobs_dir)
+        os.makedirs(jobs_dir)
+        self.put("prepared")
+        self.assertEqual(self.wait_terminal("prepared")["status"], "succeeded")
+
     def test_a_failed_setup_is_reported_and_every_job_fails_retryable(self) -> None:
         self.start_server(FakeEngine(fail_load=True))
         health = self.wait_for("SETUP_FAILED", lambda: (h := self.health())["status"] == "SETUP_FAILED" and h)
