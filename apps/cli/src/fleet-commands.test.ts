@@ -177,6 +177,33 @@ describe("fleet drain, jobs, job, cancel, undrain", () => {
     expect(after.find((w) => w.worker_id === WORKER_ID)?.drain_requested).toBe(false);
   }, 60_000);
 
+  it("cancels the job on Ctrl-C while waiting, since the inputs it served vanish with it", async () => {
+    await runFleet(["drain", WORKER_ID], env);
+    try {
+      const controller = new AbortController();
+      const running = runFleet(
+        ["submit", "--video", join(mediaDir, "face.mp4"), "--audio", join(mediaDir, "voice.wav"), "--wait"],
+        env,
+        { signal: controller.signal },
+      );
+      // Interrupt once the job exists: the drained worker leaves it queued.
+      let queuedId: string | undefined;
+      for (let i = 0; i < 100 && queuedId === undefined; i++) {
+        await sleep(100);
+        const list = JSON.parse((await runFleet(["jobs", "--status", "queued", "--json"], env)).stdout) as { id: string }[];
+        queuedId = list[0]?.id;
+      }
+      controller.abort();
+      const run = await running;
+      expect(run.code).toBe(130);
+      expect(run.stderr).toContain(`interrupted: job ${queuedId} cancelled`);
+      const shown = await runFleet(["job", queuedId ?? "", "--json"], env);
+      expect((JSON.parse(shown.stdout) as { status: string }).status).toBe("cancelled");
+    } finally {
+      await runFleet(["undrain", WORKER_ID], env);
+    }
+  }, 60_000);
+
   it("reports 404 not_found for a worker that never sent a heartbeat", async () => {
     const run = await runFleet(["drain", "no-such-worker"], env);
     expect(run.code).toBe(1);
