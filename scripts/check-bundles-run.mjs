@@ -210,6 +210,16 @@ async function main() {
       say(`${app}: docker/${app}.env + overrides for this machine: ${shown.join(", ")}${secrets}`);
     }
 
+    // `db:migrate` on its own, as an operator runs it in the image (`node dist/db/migrate-cli.js`);
+    // the orchestrator then migrates again at start, which must be a no-op.
+    const migrate = start("db:migrate", process.execPath, ["dist/db/migrate-cli.js"], {
+      cwd: path.join(bundles, "orchestrator"),
+      env: { ...env.orchestrator, ...overrides.orchestrator },
+    });
+    const migrated = await Promise.race([migrate.exited, new Promise((r) => setTimeout(() => r(null), WAIT_MS))]);
+    if (migrated?.code !== 0) fail(`node dist/db/migrate-cli.js failed: ${JSON.stringify(migrated)}`);
+    say("orchestrator bundle's db:migrate (node dist/db/migrate-cli.js) migrated the fresh database");
+
     const inference = start("inference", "python3", [path.join(root, "docker/inference/server.py")], {
       cwd: path.join(root, "docker/inference"),
       env: { PYTHONDONTWRITEBYTECODE: "1", ...env.inference, ...overrides.inference },
