@@ -36,7 +36,7 @@ ENV HOST=0.0.0.0 \
     PORT=8080 \
     DATA_DIR=/var/lib/fleet/orchestrator
 EXPOSE 8080
-# Migrations run at start (main.js); `node dist/db/migrate-cli.js` (pnpm db:migrate) runs them alone.
+# Migrations run at start (main.js); `npm run db:migrate` (node dist/db/migrate-cli.js) runs them alone.
 HEALTHCHECK --interval=10s --timeout=5s --start-period=30s --retries=3 \
   CMD ["node", "-e", "fetch(`http://127.0.0.1:${process.env.PORT||8080}/healthz`,{signal:AbortSignal.timeout(4000)}).then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"]
 ENTRYPOINT ["/usr/bin/tini", "--"]
