@@ -39,7 +39,7 @@ export interface TestApp {
 export async function startTestApp(
   databaseUrl: string,
   overrides: Record<string, string> = {},
-  options: { resolveHost?: ResolveHost } = {},
+  options: { resolveHost?: ResolveHost; beforeReady?: (app: App) => void } = {},
 ): Promise<TestApp> {
   const config = testConfig(databaseUrl, overrides);
   const logs: string[] = [];
@@ -56,6 +56,7 @@ export async function startTestApp(
   // test says otherwise.
   const resolveHost = options.resolveHost ?? (async () => ["93.184.216.34"]);
   const app = await buildApp({ config, db, log, counters, resolveHost });
+  options.beforeReady?.(app);
   await app.ready();
   return {
     app,

@@ -1,0 +1,133 @@
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import { verifyWebhook, WebhookPayload } from "@fleet/contract";
+import { sql } from "drizzle-orm";
+import { describe, expect } from "vitest";
+import { queryRows, type Executor } from "../db/client.js";
+import { claim, createJobViaApi, dbTest, heartbeat, reportStatus, startTestApp, type TestApp } from "../test-support/harness.js";
+import { startWebhookDelivery } from "./webhook-delivery.js";
+
+const SECRET = "webhook-secret-for-tests-0001";
+
+interface Received {
+  headers: IncomingMessage["headers"];
+  body: string;
+}
+
+/** A webhook receiver on 127.0.0.1:0 whose answer per request the test decides. */
+async function startReceiver(answer: (n: number, res: ServerResponse) => void) {
+  const received: Received[] = [];
+  const server: Server = createServer((req, res) => {
+    let body = "";
+    req.on("data", (c: Buffer) => (body += c.toString()));
+    req.on("end", () => {
+      received.push({ headers: req.headers, body });
+      answer(received.length, res);
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+  const address = server.address();
+  const port = typeof address === "object" && address ? address.port : 0;
+  return {
+    url: `http://127.0.0.1:${port}/hooks/fleet`,
+    received,
+    close: () => {
+      server.closeAllConnections();
+      return new Promise<void>((r) => server.close(() => r()));
+    },
+  };
+}
+
+async function waitFor(what: string, check: () => Promise<boolean> | boolean, timeoutMs = 20_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (await check()) return;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`timed out waiting for ${what}`);
+}
+
+async function finishJob(t: TestApp, webhookUrl: string, workerId: string): Promise<string> {
+  await heartbeat(t.app, workerId);
+  const id = (await createJobViaApi(t.app, { webhook_url: webhookUrl })).json.id as string;
+  const job = (await claim(t.app, workerId)).json.job;
+  expect(job.musetalk_job_id).toBe(id);
+  await reportStatus(t.app, job.buffer_job_id, { status: "succeeded", output_url: "https://cdn.example.com/o.mp4", metrics: { total_time: 3 } });
+  return id;
+}
+
+async function deliveryOf(db: Executor, jobId: string) {
+  const [row] = await queryRows<{ status: string; attempts: number; last_status_code: number | null }>(
+    db,
+    sql`select status, attempts, last_status_code from webhook_deliveries where job_id = ${jobId}`,
+  );
+  return row;
+}
+
+describe("terminal webhooks", () => {
+  dbTest("a failing endpoint is retried with backoff until it accepts; every delivery is signed", async ({ databaseUrl }) => {
+    const t = await startTestApp(databaseUrl, { ALLOW_PRIVATE_NETWORK_URLS: "true", WEBHOOK_SECRET: SECRET });
+    const receiver = await startReceiver((n, res) => res.writeHead(n <= 2 ? 503 : 204).end());
+    const delivery = startWebhookDelivery(t.db.db, t.config, t.app.log, { pollMs: 100 });
+    try {
+      const jobId = await finishJob(t, receiver.url, "w");
+      await waitFor("the third delivery", () => receiver.received.length >= 3);
+      await waitFor("the delivered status", async () => (await deliveryOf(t.db.db, jobId))?.status === "delivered");
+      expect(await deliveryOf(t.db.db, jobId)).toEqual({ status: "delivered", attempts: 3, last_status_code: 204 });
+
+      for (const r of receiver.received) {
+        expect(r.headers["x-fleet-event"]).toBe("job.succeeded");
+        const signature = r.headers["x-fleet-signature"];
+        expect(typeof signature).toBe("string");
+        expect(verifyWebhook(SECRET, r.body, signature as string, Math.floor(Date.now() / 1000))).toBe(true);
+        expect(verifyWebhook("another-secret-000000", r.body, signature as string, Math.floor(Date.now() / 1000))).toBe(false);
+        const payload = WebhookPayload.parse(JSON.parse(r.body));
+        expect(payload.job).toMatchObject({ id: jobId, status: "succeeded", output_url: "https://cdn.example.com/o.mp4" });
+      }
+      // Nothing more is sent after the 2xx.
+      await new Promise((r) => setTimeout(r, 300));
+      expect(receiver.received).toHaveLength(3);
+    } finally {
+      await delivery.stop();
+      await receiver.close();
+      await t.close();
+    }
+  });
+
+  dbTest("a hanging endpoint does not delay another job's webhook", async ({ databaseUrl }) => {
+    const t = await startTestApp(databaseUrl, { ALLOW_PRIVATE_NETWORK_URLS: "true", WEBHOOK_TIMEOUT_SEC: "30" });
+    const hanging = await startReceiver(() => undefined);
+    const fast = await startReceiver((_n, res) => res.writeHead(200).end("ok"));
+    const delivery = startWebhookDelivery(t.db.db, t.config, t.app.log, { pollMs: 100 });
+    try {
+      await finishJob(t, hanging.url, "w1");
+      await waitFor("the hanging endpoint to be called", () => hanging.received.length === 1);
+      const fastJob = await finishJob(t, fast.url, "w2");
+      await waitFor("the fast delivery", async () => (await deliveryOf(t.db.db, fastJob))?.status === "delivered");
+      // The first delivery is still waiting on its endpoint while the second one completed.
+      expect(delivery.inFlight).toBe(1);
+      // Unsigned when no secret is configured.
+      expect(fast.received[0]?.headers["x-fleet-signature"]).toBeUndefined();
+    } finally {
+      await hanging.close();
+      await delivery.stop();
+      await fast.close();
+      await t.close();
+    }
+  });
+
+  dbTest("a delivery that keeps failing is given up once its retry window has passed", async ({ databaseUrl }) => {
+    const t = await startTestApp(databaseUrl, { ALLOW_PRIVATE_NETWORK_URLS: "true", WEBHOOK_RETRY_WINDOW_SEC: "1" });
+    const broken = await startReceiver((_n, res) => res.writeHead(500).end());
+    const delivery = startWebhookDelivery(t.db.db, t.config, t.app.log, { pollMs: 100 });
+    try {
+      const jobId = await finishJob(t, broken.url, "w");
+      await waitFor("the delivery to be given up", async () => (await deliveryOf(t.db.db, jobId))?.status === "failed");
+      expect(broken.received.length).toBeGreaterThanOrEqual(2);
+      expect(t.logs.some((l) => l.includes('"webhook_given_up"'))).toBe(true);
+    } finally {
+      await delivery.stop();
+      await broken.close();
+      await t.close();
+    }
+  });
+});
