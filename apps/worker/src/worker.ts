@@ -205,7 +205,7 @@ export async function startWorker(config: Config, log: Logger, parts: WorkerPart
     { labels: { driver: driver.name }, value: monitor.current().engine.state === "ready" ? 1 : 0 },
   ]);
   metrics.gauge("fleet_worker_engine_lip_sync", "0 for engines that make video without lip movement (the ffmpeg development engine).", () => [
-    { labels: { driver: driver.name }, value: monitor.current().engine.lip_sync === false ? 0 : 1 },
+    { labels: { driver: driver.name }, value: driver.name === "ffmpeg" || monitor.current().engine.lip_sync === false ? 0 : 1 },
   ]);
 
   if (buffer && client && outbox) {

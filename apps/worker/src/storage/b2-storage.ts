@@ -29,8 +29,9 @@ interface AuthState {
  * a fresh upload URL, as B2 asks. The URL comes from the account's downloadUrl (the original
  * hard-coded f000, §8.19).
  */
-export function createB2Storage(opts: { settings: B2Settings; log: Logger }): OutputStorage {
+export function createB2Storage(opts: { settings: B2Settings; log: Logger; retryBaseMs?: number }): OutputStorage {
   const s = opts.settings;
+  const retryBaseMs = opts.retryBaseMs ?? 1_000;
   const log = opts.log;
   let auth: AuthState | null = null;
   let authorizing: Promise<AuthState> | null = null;
@@ -85,7 +86,7 @@ export function createB2Storage(opts: { settings: B2Settings; log: Logger }): Ou
         if (signal.aborted) throw new JobAbortedError(abortReasonOf(signal));
         const e = err instanceof B2CallError ? err : toB2CallError(err, "b2_authorize_account");
         if (!e.retryable || attempt >= ATTEMPTS) throw uploadError(what, e);
-        await sleep(backoffDelay(attempt, 1_000, 30_000), signal);
+        await sleep(backoffDelay(attempt, retryBaseMs, 30_000), signal);
         continue;
       }
       try {
@@ -97,7 +98,7 @@ export function createB2Storage(opts: { settings: B2Settings; log: Logger }): Ou
         if (e.isAccountAuthExpired && auth === a) auth = null;
         log.warn({ op: e.op, statusCode: e.statusCode, code: e.code, error: e.message, attempt, attempts: ATTEMPTS }, "b2_call_failed");
         if (!e.retryable || attempt >= ATTEMPTS) throw uploadError(what, e);
-        if (!e.isAuthExpired) await sleep(backoffDelay(attempt, 1_000, 30_000), signal);
+        if (!e.isAuthExpired) await sleep(backoffDelay(attempt, retryBaseMs, 30_000), signal);
       }
     }
   }
