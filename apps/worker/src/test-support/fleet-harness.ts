@@ -1,0 +1,147 @@
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import type { JobView } from "@fleet/contract";
+import { migratePostgresUrl } from "@fleet/orchestrator";
+import { startFileServer, type FileServer } from "@fleet/testing/file-server";
+import { makeCorruptFile, makeTestAudio, makeTestVideo } from "@fleet/testing/media";
+import { startOrchestratorProcess, type OrchestratorProcess } from "@fleet/testing/orchestrator-process";
+import { createDatabaseTest } from "@fleet/testing/postgres";
+import { startWorkerProcess, type WorkerProcess, type WorkerProcessOptions } from "@fleet/testing/worker-process";
+import pg from "pg";
+
+/** A vitest `test` whose `databaseUrl` is a fresh clone of the orchestrator's migrated schema. */
+export const e2eTest = createDatabaseTest(migratePostgresUrl);
+
+export interface WorkerRow {
+  worker_id: string;
+  status: string;
+  last_heartbeat: Date | null;
+  age_sec: number | null;
+  capacity: number;
+  engine: Record<string, unknown> | null;
+  version: string | null;
+  system: Record<string, unknown> | null;
+}
+
+/**
+ * One real Fleet for a test: the built orchestrator over a cloned PostgreSQL database, a file
+ * server with tiny real media, and built worker processes started on demand. Everything is
+ * stopped by close(); nothing is mocked.
+ */
+export class Fleet {
+  private readonly workers: WorkerProcess[] = [];
+
+  private constructor(
+    public orchestrator: OrchestratorProcess,
+    readonly databaseUrl: string,
+    readonly db: pg.Pool,
+    readonly files: FileServer,
+    readonly mediaDir: string,
+    private readonly orchestratorEnv: Record<string, string>,
+  ) {}
+
+  static async start(databaseUrl: string, orchestratorEnv: Record<string, string> = {}): Promise<Fleet> {
+    const mediaDir = await mkdtemp(path.join(tmpdir(), "fleet-e2e-media-"));
+    await Promise.all([
+      makeTestVideo(path.join(mediaDir, "avatar.mp4"), { seconds: 1 }),
+      makeTestAudio(path.join(mediaDir, "voice.wav"), { seconds: 3 }),
+      makeCorruptFile(path.join(mediaDir, "corrupt.mp4")),
+    ]);
+    const files = await startFileServer(mediaDir);
+    const orchestrator = await startOrchestratorProcess({ databaseUrl, env: orchestratorEnv });
+    return new Fleet(orchestrator, databaseUrl, new pg.Pool({ connectionString: databaseUrl, max: 2 }), files, mediaDir, orchestratorEnv);
+  }
+
+  /** A built worker joined to this orchestrator (override anything with `env`). */
+  async startWorker(workerId: string, opts: WorkerProcessOptions = {}): Promise<WorkerProcess> {
+    const w = await startWorkerProcess({
+      orchestratorUrl: this.orchestrator.url,
+      internalApiKey: this.orchestrator.internalApiKey,
+      workerId,
+      ...opts,
+      env: { BUFFER_POLL_INTERVAL_SEC: "0.5", CLAIM_WAIT_MS: "2000", ...opts.env },
+    });
+    this.workers.push(w);
+    return w;
+  }
+
+  /** Restarts the orchestrator on the same port and database (an outage, then recovery). */
+  async restartOrchestrator(downMs = 0): Promise<void> {
+    const port = this.orchestrator.port;
+    await this.orchestrator.stop();
+    if (downMs > 0) await new Promise((r) => setTimeout(r, downMs));
+    this.orchestrator = await startOrchestratorProcess({
+      databaseUrl: this.databaseUrl,
+      port,
+      internalApiKey: this.orchestrator.internalApiKey,
+      publicApiKey: this.orchestrator.publicApiKey,
+      env: this.orchestratorEnv,
+    });
+  }
+
+  async api<T>(method: "GET" | "POST" | "DELETE", p: string, body?: unknown): Promise<{ status: number; body: T }> {
+    const res = await fetch(`${this.orchestrator.url}${p}`, {
+      method,
+      headers: { "x-api-key": this.orchestrator.publicApiKey, ...(body ? { "content-type": "application/json" } : {}) },
+      body: body ? JSON.stringify(body) : undefined,
+    });
+    return { status: res.status, body: (await res.json()) as T };
+  }
+
+  async submit(overrides: Record<string, unknown> = {}): Promise<JobView> {
+    const res = await this.api<JobView>("POST", "/v1/avatar/jobs", {
+      video_url: this.files.urlFor("/avatar.mp4"),
+      audio_url: this.files.urlFor("/voice.wav"),
+      aspect_ratio: "9:16",
+      resolution: "720p",
+      ...overrides,
+    });
+    if (res.status !== 201) throw new Error(`submit answered ${res.status}: ${JSON.stringify(res.body)}`);
+    return res.body;
+  }
+
+  async job(id: string): Promise<JobView> {
+    return (await this.api<JobView>("GET", `/v1/avatar/jobs/${id}`)).body;
+  }
+
+  async waitForJob(id: string, done: (j: JobView) => boolean, timeoutMs = 60_000): Promise<JobView> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const j = await this.job(id).catch(() => null);
+      if (j && done(j)) return j;
+      if (Date.now() > deadline) throw new Error(`job ${id} did not reach the expected state: ${JSON.stringify(j)}`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+
+  waitForStatus(id: string, status: JobView["status"], timeoutMs?: number): Promise<JobView> {
+    return this.waitForJob(id, (j) => j.status === status, timeoutMs);
+  }
+
+  async workerRow(workerId: string): Promise<WorkerRow | null> {
+    const { rows } = await this.db.query<WorkerRow>(
+      `select worker_id, status, last_heartbeat, extract(epoch from now() - last_heartbeat)::float8 as age_sec,
+              capacity, engine, version, system
+         from buffer_workers where worker_id = $1`,
+      [workerId],
+    );
+    return rows[0] ?? null;
+  }
+
+  async attempts(jobId: string): Promise<Array<{ buffer_job_id: string; worker_id: string; status: string }>> {
+    const { rows } = await this.db.query<{ buffer_job_id: string; worker_id: string; status: string }>(
+      "select buffer_job_id, worker_id, status from buffer_jobs where job_id = $1 order by claimed_at",
+      [jobId],
+    );
+    return rows;
+  }
+
+  async close(): Promise<void> {
+    await Promise.allSettled(this.workers.map((w) => w.kill()));
+    await this.orchestrator.kill().catch(() => undefined);
+    await this.files.close();
+    await this.db.end();
+    await rm(this.mediaDir, { recursive: true, force: true });
+  }
+}
