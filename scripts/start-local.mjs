@@ -272,7 +272,7 @@ const workers = workerPorts.map((port, i) => {
     [35, 33, 34, 32][i % 4],
   );
   child.kind = "worker";
-  return { id, url: workerUrl, child, outputs_url: `${workerUrl}/outputs`, outputs_dir: outputsDir };
+  return { id, url: workerUrl, child, outputs_url: `${workerUrl}/outputs`, outputs_dir: outputsDir, work_dir: workDir };
 });
 
 const online = (id) =>
@@ -306,7 +306,16 @@ if (!stopping) {
         url: apiUrl,
         database: databaseUrl ? "postgres" : "pglite",
         orchestrator_pid: orchestrator.pid,
-        workers: workers.map((w) => ({ worker_id: w.id, url: w.url, pid: w.child.pid, outputs_url: w.outputs_url, outputs_dir: w.outputs_dir })),
+        workers: workers.map((w) => ({
+          worker_id: w.id,
+          url: w.url,
+          pid: w.child.pid,
+          outputs_url: w.outputs_url,
+          outputs_dir: w.outputs_dir,
+          work_dir: w.work_dir,
+          inference_driver: "ffmpeg",
+          storage: "local",
+        })),
         started_at: new Date().toISOString(),
       },
       null,
@@ -343,6 +352,7 @@ function printBanner() {
     `    ${fleet} workers      the workers table: local-cpu-1 online, heartbeat age`,
     `    ${fleet} demo         makes a clip and a voice, runs a job, prints the output video`,
     `    ${fleet} jobs         recent jobs`,
+    `    ${fleet} doctor       the checks a GPU box gets, run against local-cpu-1`,
     `    curl ${apiUrl}/healthz`,
     "",
     databaseUrl

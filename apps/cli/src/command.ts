@@ -15,6 +15,8 @@ export interface CommandContext {
   client: FleetClient;
   /** Local-storage workers of the quick start, to turn output URLs into file paths. */
   localOutputs: LocalOutputMapping[];
+  /** The quick start's data dir (FLEET_DATA_DIR or <repo>/.data). */
+  localDataDir: string;
   /** Aborted on Ctrl-C, so long waits end cleanly instead of being killed mid-write. */
   signal: AbortSignal;
 }

@@ -33,7 +33,18 @@ const DevKeys = z.object({ internal_api_key: z.string().min(1), public_api_key: 
 const LocalFleetState = z.object({
   url: z.string(),
   pid: z.number().int(),
-  workers: z.array(z.object({ worker_id: z.string(), outputs_url: z.string(), outputs_dir: z.string() })).default([]),
+  workers: z
+    .array(
+      z.object({
+        worker_id: z.string(),
+        outputs_url: z.string(),
+        outputs_dir: z.string(),
+        work_dir: z.string().optional(),
+        inference_driver: z.string().optional(),
+        storage: z.string().optional(),
+      }),
+    )
+    .default([]),
 });
 
 /** A worker on this machine with local storage: outputs under `url` are files under `dir`. */
@@ -158,4 +169,49 @@ export function loadWorkerBoxConfig(env: NodeJS.ProcessEnv, envFile?: string): W
 /** The one place the CLI touches process.env; everything else receives the env it is given. */
 export function readProcessEnv(): NodeJS.ProcessEnv {
   return process.env;
+}
+
+/** Names whose presence means "this shell describes a worker box": doctor then checks exactly that. */
+const WORKER_BOX_NAMES = [
+  "BUFFER_ORCHESTRATOR_BASE_URL",
+  "ORCHESTRATOR_BASE_URL",
+  "BUFFER_WORKER_ID",
+  "WORKER_MODE",
+  "INTERNAL_API_KEY",
+  "INFERENCE_DRIVER",
+  "INFERENCE_URL",
+  "STORAGE",
+  "B2_KEY_ID",
+  "WORK_DIR",
+];
+
+export function describesWorkerBox(env: NodeJS.ProcessEnv): boolean {
+  return WORKER_BOX_NAMES.some((name) => nonEmpty(env[name]) !== undefined);
+}
+
+/**
+ * A quick start worker's settings, so `./fleetw fleet doctor` on a fresh clone checks the worker
+ * that `./fleetw start` runs instead of failing on an empty environment. Null when no launcher runs.
+ */
+export function loadQuickStartWorkerBox(localDataDir: string, workerId?: string): WorkerBoxConfig | null {
+  const keys = DevKeys.safeParse(readJson(join(localDataDir, "dev-keys.json")));
+  const state = LocalFleetState.safeParse(readJson(join(localDataDir, "local-fleet.json")));
+  if (!keys.success || !state.success || !processAlive(state.data.pid)) return null;
+  const w = state.data.workers.find((x) => workerId === undefined || x.worker_id === workerId);
+  if (w === undefined) return null;
+  const workDir = w.work_dir ?? join(localDataDir, "worker");
+  return {
+    orchestratorUrl: state.data.url,
+    internalApiKey: keys.data.internal_api_key,
+    workerId: w.worker_id,
+    inferenceDriver: w.inference_driver ?? "ffmpeg",
+    inferenceUrl: undefined,
+    storage: w.storage ?? "local",
+    b2KeyId: undefined,
+    b2AppKey: undefined,
+    b2BucketName: undefined,
+    b2AuthorizeUrl: undefined,
+    workDir,
+    localStorageDir: w.outputs_dir,
+  };
 }

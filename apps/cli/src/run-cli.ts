@@ -122,6 +122,7 @@ export async function runCli(opts: RunCliOptions): Promise<number> {
       connection,
       client,
       localOutputs: loadLocalOutputMappings(localDataDir),
+      localDataDir,
       signal: opts.signal ?? new AbortController().signal,
     });
   } catch (err) {

@@ -96,7 +96,7 @@ afterAll(async () => {
 }, 60_000);
 
 describe("scripts/start-local.mjs", () => {
-  it("starts the orchestrator and a CPU worker that fleet sees online, runs the demo, and stops both on Ctrl-C", async () => {
+  it("starts the orchestrator and a CPU worker that fleet sees online and doctor passes, runs the demo, and stops both on Ctrl-C", async () => {
     const launcher = await startLauncher(dataDir);
     launchers.push(launcher);
     const out = launcher.output();
@@ -112,6 +112,12 @@ describe("scripts/start-local.mjs", () => {
     expect(workers.stderr).toBe("");
     expect(workers.code).toBe(0);
     expect(workers.stdout).toMatch(/^local-cpu-1\s+\w+\s+yes\s+\d+s ago\s+cpu-dev\s+0\/1/m);
+
+    const doctor = await fleet(["doctor", "--min-free-gb", "0.01"], dataDir);
+    expect(doctor.stdout).toContain("checking the quick start's local-cpu-1");
+    expect(doctor.stdout).toMatch(/^✓ heartbeat fresh\s+local-cpu-1 online/m);
+    expect(doctor.stdout).toContain("all checks passed");
+    expect(doctor.code).toBe(0);
 
     const demo = await fleet(["demo"], dataDir);
     expect(demo.code).toBe(0);

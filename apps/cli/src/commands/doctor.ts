@@ -1,7 +1,8 @@
 import type { CliIo } from "../cli-io.js";
 import { stringOption } from "../command.js";
 import type { Command } from "../command.js";
-import { loadWorkerBoxConfig } from "../config.js";
+import { describesWorkerBox, loadQuickStartWorkerBox, loadWorkerBoxConfig } from "../config.js";
+import type { WorkerBoxConfig } from "../config.js";
 import { checkInference } from "../doctor/check-inference.js";
 import { checkOrchestrator } from "../doctor/check-orchestrator.js";
 import { checkStorage } from "../doctor/check-storage.js";
@@ -41,12 +42,19 @@ export const doctorCommand: Command = {
     "min-free-gb": { type: "string" },
     "timeout-sec": { type: "string" },
   },
-  async run({ env, io, json, values }) {
-    let cfg;
+  async run({ env, io, json, values, localDataDir }) {
+    const envFile = stringOption(values, "env-file");
+    const explicit =
+      envFile !== undefined || describesWorkerBox(env) || stringOption(values, "url") !== undefined || stringOption(values, "internal-key") !== undefined;
+    const quickStart = explicit ? null : loadQuickStartWorkerBox(localDataDir, stringOption(values, "worker"));
+    let cfg: WorkerBoxConfig;
     try {
-      cfg = loadWorkerBoxConfig(env, stringOption(values, "env-file"));
+      cfg = quickStart ?? loadWorkerBoxConfig(env, envFile);
     } catch (err) {
       throw new UsageError((err as Error).message);
+    }
+    if (quickStart !== null && !json) {
+      io.stdout.write(`no worker settings in the environment: checking the quick start's ${quickStart.workerId ?? "worker"} (./fleetw start)\n`);
     }
     cfg.orchestratorUrl = stringOption(values, "url") ?? cfg.orchestratorUrl;
     cfg.internalApiKey = stringOption(values, "internal-key") ?? cfg.internalApiKey;
