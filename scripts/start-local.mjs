@@ -4,6 +4,7 @@
 //
 //   node scripts/start-local.mjs [--port 8080] [--workers 1] [--worker-port 8000] [--host 127.0.0.1]
 //                                [--data-dir .data] [--json] [--verbose]
+import { spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { dirname, join, relative, resolve } from "node:path";
@@ -103,6 +104,13 @@ function loadOrCreateDevKeys() {
   };
   writeFileSync(file, JSON.stringify(keys, null, 2) + "\n", { mode: 0o600 });
   return { file, keys };
+}
+
+// The CPU engine is ffmpeg; without it the worker would start and never become ready.
+for (const tool of ["ffmpeg", "ffprobe"]) {
+  if (spawnSync(tool, ["-version"], { stdio: "ignore" }).status !== 0) {
+    fail(`${tool} is not installed; the CPU worker needs it (Debian/Ubuntu: sudo apt-get install ffmpeg; macOS: brew install ffmpeg)`);
+  }
 }
 
 mkdirSync(dataDir, { recursive: true });
@@ -278,7 +286,8 @@ const workers = workerPorts.map((port, i) => {
 const online = (id) =>
   ready(`${apiUrl}/internal/buffer/workers`, (body) => {
     try {
-      return JSON.parse(body).workers.some((w) => w.worker_id === id && w.online);
+      // Online and its engine ready: the banner promises a fleet that can run a job right away.
+      return JSON.parse(body).workers.some((w) => w.worker_id === id && w.online && w.engine?.state === "ready");
     } catch {
       return false;
     }
@@ -287,7 +296,7 @@ const online = (id) =>
 try {
   for (const w of workers) {
     await waitUntil(ready(`${w.url}/healthz`), { timeoutMs: 60_000, what: `worker ${w.id} at ${w.url}/healthz`, abandon: () => stopping });
-    await waitUntil(online(w.id), { timeoutMs: 60_000, what: `a heartbeat from ${w.id}`, abandon: () => stopping });
+    await waitUntil(online(w.id), { timeoutMs: 60_000, what: `a heartbeat from ${w.id} with its engine ready`, abandon: () => stopping });
   }
 } catch (err) {
   if (!stopping) {

@@ -39,7 +39,7 @@ export const demoCommand: Command = {
         wait: true,
         serveHost: stringOption(values, "serve-host"),
       });
-      const code = reportOutcome(ctx, outcome);
+      const code = reportOutcome(ctx, outcome, { printJson: outcome.kind !== "finished" || outcome.job.status !== "succeeded" });
       if (code !== 0 || outcome.kind !== "finished") return code;
       const job = outcome.job;
       const target = localOutputPath(job, ctx.localOutputs) ?? job.output_url;
@@ -52,6 +52,7 @@ export const demoCommand: Command = {
         return 1;
       }
       say(`probed: ${describeProbe(probe)}`);
+      if (json) io.stdout.write(JSON.stringify({ job, local_path: localOutputPath(job, ctx.localOutputs), probe }, null, 2) + "\n");
       if (!probe.streams.some((s) => s.type === "video")) {
         io.stderr.write("fleet: the output has no video stream\n");
         return 1;

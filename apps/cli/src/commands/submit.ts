@@ -8,10 +8,10 @@ import type { SubmitOutcome } from "../submit-job.js";
 import { UsageError } from "../usage-error.js";
 
 /** Prints how a followed job ended and returns the exit code: 0 only for success. */
-export function reportOutcome(ctx: CommandContext, outcome: SubmitOutcome): number {
+export function reportOutcome(ctx: CommandContext, outcome: SubmitOutcome, opts: { printJson?: boolean } = {}): number {
   const { io, json } = ctx;
   const job: JobView = outcome.job;
-  if (json) io.stdout.write(JSON.stringify(job, null, 2) + "\n");
+  if (json && opts.printJson !== false) io.stdout.write(JSON.stringify(job, null, 2) + "\n");
   if (outcome.kind === "submitted") {
     if (!json) io.stdout.write(`follow it with: fleet job ${job.id}\n`);
     return 0;
