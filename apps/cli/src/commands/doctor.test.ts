@@ -159,6 +159,25 @@ describe("fleet doctor", () => {
     );
   });
 
+  it("checks the original image's /hc for the generate driver", async () => {
+    const run = await doctor({ INFERENCE_DRIVER: "generate" });
+    expect(line(run.stdout, "inference ready")).toMatch(/^✓ inference ready\s+.+\/hc ok \(original \/generate image\)/);
+    expect(run.code).toBe(0);
+  });
+
+  it("asks B2 whether the bucket exists when the key is not restricted to one", async () => {
+    const unrestricted = await startB2TestServer({ restrictedToBucket: false });
+    try {
+      const good = await doctor(unrestricted.env());
+      expect(line(good.stdout, "storage credentials")).toMatch(/^✓ storage credentials\s+B2 key authorized/);
+      const missing = await doctor({ ...unrestricted.env(), B2_BUCKET_NAME: "no-such-bucket" });
+      expect(missing.code).toBe(1);
+      expect(line(missing.stdout, "storage credentials")).toMatch(/^✗ storage credentials\s+bucket no-such-bucket does not exist in this account/);
+    } finally {
+      await unrestricted.close();
+    }
+  });
+
   it("prints every check as JSON with --json and still exits non-zero", async () => {
     const run = await doctor({ INTERNAL_API_KEY: "a-wrong-internal-key" }, ["--json"]);
     expect(run.code).toBe(1);
