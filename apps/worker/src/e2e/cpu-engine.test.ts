@@ -18,7 +18,8 @@ describe("end to end on the CPU engine (real orchestrator, real PostgreSQL, buil
       expect(probe.durationSec).toBeLessThan(3.3);
       // The development engine says what it is, in the job's metrics and in the logs.
       expect(done.metrics).toMatchObject({ engine: "ffmpeg", lip_sync: false, worker_id: "e2e-cpu-1" });
-      expect(done.metrics?.stage_times).toMatchObject({ download: expect.any(Number), inference: expect.any(Number), upload: expect.any(Number) });
+      const stageTimes = done.metrics?.stage_times as Record<string, unknown>;
+      for (const stage of ["download", "validation", "inference", "upload"]) expect(typeof stageTimes[stage]).toBe("number");
 
       await worker.waitForLog("buffer_job_status_reported", { where: (r) => r.bufferJobId !== undefined });
       const records = worker.logRecords();
