@@ -1,5 +1,9 @@
 import type { Benchmark } from "./benchmark.js";
+import { claimHistory } from "./claim-history.js";
+import { claimThroughput } from "./claim-throughput.js";
+import { heartbeatIngest } from "./heartbeat-ingest.js";
+import { liveness } from "./liveness.js";
 import { pickup } from "./pickup.js";
 
 /** Every benchmark, in report order. */
-export const BENCHMARKS: Benchmark<never>[] = [pickup] as unknown as Benchmark<never>[];
+export const BENCHMARKS: Benchmark<never>[] = [pickup, claimThroughput, claimHistory, heartbeatIngest, liveness] as unknown as Benchmark<never>[];

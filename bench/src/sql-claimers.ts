@@ -1,0 +1,180 @@
+import { EventEmitter } from "node:events";
+import { performance } from "node:perf_hooks";
+import { claimNextJob, createDatabase, createLogger, reportAttemptStatus } from "@fleet/orchestrator";
+import { Logger, makeWorkerUtils, run as runGraphile } from "graphile-worker";
+import pg from "pg";
+import { PgBoss } from "pg-boss";
+import { queueJobs, registerWorkers, touchWorkers } from "./seed-sql.js";
+
+/** One drain of `jobs` queued jobs by `concurrency` claimers that each claim one job and complete it. */
+export interface DrainResult {
+  jobs: number;
+  wallMs: number;
+  /** Claim call → job in hand (ms). */
+  claim: number[];
+  /** Complete call → acknowledged (ms). */
+  complete: number[];
+}
+
+export interface SqlSystem {
+  label: string;
+  /** Queue `jobs` (untimed), then drain them with `concurrency` claimers (timed). */
+  drain(jobs: number, concurrency: number): Promise<DrainResult>;
+  close(): Promise<void>;
+}
+
+const silentGraphileLogger = new Logger(() => () => undefined);
+
+/** Runs `concurrency` loops of claim → complete until one finds the queue empty. */
+async function claimLoops(
+  concurrency: number,
+  step: (loop: number) => Promise<{ claimMs: number; completeMs: number } | null>,
+): Promise<Omit<DrainResult, "jobs">> {
+  const claim: number[] = [];
+  const complete: number[] = [];
+  const t0 = performance.now();
+  await Promise.all(
+    Array.from({ length: concurrency }, async (_, loop) => {
+      for (;;) {
+        const r = await step(loop);
+        if (!r) return;
+        claim.push(r.claimMs);
+        complete.push(r.completeMs);
+      }
+    }),
+  );
+  return { wallMs: performance.now() - t0, claim, complete };
+}
+
+/**
+ * Fleet's claim statement (`claimNextJob`) and its completion (`reportAttemptStatus`, the
+ * transaction behind `POST .../status`), called in-process through the orchestrator's own
+ * drizzle/pg pool: the SQL cost without HTTP. Each loop is one worker of capacity 1.
+ */
+export async function fleetSql(url: string, concurrency: number): Promise<SqlSystem> {
+  const log = createLogger({ LOG_LEVEL: "silent", LOG_PRETTY: false });
+  const handle = await createDatabase({ DATABASE_URL: url, DATA_DIR: "unused", DATABASE_POOL_MAX: concurrency }, log);
+  const seed = new pg.Client({ connectionString: url });
+  await seed.connect();
+  const workers = await registerWorkers(seed, "sqlclaim", concurrency);
+  const policy = { retryBackoffBaseSec: 10, quarantineAfterFailures: 3, quarantineSec: 600 };
+  return {
+    label: "Fleet: `claimNextJob` + `reportAttemptStatus`",
+    async drain(jobs) {
+      await queueJobs(seed, jobs);
+      await touchWorkers(seed, "sqlclaim");
+      const r = await claimLoops(concurrency, async (loop) => {
+        const workerId = workers[loop]!;
+        const t0 = performance.now();
+        const job = await claimNextJob(handle.db, { workerId, leaseTtlSec: 30, offlineAfterSec: 30 });
+        const t1 = performance.now();
+        if (!job) return null;
+        const outcome = await reportAttemptStatus(handle.db, job.buffer_job_id, { status: "succeeded", output_url: "http://127.0.0.1/o.mp4", error: null, metrics: {} }, policy);
+        if (outcome.kind !== "applied") throw new Error(`completion not applied: ${JSON.stringify(outcome)}`);
+        return { claimMs: t1 - t0, completeMs: performance.now() - t1 };
+      });
+      return { jobs, ...r };
+    },
+    async close() {
+      await seed.end();
+      await handle.close();
+    },
+  };
+}
+
+/** pg-boss's public API: `fetch` (batch size 1) and `complete`, with a pool of `concurrency` connections. */
+export async function pgBossSql(url: string, concurrency: number, version: string): Promise<SqlSystem> {
+  const boss = new PgBoss({ connectionString: url, max: concurrency, schedule: false });
+  boss.on("error", (err) => process.stderr.write(`pg-boss error: ${String(err)}\n`));
+  await boss.start();
+  const queue = "bench";
+  await boss.createQueue(queue);
+  return {
+    label: `pg-boss ${version}: \`fetch\` + \`complete\``,
+    async drain(jobs) {
+      for (let done = 0; done < jobs; done += 1000) {
+        const n = Math.min(1000, jobs - done);
+        await boss.insert(queue, Array.from({ length: n }, (_, i) => ({ data: { i: done + i } })));
+      }
+      const r = await claimLoops(concurrency, async () => {
+        const t0 = performance.now();
+        const [job] = await boss.fetch(queue);
+        const t1 = performance.now();
+        if (!job) return null;
+        await boss.complete(queue, job.id);
+        return { claimMs: t1 - t0, completeMs: performance.now() - t1 };
+      });
+      return { jobs, ...r };
+    },
+    async close() {
+      await boss.stop({ graceful: false });
+    },
+  };
+}
+
+/**
+ * graphile-worker has no public fetch/complete: its worker claims (`getJob`) and completes
+ * internally. The jobs are queued with `addJobs`, then a runner with `concurrency` workers and a
+ * no-op task drains them; its events time each worker's claim (`worker:getJob:start` →
+ * `job:start`) and completion (`job:start` → `job:complete`, the task itself does nothing).
+ */
+export async function graphileSql(url: string, concurrency: number, version: string): Promise<SqlSystem> {
+  const utils = await makeWorkerUtils({ connectionString: url, logger: silentGraphileLogger });
+  await utils.migrate();
+  return {
+    label: `graphile-worker ${version}: its worker's \`getJob\` + complete`,
+    async drain(jobs) {
+      for (let done = 0; done < jobs; done += 1000) {
+        const n = Math.min(1000, jobs - done);
+        await utils.addJobs(Array.from({ length: n }, (_, i) => ({ identifier: "drain", payload: { i: done + i } })));
+      }
+      const claim: number[] = [];
+      const complete: number[] = [];
+      const getJobAt = new Map<string, number>();
+      const startAt = new Map<string, number>();
+      let first = Infinity;
+      let last = 0;
+      let finished = 0;
+      let allDone: () => void = () => undefined;
+      const drained = new Promise<void>((resolve) => {
+        allDone = resolve;
+      });
+      const events = new EventEmitter();
+      events.on("worker:getJob:start", ({ worker }: { worker: { workerId: string } }) => {
+        const t = performance.now();
+        getJobAt.set(worker.workerId, t);
+        first = Math.min(first, t);
+      });
+      events.on("job:start", ({ worker }: { worker: { workerId: string } }) => {
+        const t = performance.now();
+        claim.push(t - (getJobAt.get(worker.workerId) ?? t));
+        startAt.set(worker.workerId, t);
+      });
+      events.on("job:complete", ({ worker }: { worker: { workerId: string } }) => {
+        const t = performance.now();
+        complete.push(t - (startAt.get(worker.workerId) ?? t));
+        last = t;
+        if (++finished >= jobs) allDone();
+      });
+      const runner = await runGraphile({
+        connectionString: url,
+        concurrency,
+        maxPoolSize: concurrency,
+        noHandleSignals: true,
+        pollInterval: 2000,
+        logger: silentGraphileLogger,
+        events,
+        taskList: { drain: () => Promise.resolve() },
+      });
+      try {
+        await drained;
+      } finally {
+        await runner.stop();
+      }
+      return { jobs, wallMs: last - first, claim, complete };
+    },
+    async close() {
+      await utils.release();
+    },
+  };
+}
