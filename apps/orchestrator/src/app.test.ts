@@ -1,13 +1,20 @@
 import { routes } from "@fleet/contract";
 import { describe, expect } from "vitest";
-import { call, claim, createJobViaApi, dbTest, heartbeat, startTestApp } from "./test-support/harness.js";
+import {
+  call,
+  claim,
+  createJobViaApi,
+  dbTest,
+  heartbeat,
+  startTestApp,
+} from "./test-support/harness.js";
 
 describe("the app", () => {
   dbTest("an unexpected error is a masked 500 with a request id, and is logged with that id", async ({ databaseUrl }) => {
     const t = await startTestApp(databaseUrl, {}, {
       // A route that fails the way a bug would.
       beforeReady: (app) =>
-        app.get("/boom", async () => {
+        app.get("/boom", () => {
           throw new Error('secret internals: relation "jobs" does not exist');
         }),
     });

@@ -48,8 +48,10 @@ export type App = FastifyInstance<Server, IncomingMessage, ServerResponse, Fasti
 /** Builds the Fastify app; never listens (main.ts does, tests use `inject`). */
 export async function buildApp(options: BuildAppOptions): Promise<App> {
   const { config, db, log } = options;
+  // Typed as Fastify's logger so the app type does not depend on pino's generics.
+  const fastifyLog: FastifyBaseLogger = log;
   const app = Fastify({
-    loggerInstance: log as FastifyBaseLogger,
+    loggerInstance: fastifyLog,
     bodyLimit: BODY_LIMIT_BYTES,
     // One line per request would be 4,000 lines/s of heartbeats; onResponse below logs what matters.
     logController: new LogController({ disableRequestLogging: true }),
@@ -74,25 +76,27 @@ export async function buildApp(options: BuildAppOptions): Promise<App> {
   app.addContentTypeParser("application/json", { parseAs: "string" }, (request, body, done) => {
     const text = body.toString();
     if (text.trim() === "") return done(null, undefined);
-    parseJson(request, text, done);
+    void parseJson(request, text, done);
   });
 
   // 3. Errors: one handler for everything, and 404s in the same body shape.
   app.setErrorHandler(handleError);
-  app.setNotFoundHandler(async (request) => {
+  app.setNotFoundHandler((request) => {
     throw new ApiError("not_found", `no route ${request.method} ${request.url.split("?")[0]}`);
   });
 
   // 4. Cross-cutting hooks: echo the request id; log rejected requests (never their headers).
-  app.addHook("onRequest", async (request, reply) => {
+  app.addHook("onRequest", (request, reply, done) => {
     void reply.header(HEADERS.requestId, request.id);
+    done();
   });
-  app.addHook("onResponse", async (request, reply) => {
+  app.addHook("onResponse", (request, reply, done) => {
     if (reply.statusCode >= 400 && reply.statusCode < 500) {
       request.log.info({ method: request.method, url: request.routeOptions.url ?? request.url, statusCode: reply.statusCode }, "request_rejected");
     } else {
       request.log.debug({ method: request.method, url: request.routeOptions.url, statusCode: reply.statusCode, ms: reply.elapsedTime }, "request_completed");
     }
+    done();
   });
 
   // 5. OpenAPI: must be registered before the routes it documents.
@@ -127,7 +131,7 @@ export async function buildApp(options: BuildAppOptions): Promise<App> {
   await app.register(attemptRoutes(deps));
   await app.register(jobRoutes(deps));
   await app.register(metricsRoutes(deps));
-  app.get("/openapi.json", { schema: { hide: true } }, async () => app.swagger());
+  app.get("/openapi.json", { schema: { hide: true } }, () => app.swagger());
 
   // 7. Long-poll wake-ups: one LISTEN for the whole app, fanned out to waiting claims.
   const unlisten = await db.listen(JOB_QUEUED_CHANNEL, () => wake.wakeAll());

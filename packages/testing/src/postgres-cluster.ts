@@ -46,7 +46,7 @@ async function pgTool(binary: string, args: string[]): Promise<void> {
     await run(command, argv, { timeout: 60_000 });
   } catch (err) {
     const e = err as { stderr?: string; stdout?: string; message: string };
-    throw new Error(`${binary} ${args.join(" ")} failed: ${e.stderr || e.stdout || e.message}`);
+    throw new Error(`${binary} ${args.join(" ")} failed: ${e.stderr || e.stdout || e.message}`, { cause: err });
   }
 }
 

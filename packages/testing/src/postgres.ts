@@ -37,7 +37,7 @@ function dockerLikelyAvailable(): boolean {
 
 async function startServer(): Promise<Server> {
   const given = process.env.TEST_DATABASE_URL;
-  if (given) return { url: given, stop: async () => undefined };
+  if (given) return { url: given, stop: () => Promise.resolve() };
   if (!dockerLikelyAvailable()) {
     throw new Error(
       "no PostgreSQL for tests: set TEST_DATABASE_URL (e.g. postgres://postgres@127.0.0.1:5432/test) or start a Docker engine",

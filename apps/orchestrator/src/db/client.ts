@@ -29,8 +29,8 @@ export interface DatabaseHandle {
 
 /** Both drivers return `{ rows }`; this hides which one answered. */
 export async function queryRows<T>(executor: Executor, query: SQL): Promise<T[]> {
-  const result = (await executor.execute(query)) as unknown as { rows: T[] };
-  return result.rows;
+  const result: unknown = await executor.execute(query);
+  return (result as { rows: T[] }).rows;
 }
 
 export async function createDatabase(

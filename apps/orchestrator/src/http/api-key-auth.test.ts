@@ -1,9 +1,14 @@
-import { pathFor, routes, type RouteDef } from "@fleet/contract";
-import pino from "pino";
+import { pathFor, routes, type ErrorBody, type RouteDef } from "@fleet/contract";
+import type pino from "pino";
 import { Writable } from "node:stream";
 import { describe, expect, test } from "vitest";
 import { createLogger } from "../logging/create-logger.js";
-import { dbTest, INTERNAL_KEY, PUBLIC_KEY, startTestApp } from "../test-support/harness.js";
+import {
+  dbTest,
+  INTERNAL_KEY,
+  PUBLIC_KEY,
+  startTestApp,
+} from "../test-support/harness.js";
 
 const SAMPLE_PARAMS: Record<string, string> = {
   worker_id: "auth-probe",
@@ -68,7 +73,7 @@ describe("API keys", () => {
             ...(body === undefined ? {} : { payload: body as Record<string, unknown> }),
           });
           expect(res.statusCode, `${name} with ${JSON.stringify(headers)}: ${res.body}`).toBe(401);
-          expect(res.json().error.code).toBe("unauthorized");
+          expect(res.json<ErrorBody>().error.code).toBe("unauthorized");
         }
         // The right key gets past auth (whatever the route then says about the sample request).
         const ok = await t.app.inject({

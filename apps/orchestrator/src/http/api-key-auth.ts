@@ -30,15 +30,16 @@ export function createApiKeyAuth(keys: { internalApiKey: string; publicApiKeys: 
 
   const unauthorized = (message: string) => new ApiError("unauthorized", message);
 
-  const internalHook: onRequestHookHandler = async (request) => {
+  const internalHook: onRequestHookHandler = (request, _reply, done) => {
     if (!matches(header(request, HEADERS.internalApiKey), [internal])) {
-      throw unauthorized(`missing or wrong ${HEADERS.internalApiKey}`);
+      return done(unauthorized(`missing or wrong ${HEADERS.internalApiKey}`));
     }
+    done();
   };
-  const publicHook: onRequestHookHandler = async (request) => {
-    if (matches(header(request, HEADERS.apiKey), publics)) return;
-    if (matches(header(request, HEADERS.internalApiKey), [internal])) return;
-    throw unauthorized(`missing or wrong ${HEADERS.apiKey}`);
+  const publicHook: onRequestHookHandler = (request, _reply, done) => {
+    if (matches(header(request, HEADERS.apiKey), publics)) return done();
+    if (matches(header(request, HEADERS.internalApiKey), [internal])) return done();
+    done(unauthorized(`missing or wrong ${HEADERS.apiKey}`));
   };
 
   return {

@@ -1,7 +1,8 @@
 import { expect } from "vitest";
 import {
   call,
-  claim,
+  claimJob,
+  createJobId,
   createJobViaApi,
   dbTest,
   heartbeat,
@@ -33,8 +34,8 @@ dbTest("a table of malformed requests across the routes: each gets its 4xx and s
     await heartbeat(t.app, "w1");
     await heartbeat(t.app, "w2");
     await createJobViaApi(t.app);
-    const running = (await claim(t.app, "w1")).json.job;
-    const queuedId = (await createJobViaApi(t.app)).json.id as string;
+    const running = await claimJob(t.app, "w1");
+    const queuedId = await createJobId(t.app);
     const hb = (w: string) => `/internal/buffer/workers/${w}/heartbeat`;
     const status = `/internal/buffer/jobs/${running.buffer_job_id}/status`;
     const progress = `/internal/jobs/${running.musetalk_job_id}/progress`;
@@ -123,7 +124,7 @@ dbTest("a table of malformed requests across the routes: each gets its 4xx and s
 
     // Validation errors say where the problem is.
     const detailed = await call(t.app, "POST", hb("w1"), { body: { status: "idle", capacity: "two" } });
-    expect(detailed.json.error.details).toEqual([expect.objectContaining({ path: "body.capacity" })]);
+    expect(detailed.error?.details).toEqual([expect.objectContaining({ path: "body.capacity" })]);
   } finally {
     await t.close();
   }

@@ -5,6 +5,8 @@ import {
   ageHeartbeat,
   call,
   claim,
+  claimJob,
+  createJobId,
   createJobViaApi,
   dbTest,
   heartbeat,
@@ -111,11 +113,11 @@ describe("claiming jobs", () => {
     const t = await startTestApp(databaseUrl);
     try {
       await heartbeat(t.app, "w", { capacity: 8 });
-      const low = (await createJobViaApi(t.app, { priority: 0 })).json.id as string;
-      const high = (await createJobViaApi(t.app, { priority: 5 })).json.id as string;
-      const low2 = (await createJobViaApi(t.app, { priority: 0 })).json.id as string;
+      const low = await createJobId(t.app, { priority: 0 });
+      const high = await createJobId(t.app, { priority: 5 });
+      const low2 = await createJobId(t.app, { priority: 0 });
       const order: string[] = [];
-      for (let i = 0; i < 3; i++) order.push((await claim(t.app, "w")).json.job.musetalk_job_id as string);
+      for (let i = 0; i < 3; i++) order.push((await claimJob(t.app, "w")).musetalk_job_id);
       expect(order).toEqual([high, low, low2]);
     } finally {
       await t.close();
@@ -127,23 +129,23 @@ describe("claiming jobs", () => {
     try {
       await heartbeat(t.app, "w1", { capacity: 4 });
       await heartbeat(t.app, "w2", { capacity: 4 });
-      const retried = (await createJobViaApi(t.app)).json.id as string;
-      const first = (await claim(t.app, "w1")).json.job;
+      const retried = await createJobId(t.app);
+      const first = await claimJob(t.app, "w1");
       expect(first.musetalk_job_id).toBe(retried);
       expect((await reportStatus(t.app, first.buffer_job_id, { status: "failed", error: "CUDA OOM" })).json.job_status).toBe("queued");
-      const fresh = (await createJobViaApi(t.app)).json.id as string;
+      const fresh = await createJobId(t.app);
       await new Promise((r) => setTimeout(r, 50)); // let the 10 ms backoff pass
 
       // The retry is older and would come first, but w1 just failed it: w1 gets the fresh job.
-      expect((await claim(t.app, "w1")).json.job.musetalk_job_id).toBe(fresh);
-      const again = (await claim(t.app, "w2")).json.job;
+      expect((await claimJob(t.app, "w1")).musetalk_job_id).toBe(fresh);
+      const again = await claimJob(t.app, "w2");
       expect(again.musetalk_job_id).toBe(retried);
       expect(again.attempt).toBe(2);
 
       // Alone with its own failed job, a worker still gets it.
       expect((await reportStatus(t.app, again.buffer_job_id, { status: "failed", error: "again" })).json.job_status).toBe("queued");
       await new Promise((r) => setTimeout(r, 50));
-      expect((await claim(t.app, "w2")).json.job.musetalk_job_id).toBe(retried);
+      expect((await claimJob(t.app, "w2")).musetalk_job_id).toBe(retried);
     } finally {
       await t.close();
     }
@@ -155,7 +157,7 @@ describe("claiming jobs", () => {
       await heartbeat(t.app, "poller");
       const pending = claim(t.app, "poller", 20_000);
       await new Promise((r) => setTimeout(r, 300));
-      const created = (await createJobViaApi(t.app)).json.id as string;
+      const created = await createJobId(t.app);
       const res = await pending;
       expect(res.json.job?.musetalk_job_id).toBe(created);
     } finally {

@@ -1,3 +1,4 @@
+import type { ListWorkersResponse } from "@fleet/contract";
 import { sql } from "drizzle-orm";
 import { describe, expect } from "vitest";
 import { queryRows } from "../db/client.js";
@@ -5,9 +6,12 @@ import { runReaperPass } from "../reaper.js";
 import {
   call,
   claim,
+  claimJob,
+  createJobId,
   createJobViaApi,
   dbTest,
   expireLease,
+  getJobView,
   heartbeat,
   reportStatus,
   snapshotTables,
@@ -44,12 +48,12 @@ describe("terminal status reports", () => {
     try {
       await heartbeat(t.app, "w");
       await createJobViaApi(t.app);
-      const job = (await claim(t.app, "w")).json.job;
+      const job = await claimJob(t.app, "w");
       const before = await snapshotTables(t.db);
       const unknown = await reportStatus(t.app, "5f2b8c1e-2d7a-4c1b-9f3e-7a6b5c4d3e2f", { status: "failed", error: "x" });
-      expect([unknown.status, unknown.json.error.code]).toEqual([404, "not_found"]);
+      expect([unknown.status, unknown.error?.code]).toEqual([404, "not_found"]);
       const noOutput = await reportStatus(t.app, job.buffer_job_id, { status: "succeeded", output_url: null, error: null, metrics: null });
-      expect([noOutput.status, noOutput.json.error.code]).toEqual([422, "output_url_required"]);
+      expect([noOutput.status, noOutput.error?.code]).toEqual([422, "output_url_required"]);
       expect(await snapshotTables(t.db)).toBe(before);
     } finally {
       await t.close();
@@ -60,10 +64,10 @@ describe("terminal status reports", () => {
     const t = await startTestApp(databaseUrl, { MAX_ATTEMPTS: "3", RETRY_BACKOFF_BASE_SEC: "100" });
     try {
       await heartbeat(t.app, "w");
-      const id = (await createJobViaApi(t.app)).json.id as string;
+      const id = await createJobId(t.app);
       const delays: number[] = [];
       for (let i = 1; i <= 3; i++) {
-        const job = (await claim(t.app, "w")).json.job;
+        const job = await claimJob(t.app, "w");
         expect(job.attempt).toBe(i);
         const res = await reportStatus(t.app, job.buffer_job_id, { status: "failed", error: "HTTPStatusError('500')", output_url: null, metrics: null });
         const row = await jobRow(t, id);
@@ -92,8 +96,8 @@ describe("terminal status reports", () => {
     const t = await startTestApp(databaseUrl);
     try {
       await heartbeat(t.app, "w");
-      const id = (await createJobViaApi(t.app)).json.id as string;
-      const job = (await claim(t.app, "w")).json.job;
+      const id = await createJobId(t.app);
+      const job = await claimJob(t.app, "w");
       const res = await reportStatus(t.app, job.buffer_job_id, {
         status: "failed",
         error: "no face detected",
@@ -101,7 +105,7 @@ describe("terminal status reports", () => {
       });
       expect(res.json.job_status).toBe("failed");
       expect(await jobRow(t, id)).toMatchObject({ status: "failed", failures: 1 });
-      const view = (await call(t.app, "GET", `/v1/avatar/jobs/${id}`)).json;
+      const view = (await getJobView(t.app, id));
       expect(view.error_info).toEqual({ error_type: "media_error", stage: "preprocessing", message: "no face detected", retryable: true, details: { frames: 0 } });
       const [worker] = await queryRows<{ consecutive_failures: number }>(t.db.db, sql`select consecutive_failures from buffer_workers`);
       expect(worker?.consecutive_failures).toBe(0);
@@ -117,22 +121,22 @@ describe("terminal status reports", () => {
       const fail = { status: "failed", error: "CUDA error", error_info: { error_type: "processing_error", stage: "inference", message: "CUDA error", retryable: false } };
       for (let i = 0; i < 3; i++) await createJobViaApi(t.app);
 
-      let job = (await claim(t.app, "flaky")).json.job;
+      let job = await claimJob(t.app, "flaky");
       await reportStatus(t.app, job.buffer_job_id, fail);
-      job = (await claim(t.app, "flaky")).json.job;
+      job = await claimJob(t.app, "flaky");
       await reportStatus(t.app, job.buffer_job_id, { status: "succeeded", output_url: "https://cdn.example.com/o.mp4" });
-      job = (await claim(t.app, "flaky")).json.job;
+      job = await claimJob(t.app, "flaky");
       await reportStatus(t.app, job.buffer_job_id, fail);
       // fail, success, fail: not two in a row, still eligible.
       await createJobViaApi(t.app);
-      job = (await claim(t.app, "flaky")).json.job;
+      job = await claimJob(t.app, "flaky");
       expect(job).not.toBeNull();
       await reportStatus(t.app, job.buffer_job_id, fail);
       // Now two in a row: quarantined.
       await createJobViaApi(t.app);
       expect((await claim(t.app, "flaky")).json).toEqual({ job: null, reason: "worker_quarantined" });
-      const worker = (await call(t.app, "GET", "/internal/buffer/workers")).json.workers[0];
-      expect(worker.quarantined_until).not.toBeNull();
+      const worker = (await call<ListWorkersResponse>(t.app, "GET", "/internal/buffer/workers")).json.workers[0];
+      expect(worker?.quarantined_until).not.toBeNull();
       expect(t.logs.some((l) => l.includes('"worker_quarantined"'))).toBe(true);
     } finally {
       await t.close();
@@ -144,11 +148,11 @@ describe("terminal status reports", () => {
     try {
       await heartbeat(t.app, "draining");
       await heartbeat(t.app, "other");
-      const id = (await createJobViaApi(t.app)).json.id as string;
-      const job = (await claim(t.app, "draining")).json.job;
+      const id = await createJobId(t.app);
+      const job = await claimJob(t.app, "draining");
       expect((await reportStatus(t.app, job.buffer_job_id, { status: "released", error: null })).json.job_status).toBe("queued");
       expect(await jobRow(t, id)).toMatchObject({ status: "queued", failures: 0, attempts: 1 });
-      const next = (await claim(t.app, "other")).json.job;
+      const next = await claimJob(t.app, "other");
       expect(next.musetalk_job_id).toBe(id);
       // An unrequested "cancelled" is treated the same way.
       expect((await reportStatus(t.app, next.buffer_job_id, { status: "cancelled" })).json.job_status).toBe("queued");
@@ -162,13 +166,13 @@ describe("terminal status reports", () => {
     const t = await startTestApp(databaseUrl, { MAX_INTERRUPTIONS: "2" });
     try {
       await heartbeat(t.app, "w");
-      const id = (await createJobViaApi(t.app)).json.id as string;
+      const id = await createJobId(t.app);
       for (let i = 1; i <= 3; i++) {
         await heartbeat(t.app, "w");
-        const job = (await claim(t.app, "w")).json.job;
+        const job = await claimJob(t.app, "w");
         expect(job.attempt).toBe(i);
         await expireLease(t.db, job.buffer_job_id);
-        await runReaperPass(t.db.db, t.config, t.app.log);
+        await runReaperPass(t.db.db, t.config, t.log);
       }
       const row = await jobRow(t, id);
       expect(row).toMatchObject({ status: "failed", interruptions: 3, failures: 0 });

@@ -1,5 +1,5 @@
 import { routes } from "@fleet/contract";
-import type { FastifyPluginAsyncZod } from "fastify-type-provider-zod";
+import type { FastifyPluginCallbackZod } from "fastify-type-provider-zod";
 import { claimWithWait } from "../claims/claim-with-wait.js";
 import { ApiError } from "../http/api-error.js";
 import { reportAttemptStatus } from "../queue/report-attempt-status.js";
@@ -9,10 +9,10 @@ import { contractRoute } from "./contract-route.js";
 import type { RouteDeps } from "./deps.js";
 
 /** Claim, terminal status and progress: the routes that move a job through its attempts. */
-export function attemptRoutes(deps: RouteDeps): FastifyPluginAsyncZod {
+export function attemptRoutes(deps: RouteDeps): FastifyPluginCallbackZod {
   const { config, db, auth, wake, counters } = deps;
   const tags = ["worker API"];
-  return async (app) => {
+  return (app, _options, done) => {
     app.route({
       ...contractRoute(routes.claimJob, auth, tags),
       handler: async (request, reply) => {
@@ -104,5 +104,6 @@ export function attemptRoutes(deps: RouteDeps): FastifyPluginAsyncZod {
         return { detail: "ok" as const, progress: outcome.progress };
       },
     });
+    done();
   };
 }

@@ -4,9 +4,10 @@ import { queryRows } from "../db/client.js";
 import { runReaperPass } from "../reaper.js";
 import {
   call,
-  claim,
-  createJobViaApi,
+  claimJob,
+  createJobId,
   dbTest,
+  getJobView,
   heartbeat,
   reportStatus,
   snapshotTables,
@@ -20,8 +21,8 @@ dbTest(
     try {
       await heartbeat(t.app, "doomed");
       await heartbeat(t.app, "survivor");
-      const jobId = (await createJobViaApi(t.app, { webhook_url: "https://hooks.example.com/fleet" })).json.id as string;
-      const first = (await claim(t.app, "doomed")).json.job;
+      const jobId = await createJobId(t.app, { webhook_url: "https://hooks.example.com/fleet" });
+      const first = await claimJob(t.app, "doomed");
       expect(first.musetalk_job_id).toBe(jobId);
       expect((await call(t.app, "POST", `/internal/jobs/${jobId}/progress`, {
         body: { progress: 0.4, phase: "inferring", worker_id: "doomed", buffer_job_id: first.buffer_job_id },
@@ -30,11 +31,11 @@ dbTest(
       // "doomed" stops heartbeating. Its 1 s lease runs out in real time; the reaper requeues.
       await new Promise((r) => setTimeout(r, 1300));
       await heartbeat(t.app, "survivor");
-      await runReaperPass(t.db.db, t.config, t.app.log);
-      const requeued = (await call(t.app, "GET", `/v1/avatar/jobs/${jobId}`)).json;
+      await runReaperPass(t.db.db, t.config, t.log);
+      const requeued = (await getJobView(t.app, jobId));
       expect(requeued).toMatchObject({ status: "queued", worker_id: null, progress: 0, attempts: 1 });
 
-      const second = (await claim(t.app, "survivor")).json.job;
+      const second = await claimJob(t.app, "survivor");
       expect(second.musetalk_job_id).toBe(jobId);
       expect(second.attempt).toBe(2);
       expect(second.buffer_job_id).not.toBe(first.buffer_job_id);
@@ -49,16 +50,16 @@ dbTest(
         error: null,
       });
       expect(lateStatus.status).toBe(409);
-      expect(lateStatus.json.error.code).toBe("lease_lost");
+      expect(lateStatus.error?.code).toBe("lease_lost");
       const lateFailure = await reportStatus(t.app, first.buffer_job_id, { status: "failed", error: "late" });
-      expect(lateFailure.json.error.code).toBe("lease_lost");
+      expect(lateFailure.error?.code).toBe("lease_lost");
       for (const body of [
         { progress: 0.9, phase: "encoding", worker_id: "doomed", buffer_job_id: first.buffer_job_id },
         { progress: 0.9, phase: "encoding", worker_id: "doomed" },
       ]) {
         const late = await call(t.app, "POST", `/internal/jobs/${jobId}/progress`, { body });
         expect(late.status).toBe(409);
-        expect(late.json.error.code).toBe("lease_lost");
+        expect(late.error?.code).toBe("lease_lost");
       }
       expect(await snapshotTables(t.db)).toBe(before);
       // Its heartbeat, listing what it thinks it holds, is told the attempt is lost.
@@ -73,7 +74,7 @@ dbTest(
       expect((await reportStatus(t.app, second.buffer_job_id, done)).json).toEqual({ detail: "ok", job_status: "succeeded" });
       expect(await snapshotTables(t.db)).toBe(afterSuccess);
 
-      const job = (await call(t.app, "GET", `/v1/avatar/jobs/${jobId}`)).json;
+      const job = (await getJobView(t.app, jobId));
       expect(job).toMatchObject({ status: "succeeded", output_url: "https://cdn.example.com/real.mp4", worker_id: "survivor", attempts: 2, progress: 1 });
       const attempts = await queryRows<{ worker_id: string; status: string }>(
         t.db.db,

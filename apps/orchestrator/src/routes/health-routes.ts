@@ -1,15 +1,15 @@
 import { routes } from "@fleet/contract";
-import type { FastifyPluginAsyncZod } from "fastify-type-provider-zod";
+import type { FastifyPluginCallbackZod } from "fastify-type-provider-zod";
 import { contractRoute } from "./contract-route.js";
 import type { RouteDeps } from "./deps.js";
 
 /** Liveness (`/health` is the original's path) and readiness (the database answers). */
-export function healthRoutes(deps: RouteDeps): FastifyPluginAsyncZod {
+export function healthRoutes(deps: RouteDeps): FastifyPluginCallbackZod {
   const { db, auth } = deps;
   const tags = ["health"];
-  return async (app) => {
-    app.route({ ...contractRoute(routes.health, auth, tags), handler: async () => ({ status: "ok" as const }) });
-    app.route({ ...contractRoute(routes.healthz, auth, tags), handler: async () => ({ status: "ok" as const }) });
+  return (app, _options, done) => {
+    app.route({ ...contractRoute(routes.health, auth, tags), handler: () => ({ status: "ok" as const }) });
+    app.route({ ...contractRoute(routes.healthz, auth, tags), handler: () => ({ status: "ok" as const }) });
     app.route({
       ...contractRoute(routes.readyz, auth, tags),
       handler: async (request, reply) => {
@@ -22,5 +22,6 @@ export function healthRoutes(deps: RouteDeps): FastifyPluginAsyncZod {
         }
       },
     });
+    done();
   };
 }

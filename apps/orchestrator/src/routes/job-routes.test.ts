@@ -1,3 +1,4 @@
+import type { CancelJobResponse, JobView, ListJobsResponse } from "@fleet/contract";
 import { sql } from "drizzle-orm";
 import { describe, expect } from "vitest";
 import { queryRows } from "../db/client.js";
@@ -5,9 +6,12 @@ import { runReaperPass } from "../reaper.js";
 import {
   call,
   claim,
+  claimJob,
+  createJobId,
   createJobViaApi,
   dbTest,
   expireLease,
+  getJobView,
   heartbeat,
   PUBLIC_KEY,
   reportStatus,
@@ -34,11 +38,11 @@ describe("public job API", () => {
         started_at: null,
         finished_at: null,
       });
-      const id = created.json.id as string;
-      expect((await call(t.app, "GET", `/v1/avatar/jobs/${id}`, { key: null, headers: { "x-api-key": "second-public-key" } })).json.id).toBe(id);
-      expect((await call(t.app, "GET", `/v1/avatar/jobs/${id}`)).json.id).toBe(id);
+      const id = created.json.id;
+      expect((await call<JobView>(t.app, "GET", `/v1/avatar/jobs/${id}`, { key: null, headers: { "x-api-key": "second-public-key" } })).json.id).toBe(id);
+      expect((await getJobView(t.app, id)).id).toBe(id);
       const missing = await call(t.app, "GET", "/v1/avatar/jobs/7b0c9a52-7e0e-4c1e-8f6a-111111111111");
-      expect([missing.status, missing.json.error.code]).toEqual([404, "not_found"]);
+      expect([missing.status, missing.error?.code]).toEqual([404, "not_found"]);
     } finally {
       await t.close();
     }
@@ -57,7 +61,7 @@ describe("public job API", () => {
       const racing = await Promise.all(Array.from({ length: 5 }, () => createJobViaApi(t.app, { metadata: { a: 1, b: 2 } }, key)));
       expect(new Set(racing.map((r) => r.json.id))).toEqual(new Set([first.json.id]));
       const conflict = await createJobViaApi(t.app, { metadata: { a: 2 } }, key);
-      expect([conflict.status, conflict.json.error.code]).toEqual([409, "idempotency_conflict"]);
+      expect([conflict.status, conflict.error?.code]).toEqual([409, "idempotency_conflict"]);
       const [count] = await queryRows<{ n: number }>(t.db.db, sql`select count(*)::int as n from jobs`);
       expect(count?.n).toBe(1);
     } finally {
@@ -69,7 +73,7 @@ describe("public job API", () => {
     const t = await startTestApp(databaseUrl);
     try {
       const ids: string[] = [];
-      for (let i = 0; i < 7; i++) ids.push((await createJobViaApi(t.app)).json.id as string);
+      for (let i = 0; i < 7; i++) ids.push(await createJobId(t.app));
       // Same created_at for several rows: the id breaks the tie.
       await t.db.db.execute(sql`update jobs set created_at = date_trunc('second', now()) where id in (${ids[2]}, ${ids[3]}, ${ids[4]})`);
       await call(t.app, "DELETE", `/v1/avatar/jobs/${ids[1]}`);
@@ -90,10 +94,10 @@ describe("public job API", () => {
       const [order] = await queryRows<{ ids: string[] }>(t.db.db, sql`select array_agg(id::text order by created_at desc, id desc) as ids from jobs`);
       expect(seen).toEqual(order?.ids);
 
-      const cancelled = await call(t.app, "GET", "/v1/avatar/jobs?status=cancelled");
-      expect(cancelled.json.jobs.map((j: { id: string }) => j.id)).toEqual([ids[1]]);
+      const cancelled = await call<ListJobsResponse>(t.app, "GET", "/v1/avatar/jobs?status=cancelled");
+      expect(cancelled.json.jobs.map((j) => j.id)).toEqual([ids[1]]);
       const bad = await call(t.app, "GET", "/v1/avatar/jobs?cursor=not-a-cursor");
-      expect([bad.status, bad.json.error.code]).toEqual([400, "invalid_request"]);
+      expect([bad.status, bad.error?.code]).toEqual([400, "invalid_request"]);
     } finally {
       await t.close();
     }
@@ -103,15 +107,15 @@ describe("public job API", () => {
     const t = await startTestApp(databaseUrl);
     try {
       await heartbeat(t.app, "w");
-      const id = (await createJobViaApi(t.app, { webhook_url: "https://hooks.example.com/x" })).json.id as string;
-      const res = await call(t.app, "DELETE", `/v1/avatar/jobs/${id}`, { key: null, headers: { "x-api-key": PUBLIC_KEY } });
+      const id = await createJobId(t.app, { webhook_url: "https://hooks.example.com/x" });
+      const res = await call<CancelJobResponse>(t.app, "DELETE", `/v1/avatar/jobs/${id}`, { key: null, headers: { "x-api-key": PUBLIC_KEY } });
       expect(res.status).toBe(200);
       expect(res.json.detail).toBe("Job cancelled");
       expect(res.json.job).toMatchObject({ status: "cancelled", cancel_requested: true });
       expect(res.json.job.finished_at).not.toBeNull();
       expect((await claim(t.app, "w")).json.job).toBeNull();
       const again = await call(t.app, "DELETE", `/v1/avatar/jobs/${id}`);
-      expect([again.status, again.json.error.code]).toEqual([409, "job_finished"]);
+      expect([again.status, again.error?.code]).toEqual([409, "job_finished"]);
       const hooks = await queryRows<{ event: string }>(t.db.db, sql`select event from webhook_deliveries`);
       expect(hooks).toEqual([{ event: "job.cancelled" }]);
     } finally {
@@ -123,14 +127,14 @@ describe("public job API", () => {
     const t = await startTestApp(databaseUrl);
     try {
       await heartbeat(t.app, "w");
-      const id = (await createJobViaApi(t.app)).json.id as string;
-      const job = (await claim(t.app, "w")).json.job;
-      const res = await call(t.app, "DELETE", `/v1/avatar/jobs/${id}`);
+      const id = await createJobId(t.app);
+      const job = await claimJob(t.app, "w");
+      const res = await call<CancelJobResponse>(t.app, "DELETE", `/v1/avatar/jobs/${id}`);
       expect(res.json.detail).toBe("Cancellation requested");
       expect(res.json.job).toMatchObject({ status: "running", cancel_requested: true });
       expect((await heartbeat(t.app, "w", { status: "busy", active_jobs: [job.buffer_job_id] })).json.cancel).toEqual([job.buffer_job_id]);
       expect((await reportStatus(t.app, job.buffer_job_id, { status: "cancelled", error: "cancelled" })).json.job_status).toBe("cancelled");
-      expect((await call(t.app, "GET", `/v1/avatar/jobs/${id}`)).json.status).toBe("cancelled");
+      expect((await getJobView(t.app, id)).status).toBe("cancelled");
     } finally {
       await t.close();
     }
@@ -140,16 +144,16 @@ describe("public job API", () => {
     const t = await startTestApp(databaseUrl);
     try {
       await heartbeat(t.app, "w");
-      const id = (await createJobViaApi(t.app)).json.id as string;
-      const job = (await claim(t.app, "w")).json.job;
+      const id = await createJobId(t.app);
+      const job = await claimJob(t.app, "w");
       await call(t.app, "DELETE", `/v1/avatar/jobs/${id}`);
       await expireLease(t.db, job.buffer_job_id);
-      await runReaperPass(t.db.db, t.config, t.app.log);
-      expect((await call(t.app, "GET", `/v1/avatar/jobs/${id}`)).json.status).toBe("cancelled");
+      await runReaperPass(t.db.db, t.config, t.log);
+      expect((await getJobView(t.app, id)).status).toBe("cancelled");
       // A failure report racing a cancel also ends as cancelled, never as a retry.
-      const id2 = (await createJobViaApi(t.app)).json.id as string;
+      const id2 = await createJobId(t.app);
       await heartbeat(t.app, "w");
-      const job2 = (await claim(t.app, "w")).json.job;
+      const job2 = await claimJob(t.app, "w");
       await call(t.app, "DELETE", `/v1/avatar/jobs/${id2}`);
       expect((await reportStatus(t.app, job2.buffer_job_id, { status: "failed", error: "aborted" })).json.job_status).toBe("cancelled");
     } finally {
@@ -158,7 +162,7 @@ describe("public job API", () => {
   });
 
   dbTest("input and webhook URLs on private networks are refused unless allowed", async ({ databaseUrl }) => {
-    const strict = await startTestApp(databaseUrl, {}, { resolveHost: async (h) => (h === "intranet.example.com" ? ["10.1.2.3"] : ["93.184.216.34"]) });
+    const strict = await startTestApp(databaseUrl, {}, { resolveHost: (h) => Promise.resolve(h === "intranet.example.com" ? ["10.1.2.3"] : ["93.184.216.34"]) });
     try {
       for (const body of [
         { video_url: "http://127.0.0.1:9000/v.mp4" },
@@ -167,7 +171,7 @@ describe("public job API", () => {
         { webhook_url: "http://169.254.169.254/latest" },
       ]) {
         const res = await createJobViaApi(strict.app, body);
-        expect([res.status, res.json.error.code], JSON.stringify(body)).toEqual([422, "url_not_allowed"]);
+        expect([res.status, res.error?.code], JSON.stringify(body)).toEqual([422, "url_not_allowed"]);
       }
     } finally {
       await strict.close();

@@ -1,6 +1,6 @@
 import { createHash } from "node:crypto";
 import { HEADERS, routes, type CreateJobRequest } from "@fleet/contract";
-import type { FastifyPluginAsyncZod } from "fastify-type-provider-zod";
+import type { FastifyPluginCallbackZod } from "fastify-type-provider-zod";
 import { ApiError } from "../http/api-error.js";
 import { assertPublicUrl } from "../http/url-guard.js";
 import { cancelJob } from "../queue/cancel-job.js";
@@ -25,10 +25,10 @@ function requestHash(body: CreateJobRequest): string {
 }
 
 /** The public job API: create, get, list, cancel. */
-export function jobRoutes(deps: RouteDeps): FastifyPluginAsyncZod {
+export function jobRoutes(deps: RouteDeps): FastifyPluginCallbackZod {
   const { config, db, auth, resolveHost } = deps;
   const tags = ["jobs"];
-  return async (app) => {
+  return (app, _options, done) => {
     app.route({
       ...contractRoute(routes.createJob, auth, tags),
       handler: async (request, reply) => {
@@ -93,5 +93,6 @@ export function jobRoutes(deps: RouteDeps): FastifyPluginAsyncZod {
         }
       },
     });
+    done();
   };
 }

@@ -1,5 +1,5 @@
 import { sql } from "drizzle-orm";
-import type { FastifyPluginAsync } from "fastify";
+import type { FastifyPluginCallback } from "fastify";
 import { queryRows } from "../db/client.js";
 import type { RouteDeps } from "./deps.js";
 
@@ -7,9 +7,9 @@ import type { RouteDeps } from "./deps.js";
  * Prometheus text format. Gauges come from the database (shared by all replicas); counters are
  * this process's since start (Prometheus sums replicas and handles restarts with rate()).
  */
-export function metricsRoutes(deps: RouteDeps): FastifyPluginAsync {
+export function metricsRoutes(deps: RouteDeps): FastifyPluginCallback {
   const { db, config, counters } = deps;
-  return async (app) => {
+  return (app, _options, done) => {
     app.get("/metrics", { schema: { hide: true } }, async (_request, reply) => {
       const jobs = await queryRows<{ status: string; n: number }>(
         db.db,
@@ -49,6 +49,7 @@ export function metricsRoutes(deps: RouteDeps): FastifyPluginAsync {
       ];
       return reply.type("text/plain; version=0.0.4").send(`${lines.join("\n")}\n`);
     });
+    done();
   };
 }
 

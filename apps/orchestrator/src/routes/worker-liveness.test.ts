@@ -1,8 +1,16 @@
+import type { HeartbeatResponse, ListWorkersResponse } from "@fleet/contract";
 import { sql } from "drizzle-orm";
 import { describe, expect } from "vitest";
 import { queryRows } from "../db/client.js";
 import { runReaperPass } from "../reaper.js";
-import { call, claim, createJobViaApi, dbTest, heartbeat, startTestApp } from "../test-support/harness.js";
+import {
+  call,
+  claimJob,
+  createJobViaApi,
+  dbTest,
+  heartbeat,
+  startTestApp,
+} from "../test-support/harness.js";
 
 const OPERATORS_QUERY = sql`SELECT worker_id, last_heartbeat, status FROM buffer_workers ORDER BY last_heartbeat DESC;`;
 
@@ -16,7 +24,7 @@ describe("worker liveness", () => {
       expect(reply.json).toEqual({ detail: "ok", heartbeat_interval_sec: 5, lease_ttl_sec: 30, cancel: [], lost: [], drain: false });
       await heartbeat(t.app, "buffer-gpu-box-2");
 
-      await runReaperPass(t.db.db, t.config, t.app.log);
+      await runReaperPass(t.db.db, t.config, t.log);
       let rows = await queryRows<{ worker_id: string; last_heartbeat: string; status: string }>(t.db.db, OPERATORS_QUERY);
       expect(rows.map((r) => [r.worker_id, r.status])).toEqual([
         ["buffer-gpu-box-2", "idle"],
@@ -30,7 +38,7 @@ describe("worker liveness", () => {
       // Box 1 goes silent; box 2 keeps heartbeating. Real time passes the 1 s window.
       await new Promise((r) => setTimeout(r, 1300));
       await heartbeat(t.app, "buffer-gpu-box-2");
-      await runReaperPass(t.db.db, t.config, t.app.log);
+      await runReaperPass(t.db.db, t.config, t.log);
       rows = await queryRows(t.db.db, OPERATORS_QUERY);
       expect(rows.map((r) => [r.worker_id, r.status])).toEqual([
         ["buffer-gpu-box-2", "idle"],
@@ -39,7 +47,7 @@ describe("worker liveness", () => {
       expect(t.logs.some((l) => l.includes('"worker_marked_offline"') && l.includes("buffer-gpu-box-1"))).toBe(true);
 
       // The ops listing agrees, and a heartbeat brings the worker back.
-      const listed = (await call(t.app, "GET", "/internal/buffer/workers")).json.workers as { worker_id: string; online: boolean; heartbeat_age_sec: number }[];
+      const listed = (await call<ListWorkersResponse>(t.app, "GET", "/internal/buffer/workers")).json.workers;
       const box1 = listed.find((w) => w.worker_id === "buffer-gpu-box-1");
       expect(box1?.online).toBe(false);
       expect(box1?.heartbeat_age_sec).toBeGreaterThanOrEqual(1);
@@ -55,10 +63,10 @@ describe("worker liveness", () => {
     const t = await startTestApp(databaseUrl);
     try {
       // buffer loop: {status, gpu_class, capacity, error}; Vast supervisor: {status, gpu_class} only.
-      expect((await call(t.app, "POST", "/internal/buffer/workers/buffer-a/heartbeat", {
+      expect((await call<HeartbeatResponse>(t.app, "POST", "/internal/buffer/workers/buffer-a/heartbeat", {
         body: { status: "idle", gpu_class: "Unknown GPU", capacity: 1, error: null },
       })).json.detail).toBe("ok");
-      expect((await call(t.app, "POST", "/internal/buffer/workers/vast-b/heartbeat", {
+      expect((await call<HeartbeatResponse>(t.app, "POST", "/internal/buffer/workers/vast-b/heartbeat", {
         body: { status: "idle", gpu_class: "RTX 4090" },
         headers: { "X-Internal-Api-Key": "internal-test-key-0001" },
         key: null,
@@ -82,9 +90,9 @@ describe("worker liveness", () => {
     try {
       await heartbeat(t.app, "w", { capacity: 3 });
       for (let i = 0; i < 3; i++) await createJobViaApi(t.app);
-      const a = (await claim(t.app, "w")).json.job;
-      const b = (await claim(t.app, "w")).json.job;
-      const c = (await claim(t.app, "w")).json.job;
+      const a = await claimJob(t.app, "w");
+      const b = await claimJob(t.app, "w");
+      const c = await claimJob(t.app, "w");
       await t.db.db.execute(sql`update buffer_jobs set lease_expires_at = now() + interval '2 seconds'`);
 
       // c is cancelled by its client; the worker lists a and c plus an id it does not hold.

@@ -1,5 +1,5 @@
 import { routes } from "@fleet/contract";
-import type { FastifyPluginAsyncZod } from "fastify-type-provider-zod";
+import type { FastifyPluginCallbackZod } from "fastify-type-provider-zod";
 import { ApiError } from "../http/api-error.js";
 import { listWorkers } from "../queue/list-workers.js";
 import { recordHeartbeat } from "../queue/record-heartbeat.js";
@@ -9,10 +9,10 @@ import { contractRoute } from "./contract-route.js";
 import type { RouteDeps } from "./deps.js";
 
 /** Heartbeat and the operators' worker routes (list, drain, undrain). */
-export function workerRoutes(deps: RouteDeps): FastifyPluginAsyncZod {
+export function workerRoutes(deps: RouteDeps): FastifyPluginCallbackZod {
   const { config, db, auth, counters } = deps;
   const tags = ["worker API"];
-  return async (app) => {
+  return (app, _options, done) => {
     app.route({
       ...contractRoute(routes.heartbeat, auth, tags),
       handler: async (request) => {
@@ -56,5 +56,6 @@ export function workerRoutes(deps: RouteDeps): FastifyPluginAsyncZod {
         },
       });
     }
+    done();
   };
 }

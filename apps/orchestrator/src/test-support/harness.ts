@@ -1,6 +1,15 @@
 import { Writable } from "node:stream";
+import {
+  ErrorBody,
+  type ClaimedJob,
+  type ClaimJobResponse,
+  type HeartbeatResponse,
+  type JobStatusReportResponse,
+  type JobView,
+} from "@fleet/contract";
 import { createDatabaseTest } from "@fleet/testing/postgres";
 import { sql } from "drizzle-orm";
+import type { Logger } from "pino";
 import { buildApp, type App } from "../app.js";
 import { loadConfig, type Config } from "../config.js";
 import { createDatabase, queryRows, type DatabaseHandle } from "../db/client.js";
@@ -30,6 +39,7 @@ export interface TestApp {
   db: DatabaseHandle;
   config: Config;
   counters: Counters;
+  log: Logger;
   /** Every log line the app wrote (pino JSON, after redaction). */
   logs: string[];
   close(): Promise<void>;
@@ -44,7 +54,7 @@ export async function startTestApp(
   const config = testConfig(databaseUrl, overrides);
   const logs: string[] = [];
   const sink = new Writable({
-    write(chunk: Buffer, _enc, done) {
+    write(chunk: Buffer, _enc, done: () => void) {
       logs.push(...chunk.toString().split("\n").filter(Boolean));
       done();
     },
@@ -54,7 +64,7 @@ export async function startTestApp(
   const counters = new Counters();
   // Tests must not depend on the sandbox's DNS: every name resolves to a public address unless a
   // test says otherwise.
-  const resolveHost = options.resolveHost ?? (async () => ["93.184.216.34"]);
+  const resolveHost = options.resolveHost ?? (() => Promise.resolve(["93.184.216.34"]));
   const app = await buildApp({ config, db, log, counters, resolveHost });
   options.beforeReady?.(app);
   await app.ready();
@@ -63,6 +73,7 @@ export async function startTestApp(
     db,
     config,
     counters,
+    log,
     logs,
     async close() {
       await app.close();
@@ -73,13 +84,22 @@ export async function startTestApp(
 
 type Method = "GET" | "POST" | "PUT" | "DELETE";
 
+export interface CallResult<T> {
+  status: number;
+  /** The body as the success type; read `error` for 4xx/5xx. */
+  json: T;
+  error: ErrorBody["error"] | undefined;
+  headers: Record<string, string | string[] | number | undefined>;
+  body: string;
+}
+
 /** One request through `inject` with the internal key (or `key: null` for none). */
-export async function call(
+export async function call<T = unknown>(
   app: App,
   method: Method,
   url: string,
   options: { body?: unknown; key?: string | null; headers?: Record<string, string> } = {},
-) {
+): Promise<CallResult<T>> {
   const key = options.key === undefined ? INTERNAL_KEY : options.key;
   const response = await app.inject({
     method,
@@ -93,17 +113,18 @@ export async function call(
   } catch {
     json = undefined;
   }
-  return { status: response.statusCode, json: json as Record<string, any>, headers: response.headers, body: response.body };
+  const error = response.statusCode >= 400 ? ErrorBody.safeParse(json).data?.error : undefined;
+  return { status: response.statusCode, json: json as T, error, headers: response.headers, body: response.body };
 }
 
 export async function heartbeat(app: App, workerId: string, body: Record<string, unknown> = {}) {
-  return call(app, "POST", `/internal/buffer/workers/${workerId}/heartbeat`, {
+  return call<HeartbeatResponse>(app, "POST", `/internal/buffer/workers/${workerId}/heartbeat`, {
     body: { status: "idle", gpu_class: "RTX 4090", capacity: 1, error: null, ...body },
   });
 }
 
 export async function createJobViaApi(app: App, body: Record<string, unknown> = {}, headers: Record<string, string> = {}) {
-  return call(app, "POST", "/v1/avatar/jobs", {
+  return call<JobView>(app, "POST", "/v1/avatar/jobs", {
     key: null,
     headers: { "x-api-key": PUBLIC_KEY, ...headers },
     body: {
@@ -116,12 +137,30 @@ export async function createJobViaApi(app: App, body: Record<string, unknown> = 
   });
 }
 
+/** Creates a job and returns its id (fails the test if creation fails). */
+export async function createJobId(app: App, body: Record<string, unknown> = {}): Promise<string> {
+  const res = await createJobViaApi(app, body);
+  if (res.status !== 201) throw new Error(`create failed: ${res.body}`);
+  return res.json.id;
+}
+
 export async function claim(app: App, workerId: string, waitMs = 0) {
-  return call(app, "POST", "/internal/buffer/jobs/claim", { body: { worker_id: workerId, wait_ms: waitMs } });
+  return call<ClaimJobResponse>(app, "POST", "/internal/buffer/jobs/claim", { body: { worker_id: workerId, wait_ms: waitMs } });
+}
+
+/** Claims and insists on getting a job. */
+export async function claimJob(app: App, workerId: string): Promise<ClaimedJob> {
+  const res = await claim(app, workerId);
+  if (!res.json.job) throw new Error(`expected a job for ${workerId}, got ${res.body}`);
+  return res.json.job;
 }
 
 export async function reportStatus(app: App, bufferJobId: string, body: Record<string, unknown>) {
-  return call(app, "POST", `/internal/buffer/jobs/${bufferJobId}/status`, { body });
+  return call<JobStatusReportResponse>(app, "POST", `/internal/buffer/jobs/${bufferJobId}/status`, { body });
+}
+
+export async function getJobView(app: App, id: string): Promise<JobView> {
+  return (await call<JobView>(app, "GET", `/v1/avatar/jobs/${id}`)).json;
 }
 
 /** Every row of the tables the API writes, for "nothing changed" assertions. */

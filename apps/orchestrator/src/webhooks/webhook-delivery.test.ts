@@ -3,7 +3,15 @@ import { verifyWebhook, WebhookPayload } from "@fleet/contract";
 import { sql } from "drizzle-orm";
 import { describe, expect } from "vitest";
 import { queryRows, type Executor } from "../db/client.js";
-import { claim, createJobViaApi, dbTest, heartbeat, reportStatus, startTestApp, type TestApp } from "../test-support/harness.js";
+import {
+  claimJob,
+  createJobId,
+  dbTest,
+  heartbeat,
+  reportStatus,
+  startTestApp,
+  type TestApp,
+} from "../test-support/harness.js";
 import { startWebhookDelivery } from "./webhook-delivery.js";
 
 const SECRET = "webhook-secret-for-tests-0001";
@@ -48,8 +56,8 @@ async function waitFor(what: string, check: () => Promise<boolean> | boolean, ti
 
 async function finishJob(t: TestApp, webhookUrl: string, workerId: string): Promise<string> {
   await heartbeat(t.app, workerId);
-  const id = (await createJobViaApi(t.app, { webhook_url: webhookUrl })).json.id as string;
-  const job = (await claim(t.app, workerId)).json.job;
+  const id = await createJobId(t.app, { webhook_url: webhookUrl });
+  const job = await claimJob(t.app, workerId);
   expect(job.musetalk_job_id).toBe(id);
   await reportStatus(t.app, job.buffer_job_id, { status: "succeeded", output_url: "https://cdn.example.com/o.mp4", metrics: { total_time: 3 } });
   return id;
@@ -67,7 +75,7 @@ describe("terminal webhooks", () => {
   dbTest("a failing endpoint is retried with backoff until it accepts; every delivery is signed", async ({ databaseUrl }) => {
     const t = await startTestApp(databaseUrl, { ALLOW_PRIVATE_NETWORK_URLS: "true", WEBHOOK_SECRET: SECRET });
     const receiver = await startReceiver((n, res) => res.writeHead(n <= 2 ? 503 : 204).end());
-    const delivery = startWebhookDelivery(t.db.db, t.config, t.app.log, { pollMs: 100 });
+    const delivery = startWebhookDelivery(t.db.db, t.config, t.log, { pollMs: 100 });
     try {
       const jobId = await finishJob(t, receiver.url, "w");
       await waitFor("the third delivery", () => receiver.received.length >= 3);
@@ -97,7 +105,7 @@ describe("terminal webhooks", () => {
     const t = await startTestApp(databaseUrl, { ALLOW_PRIVATE_NETWORK_URLS: "true", WEBHOOK_TIMEOUT_SEC: "30" });
     const hanging = await startReceiver(() => undefined);
     const fast = await startReceiver((_n, res) => res.writeHead(200).end("ok"));
-    const delivery = startWebhookDelivery(t.db.db, t.config, t.app.log, { pollMs: 100 });
+    const delivery = startWebhookDelivery(t.db.db, t.config, t.log, { pollMs: 100 });
     try {
       await finishJob(t, hanging.url, "w1");
       await waitFor("the hanging endpoint to be called", () => hanging.received.length === 1);
@@ -118,7 +126,7 @@ describe("terminal webhooks", () => {
   dbTest("a delivery that keeps failing is given up once its retry window has passed", async ({ databaseUrl }) => {
     const t = await startTestApp(databaseUrl, { ALLOW_PRIVATE_NETWORK_URLS: "true", WEBHOOK_RETRY_WINDOW_SEC: "1" });
     const broken = await startReceiver((_n, res) => res.writeHead(500).end());
-    const delivery = startWebhookDelivery(t.db.db, t.config, t.app.log, { pollMs: 100 });
+    const delivery = startWebhookDelivery(t.db.db, t.config, t.log, { pollMs: 100 });
     try {
       const jobId = await finishJob(t, broken.url, "w");
       await waitFor("the delivery to be given up", async () => (await deliveryOf(t.db.db, jobId))?.status === "failed");

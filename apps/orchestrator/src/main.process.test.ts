@@ -1,0 +1,121 @@
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { ErrorBody, type ClaimJobResponse, type HeartbeatResponse, type JobStatusReportResponse, type JobView } from "@fleet/contract";
+import { startOrchestratorProcess, type OrchestratorProcess } from "@fleet/testing/orchestrator-process";
+import { startThrowawayPostgres } from "@fleet/testing/postgres-cluster";
+import { describe, expect, test } from "vitest";
+
+async function post<T>(o: OrchestratorProcess, path: string, body: unknown): Promise<{ status: number; json: T; error?: ErrorBody["error"] }> {
+  const res = await fetch(`${o.url}${path}`, {
+    method: "POST",
+    headers: { "content-type": "application/json", "x-internal-api-key": o.internalApiKey },
+    body: JSON.stringify(body),
+  });
+  const json: unknown = await res.json();
+  return { status: res.status, json: json as T, error: ErrorBody.safeParse(json).data?.error };
+}
+
+async function getJob(o: OrchestratorProcess, id: string): Promise<JobView> {
+  const res = await fetch(`${o.url}/v1/avatar/jobs/${id}`, { headers: { "x-api-key": o.publicApiKey } });
+  return (await res.json()) as JobView;
+}
+
+async function waitForStatus(url: string, expected: number, timeoutMs = 30_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  let last = 0;
+  while (Date.now() < deadline) {
+    try {
+      const res = await fetch(url, { signal: AbortSignal.timeout(3000) });
+      await res.body?.cancel();
+      last = res.status;
+      if (last === expected) return;
+    } catch {
+      last = -1;
+    }
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  throw new Error(`${url} answered ${last}, not ${expected}, within ${timeoutMs} ms`);
+}
+
+const job = { video_url: "https://media.example.com/v.mp4", audio_url: "https://media.example.com/a.wav" };
+
+describe("the orchestrator process", () => {
+  test("with DATABASE_URL unset it runs on embedded PGlite, serves a heartbeat and a claim, and keeps its state across a restart", async () => {
+    const dataDir = await mkdtemp(join(tmpdir(), "fleet-pglite-"));
+    let orchestrator: OrchestratorProcess | undefined;
+    try {
+      orchestrator = await startOrchestratorProcess({ dataDir });
+      expect(orchestrator.logRecords().find((r) => r.msg === "orchestrator_started")).toMatchObject({ database: "pglite" });
+      expect((await post<HeartbeatResponse>(orchestrator, "/internal/buffer/workers/box-1/heartbeat", { status: "idle", gpu_class: "RTX", capacity: 1, error: null })).json.detail).toBe("ok");
+      const created = await fetch(`${orchestrator.url}/v1/avatar/jobs`, {
+        method: "POST",
+        headers: { "content-type": "application/json", "x-api-key": orchestrator.publicApiKey },
+        body: JSON.stringify(job),
+      });
+      expect(created.status).toBe(201);
+      const jobId = ((await created.json()) as { id: string }).id;
+      const claimed = (await post<ClaimJobResponse>(orchestrator, "/internal/buffer/jobs/claim", { worker_id: "box-1" })).json.job;
+      expect(claimed?.musetalk_job_id).toBe(jobId);
+      expect(await orchestrator.stop()).toBe(0);
+      expect(orchestrator.logs().some((l) => l.includes('"orchestrator_stopped"'))).toBe(true);
+
+      // Same data dir, new process (same keys): the job, its attempt and the worker are still there.
+      orchestrator = await startOrchestratorProcess({ dataDir, internalApiKey: orchestrator.internalApiKey, publicApiKey: orchestrator.publicApiKey });
+      expect(await getJob(orchestrator, jobId)).toMatchObject({ id: jobId, status: "running", worker_id: "box-1", attempts: 1 });
+      const done = await post<JobStatusReportResponse>(orchestrator, `/internal/buffer/jobs/${claimed?.buffer_job_id}/status`, {
+        status: "succeeded",
+        output_url: "https://cdn.example.com/o.mp4",
+      });
+      expect(done.json).toEqual({ detail: "ok", job_status: "succeeded" });
+      const workers = await fetch(`${orchestrator.url}/internal/buffer/workers`, { headers: { "x-internal-api-key": orchestrator.internalApiKey } });
+      expect(((await workers.json()) as { workers: { worker_id: string }[] }).workers.map((w) => w.worker_id)).toEqual(["box-1"]);
+    } finally {
+      await orchestrator?.stop();
+      await rm(dataDir, { recursive: true, force: true });
+    }
+  });
+
+  test("a bad setting stops it at start with a message naming the variable", async () => {
+    await expect(startOrchestratorProcess({ env: { LEASE_TTL_SEC: "soon" } })).rejects.toThrow(/LEASE_TTL_SEC/);
+  });
+
+  test("PostgreSQL restarted under a running orchestrator: /readyz is 503 while it is down and 200 again by itself", async () => {
+    const cluster = await startThrowawayPostgres();
+    let orchestrator: OrchestratorProcess | undefined;
+    try {
+      orchestrator = await startOrchestratorProcess({ databaseUrl: cluster.url });
+      expect((await post(orchestrator, "/internal/buffer/workers/box-1/heartbeat", { status: "idle" })).status).toBe(200);
+      // A long-polling claim is waiting across the outage.
+      const waiting = post<ClaimJobResponse>(orchestrator, "/internal/buffer/jobs/claim", { worker_id: "box-1", wait_ms: 30_000 });
+
+      await cluster.stop();
+      await waitForStatus(`${orchestrator.url}/readyz`, 503);
+      const down = await post(orchestrator, "/internal/buffer/workers/box-1/heartbeat", { status: "idle" });
+      expect(down.status).toBe(500);
+      expect(down.error?.code).toBe("internal_error");
+
+      await cluster.start();
+      await waitForStatus(`${orchestrator.url}/readyz`, 200);
+      // The pool and the LISTEN connection recovered without a restart: heartbeats work and a
+      // new job still wakes a long-polling claim.
+      expect((await post(orchestrator, "/internal/buffer/workers/box-1/heartbeat", { status: "idle" })).status).toBe(200);
+      await waiting.catch(() => undefined);
+      const poll = post<ClaimJobResponse>(orchestrator, "/internal/buffer/jobs/claim", { worker_id: "box-1", wait_ms: 20_000 });
+      await new Promise((r) => setTimeout(r, 300));
+      const created = await fetch(`${orchestrator.url}/v1/avatar/jobs`, {
+        method: "POST",
+        headers: { "content-type": "application/json", "x-api-key": orchestrator.publicApiKey },
+        body: JSON.stringify(job),
+      });
+      expect(created.status).toBe(201);
+      expect((await poll).json.job).not.toBeNull();
+      // The same process throughout: it started once and never exited.
+      expect(orchestrator.logs().filter((l) => l.includes('"orchestrator_started"'))).toHaveLength(1);
+      expect(orchestrator.logs().some((l) => l.includes('"db_listener_reconnected"'))).toBe(true);
+    } finally {
+      await orchestrator?.stop();
+      await cluster.destroy();
+    }
+  }, 120_000);
+});
