@@ -36,11 +36,16 @@ describe("job lifecycle against the real orchestrator", () => {
       const job = await fleet.submit(slow(6_000));
       await fleet.waitForStatus(job.id, "running");
       const samples: Array<{ status: string; age: number }> = [];
-      while ((await fleet.job(job.id)).status === "running") {
+      const progress: number[] = [];
+      for (let view = await fleet.job(job.id); view.status === "running"; view = await fleet.job(job.id)) {
+        progress.push(view.progress);
         const row = await fleet.workerRow("life-long");
         if (row) samples.push({ status: row.status, age: row.age_sec ?? Infinity });
         await new Promise((r) => setTimeout(r, 200));
       }
+      // Progress arrived while the job ran, and never went backwards.
+      expect(progress).toEqual([...progress].sort((a, b) => a - b));
+      expect(new Set(progress).size).toBeGreaterThan(3);
       expect((await fleet.job(job.id)).status).toBe("succeeded");
       // 6 s of inference is 30 periods; a heartbeat blocked by the job would let the age reach 6 s.
       expect(samples.length).toBeGreaterThan(15);
@@ -110,6 +115,27 @@ describe("job lifecycle against the real orchestrator", () => {
       // Long enough that the lease outlives the outage, as the 30 s production default does.
       { LEASE_TTL_SEC: "30", WORKER_OFFLINE_AFTER_SEC: "30" },
     );
+  });
+
+  e2eTest("an operator's drain (heartbeat reply drain: true) stops claims until undrain", async ({ databaseUrl }) => {
+    await withFleet(databaseUrl, async (fleet, _fake, env) => {
+      const w = await fleet.startWorker("life-opdrain", { env });
+      await w.waitForLog("buffer_worker_heartbeat_ok");
+      const headers = { "x-internal-api-key": fleet.orchestrator.internalApiKey };
+      const drained = await fetch(`${fleet.orchestrator.url}/internal/buffer/workers/life-opdrain/drain`, { method: "POST", headers });
+      expect(drained.status).toBe(200);
+      await drained.body?.cancel();
+      await w.waitForLog("buffer_worker_drain_requested");
+      await expect.poll(async () => (await fleet.workerRow("life-opdrain"))?.status).toBe("draining");
+      const job = await fleet.submit();
+      await new Promise((r) => setTimeout(r, 1_500));
+      expect((await fleet.job(job.id)).status).toBe("queued");
+
+      const undrained = await fetch(`${fleet.orchestrator.url}/internal/buffer/workers/life-opdrain/undrain`, { method: "POST", headers });
+      await undrained.body?.cancel();
+      await w.waitForLog("buffer_worker_undrained");
+      expect((await fleet.waitForStatus(job.id, "succeeded")).worker_id).toBe("life-opdrain");
+    });
   });
 
   e2eTest("SIGTERM drains: no new claims, heartbeat says draining, the running job finishes, exit 0", async ({ databaseUrl }) => {
