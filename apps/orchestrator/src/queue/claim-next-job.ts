@@ -1,5 +1,5 @@
 import { sql, type SQL } from "drizzle-orm";
-import { queryRows, type Executor } from "../db/client.js";
+import { queryPrepared, type Executor } from "../db/client.js";
 
 /** What a successful claim hands the worker (plus the job row fields it needs). */
 export interface ClaimedJobRow {
@@ -11,7 +11,8 @@ export interface ClaimedJobRow {
   resolution: string;
   params: Record<string, unknown>;
   attempt: number;
-  lease_expires_at: string;
+  /** Date from a prepared statement on pg, text through drizzle. */
+  lease_expires_at: Date | string;
 }
 
 export interface ClaimOptions {
@@ -39,7 +40,7 @@ export interface ClaimOptions {
  * Returns null when nothing was claimed; `findClaimRefusal` then says why.
  */
 export async function claimNextJob(db: Executor, options: ClaimOptions): Promise<ClaimedJobRow | null> {
-  const rows = await queryRows<ClaimedJobRow>(db, claimNextJobSql(options));
+  const rows = await queryPrepared<ClaimedJobRow>(db, "fleet_claim_next_job", claimNextJobSql(options));
   return rows[0] ?? null;
 }
 

@@ -1,13 +1,13 @@
 import type { ClaimRefusal } from "@fleet/contract";
 import { sql } from "drizzle-orm";
-import { queryRows, type Executor } from "../db/client.js";
+import { queryPrepared, type Executor } from "../db/client.js";
 
 /**
  * Says why a claim returned nothing, in the order a worker can act on. Runs only after an empty
  * claim: one primary-key read plus a count over the worker's running attempts (a handful of rows).
  */
 export async function findClaimRefusal(db: Executor, workerId: string, offlineAfterSec: number): Promise<ClaimRefusal> {
-  const [row] = await queryRows<{
+  const [row] = await queryPrepared<{
     fresh: boolean;
     draining: boolean;
     quarantined: boolean;
@@ -15,6 +15,7 @@ export async function findClaimRefusal(db: Executor, workerId: string, offlineAf
     capacity: number;
   }>(
     db,
+    "fleet_find_claim_refusal",
     sql`select w.last_heartbeat > now() - make_interval(secs => ${offlineAfterSec}) as fresh,
                (w.status = 'draining' or w.drain_requested) as draining,
                coalesce(w.quarantined_until > now(), false) as quarantined,

@@ -1,6 +1,6 @@
 import type { HeartbeatRequest } from "@fleet/contract";
 import { sql } from "drizzle-orm";
-import { queryRows, type Executor } from "../db/client.js";
+import { queryPrepared, type Executor } from "../db/client.js";
 import { jsonb, uuidArray } from "./sql-values.js";
 
 export interface HeartbeatOutcome {
@@ -23,8 +23,9 @@ export async function recordHeartbeat(
   leaseTtlSec: number,
 ): Promise<HeartbeatOutcome> {
   const active = uuidArray(body.active_jobs);
-  const [row] = await queryRows<{ drain: boolean; cancel: string[] | string; lost: string[] | string }>(
+  const [row] = await queryPrepared<{ drain: boolean; cancel: string[] | string; lost: string[] | string }>(
     db,
+    "fleet_record_heartbeat",
     sql`
 with upsert as (
   insert into buffer_workers as w (worker_id, status, gpu_class, capacity, error, version, system, engine, last_heartbeat, first_seen)

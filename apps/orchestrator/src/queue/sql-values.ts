@@ -1,11 +1,14 @@
 import { sql, type SQL } from "drizzle-orm";
 
-/** jsonb parameter: serialized here so pg and PGlite send the same text. */
+/**
+ * jsonb parameter: serialized here so pg and PGlite send the same text. Always a parameter (null
+ * included) so the statement text never changes, which prepared statements rely on.
+ */
 export function jsonb(value: unknown): SQL {
-  return value === undefined || value === null ? sql`null::jsonb` : sql`${JSON.stringify(value)}::jsonb`;
+  return sql`${value === undefined || value === null ? null : JSON.stringify(value)}::jsonb`;
 }
 
-/** uuid[] parameter from validated uuids (the contract checks them), or SQL null when absent. */
+/** uuid[] parameter from validated uuids (the contract checks them), or null when absent. */
 export function uuidArray(ids: readonly string[] | undefined | null): SQL {
-  return ids ? sql`${`{${ids.join(",")}}`}::uuid[]` : sql`null::uuid[]`;
+  return sql`${ids ? `{${ids.join(",")}}` : null}::uuid[]`;
 }
