@@ -1,4 +1,4 @@
-import { mkdtempSync } from "node:fs";
+import { randomBytes } from "node:crypto";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { runCli } from "../run-cli.js";
@@ -9,8 +9,8 @@ export interface FleetRun {
   stderr: string;
 }
 
-// An empty quick-start dir: the repo's own .data/ (a developer's ./fleetw start) never leaks into tests.
-const emptyDataDir = mkdtempSync(join(tmpdir(), "fleet-cli-nodata-"));
+// A quick-start dir that does not exist: the repo's own .data/ (a developer's ./fleetw start) never leaks into tests.
+const emptyDataDir = join(tmpdir(), `fleet-cli-no-quick-start-${randomBytes(6).toString("hex")}`);
 
 /** Runs `fleet <argv>` in-process with exactly `env` (nothing from the test runner's environment). */
 export async function runFleet(argv: readonly string[], env: NodeJS.ProcessEnv, opts: { signal?: AbortSignal } = {}): Promise<FleetRun> {
