@@ -135,8 +135,13 @@ export async function buildApp(options: BuildAppOptions): Promise<App> {
 
   // 7. Long-poll wake-ups: one LISTEN for the whole app, fanned out to waiting claims.
   const unlisten = await db.listen(JOB_QUEUED_CHANNEL, () => wake.wakeAll());
+  // preClose runs before the server waits for in-flight requests: held claims answer now instead
+  // of keeping a shutdown waiting for up to 30 s.
+  app.addHook("preClose", (done) => {
+    wake.close();
+    done();
+  });
   app.addHook("onClose", async () => {
-    wake.wakeAll();
     await unlisten();
   });
 

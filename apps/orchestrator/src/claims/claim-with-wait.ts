@@ -37,8 +37,8 @@ export async function claimWithWait(
     if (job) return { job };
     const reason = await findClaimRefusal(db, options.workerId, options.offlineAfterSec);
     const remaining = deadline - Date.now();
-    if (reason !== "no_job" || remaining <= 0 || options.signal?.aborted) return { job: null, reason };
+    if (reason !== "no_job" || remaining <= 0 || options.signal?.aborted || wake.closed) return { job: null, reason };
     await wake.wait(Math.min(remaining, SAFETY_TICK_MS), options.signal);
-    if (options.signal?.aborted) return { job: null, reason };
+    if (options.signal?.aborted || wake.closed) return { job: null, reason };
   }
 }

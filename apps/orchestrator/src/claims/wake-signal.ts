@@ -5,6 +5,17 @@
  */
 export class WakeSignal {
   readonly #waiters = new Set<() => void>();
+  #closed = false;
+
+  /** Shutting down: wake everyone now and never wait again, so held claims answer at once. */
+  close(): void {
+    this.#closed = true;
+    this.wakeAll();
+  }
+
+  get closed(): boolean {
+    return this.#closed;
+  }
 
   wakeAll(): void {
     const waiters = [...this.#waiters];
@@ -15,7 +26,7 @@ export class WakeSignal {
   /** Resolves on the next wake, after `ms`, or when `signal` aborts — whichever comes first. */
   wait(ms: number, signal?: AbortSignal): Promise<void> {
     return new Promise((resolve) => {
-      if (signal?.aborted) return resolve();
+      if (signal?.aborted || this.#closed) return resolve();
       const done = () => {
         clearTimeout(timer);
         this.#waiters.delete(done);

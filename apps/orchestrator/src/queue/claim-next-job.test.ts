@@ -10,6 +10,7 @@ import {
   createJobViaApi,
   dbTest,
   heartbeat,
+  INTERNAL_KEY,
   reportStatus,
   startTestApp,
 } from "../test-support/harness.js";
@@ -193,5 +194,47 @@ describe("claiming jobs", () => {
     } finally {
       await t.close();
     }
+  });
+});
+
+describe("long-polling claims and their clients", () => {
+  dbTest("a claim whose client hung up stops waiting and does not take the next job", async ({ databaseUrl }) => {
+    const t = await startTestApp(databaseUrl);
+    try {
+      const address = await t.app.listen({ host: "127.0.0.1", port: 0 });
+      await heartbeat(t.app, "quitter", { capacity: 2 });
+      await heartbeat(t.app, "stayer");
+      const hangUp = new AbortController();
+      const abandoned = fetch(`${address}/internal/buffer/jobs/claim`, {
+        method: "POST",
+        headers: { "content-type": "application/json", "x-internal-api-key": INTERNAL_KEY },
+        body: JSON.stringify({ worker_id: "quitter", wait_ms: 20_000 }),
+        signal: hangUp.signal,
+      }).catch(() => "aborted");
+      await new Promise((r) => setTimeout(r, 300));
+      hangUp.abort();
+      expect(await abandoned).toBe("aborted");
+      await new Promise((r) => setTimeout(r, 300));
+
+      const id = await createJobId(t.app);
+      await new Promise((r) => setTimeout(r, 1500)); // past a safety tick: a stray waiter would have claimed by now
+      expect((await claimJob(t.app, "stayer")).musetalk_job_id).toBe(id);
+      const [attempts] = await queryRows<{ n: number }>(t.db.db, sql`select count(*)::int as n from buffer_jobs where worker_id = 'quitter'`);
+      expect(attempts?.n).toBe(0);
+    } finally {
+      await t.close();
+    }
+  });
+
+  dbTest("closing the app answers held claims instead of waiting out their wait_ms", async ({ databaseUrl }) => {
+    const t = await startTestApp(databaseUrl);
+    await heartbeat(t.app, "poller");
+    const held = claim(t.app, "poller", 30_000);
+    await new Promise((r) => setTimeout(r, 300));
+    const closed = t.close();
+    const outcome = await Promise.race([held, new Promise((r) => setTimeout(() => r("still waiting"), 15_000))]);
+    expect(outcome).not.toBe("still waiting");
+    expect((outcome as Awaited<typeof held>).json).toEqual({ job: null, reason: "no_job" });
+    await closed;
   });
 });
