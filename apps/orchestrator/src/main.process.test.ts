@@ -70,6 +70,9 @@ describe("the orchestrator process", () => {
       expect(done.json).toEqual({ detail: "ok", job_status: "succeeded" });
       const workers = await fetch(`${orchestrator.url}/internal/buffer/workers`, { headers: { "x-internal-api-key": orchestrator.internalApiKey } });
       expect(((await workers.json()) as { workers: { worker_id: string }[] }).workers.map((w) => w.worker_id)).toEqual(["box-1"]);
+      const logText = orchestrator.logs().join("\n");
+      expect(logText).not.toContain(orchestrator.internalApiKey);
+      expect(logText).not.toContain(orchestrator.publicApiKey);
     } finally {
       await orchestrator?.stop();
       await rm(dataDir, { recursive: true, force: true });
