@@ -11,6 +11,7 @@
 // Then the same through the whole built worker: POST /generate on its own port, an engine on
 // Fleet's http contract that "renders" a 1 GiB mp4, and the worker's pipeline (download, ffprobe,
 // upload in parts to the B2 test server); the worker's peak RSS is read from /proc (VmHWM).
+/* global process, console, setTimeout, fetch */
 import { spawn } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
 import { appendFile, copyFile, open, mkdtemp, rm, readFile } from "node:fs/promises";
@@ -67,6 +68,7 @@ try {
 
 function runChild(script, args, env) {
   return new Promise((resolve, reject) => {
+    // eslint-disable-next-line no-restricted-properties -- the child needs PATH and nothing else of ours
     const child = spawn(process.execPath, [script, ...args], { env: { PATH: process.env.PATH, ...env }, stdio: ["ignore", "pipe", "inherit"] });
     let out = "";
     child.stdout.on("data", (c) => (out += c));

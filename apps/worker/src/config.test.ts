@@ -1,5 +1,6 @@
+import { readFile } from "node:fs/promises";
 import { describe, expect, it } from "vitest";
-import { ConfigError, describeConfig, loadConfig } from "./config.js";
+import { ConfigError, WORKER_ENV_NAMES, describeConfig, loadConfig } from "./config.js";
 
 const facts = { hostname: "gpu-box-2", tmpdir: "/tmp" };
 const joined = { BUFFER_WORKER_ID: "buffer-orch-local-2", BUFFER_ORCHESTRATOR_BASE_URL: "https://api.example.com", INTERNAL_API_KEY: "k" };
@@ -96,5 +97,18 @@ describe("loadConfig", () => {
     const c = loadConfig({ ...joined, INTERNAL_API_KEY: "s3cret-key", STORAGE: "b2", B2_KEY_ID: "id", B2_APP_KEY: "app-s3cret", B2_BUCKET_NAME: "b" }, facts);
     const text = JSON.stringify(describeConfig(c));
     expect(text).not.toContain("s3cret");
+  });
+
+  it("is documented: .env.example lists every variable, each with a comment, and parses as is", async () => {
+    const text = await readFile(new URL("../.env.example", import.meta.url), "utf8");
+    const lines = text.split("\n");
+    const names = lines.filter((l) => /^[A-Z0-9_]+=/.test(l)).map((l) => l.split("=")[0]);
+    expect([...names].sort()).toEqual([...WORKER_ENV_NAMES].sort());
+    for (const name of names) {
+      const i = lines.findIndex((l) => l.startsWith(`${name}=`));
+      expect(lines[i - 1], `comment above ${name}`).toMatch(/^# /);
+    }
+    const env: Record<string, string> = Object.fromEntries(lines.filter((l) => /^[A-Z0-9_]+=/.test(l)).map((l) => [l.slice(0, l.indexOf("=")), l.slice(l.indexOf("=") + 1)] as const));
+    expect(loadConfig(env, facts).inference.driver).toBe("ffmpeg");
   });
 });

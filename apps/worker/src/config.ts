@@ -69,6 +69,9 @@ const EnvSchema = z.object({
 
 export type WorkerEnv = z.input<typeof EnvSchema>;
 
+/** Every variable the worker reads; .env.example must list exactly these (a test checks). */
+export const WORKER_ENV_NAMES = Object.keys(EnvSchema.shape);
+
 export interface BufferSettings {
   workerId: string;
   orchestratorUrl: string;

@@ -56,10 +56,12 @@ export function createJobRunner(opts: {
     const job: RunningJob = { input, controller: new AbortController(), startedAt: Date.now(), done: Promise.resolve() };
     jobs.set(input.attemptId, job);
     opts.changes.notify();
-    job.done = run(job).finally(() => {
-      jobs.delete(input.attemptId);
-      opts.changes.notify();
-    });
+    job.done = run(job)
+      .catch((err: unknown) => log.error({ err, jobId: input.jobId, bufferJobId: input.bufferJobId }, "buffer_job_crashed"))
+      .finally(() => {
+        jobs.delete(input.attemptId);
+        opts.changes.notify();
+      });
     return job;
   }
 

@@ -122,7 +122,12 @@ export function createOutbox(opts: { dir: string; client: OrchestratorClient; lo
       }
     },
     async deliver(entry) {
-      await persist(entry);
+      try {
+        await persist(entry);
+      } catch (err) {
+        // A full or broken disk must not swallow the result: send it anyway, from memory only.
+        log.error({ err, bufferJobId: entry.buffer_job_id }, "outbox_write_failed");
+      }
       track(entry);
     },
     pendingIds: () => [...pending.keys()],

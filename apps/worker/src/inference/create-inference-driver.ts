@@ -19,6 +19,7 @@ export function createInferenceDriver(config: Config, log: Logger): InferenceDri
         workDirInEngine: inf.workDirInEngine,
         timeoutMs: inf.timeoutMs,
         pollMs: inf.pollMs,
+        batchSize: config.batchSize,
         log: driverLog,
       });
     case "generate":

@@ -40,6 +40,8 @@ export function createHttpDriver(opts: {
   workDirInEngine: string;
   timeoutMs: number;
   pollMs: number;
+  /** BATCH_SIZE; a job's `params.batch_size` overrides it. */
+  batchSize?: number;
   log: Logger;
 }): FileInferenceDriver & { close(): Promise<void> } {
   const base = new URL(opts.url);
@@ -119,7 +121,7 @@ export function createHttpDriver(opts: {
             aspect_ratio: task.aspectRatio,
             resolution: task.resolution,
             params: task.params,
-            batch_size: typeof task.params.batch_size === "number" ? task.params.batch_size : undefined,
+            batch_size: typeof task.params.batch_size === "number" ? task.params.batch_size : opts.batchSize,
           },
         },
         task.signal,
