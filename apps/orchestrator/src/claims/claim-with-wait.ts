@@ -15,6 +15,26 @@ function isSlotRace(err: unknown): boolean {
   return e.code === UNIQUE_VIOLATION || e.cause?.code === UNIQUE_VIOLATION;
 }
 
+/** Each round of a slot race lets at least one claimer through, so a few rounds settle it. */
+const MAX_SLOT_RACE_ROUNDS = 8;
+
+/**
+ * A claim that lost a capacity-slot race to another claim of the same worker is retried at once:
+ * the next statement sees the winner's slot and picks the next free one (or finds none).
+ */
+async function claimRetryingSlotRaces(db: Database, options: ClaimOptions): Promise<ClaimedJobRow | null> {
+  for (let round = 1; ; round++) {
+    try {
+      return await claimNextJob(db, options);
+    } catch (err) {
+      if (!isSlotRace(err) || round >= MAX_SLOT_RACE_ROUNDS) {
+        if (isSlotRace(err)) return null;
+        throw err;
+      }
+    }
+  }
+}
+
 /**
  * The claim long-poll: claim; if the only reason for nothing is "no job", wait for a wake-up
  * and try again until `waitMs` is spent or the client goes away. Refusals about the worker
@@ -27,13 +47,7 @@ export async function claimWithWait(
 ): Promise<{ job: ClaimedJobRow | null; reason?: ClaimRefusal }> {
   const deadline = Date.now() + options.waitMs;
   for (;;) {
-    let job: ClaimedJobRow | null;
-    try {
-      job = await claimNextJob(db, options);
-    } catch (err) {
-      if (!isSlotRace(err)) throw err;
-      job = null;
-    }
+    const job = await claimRetryingSlotRaces(db, options);
     if (job) return { job };
     const reason = await findClaimRefusal(db, options.workerId, options.offlineAfterSec);
     const remaining = deadline - Date.now();
