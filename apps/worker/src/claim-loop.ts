@@ -36,6 +36,7 @@ export function startClaimLoop(opts: ClaimLoopOptions): ClaimLoop {
   const stopSignal = stopController.signal;
   let lastBlockedReason: string | null | undefined;
   let failures = 0;
+  let lastRefusal: string | null = null;
 
   async function run() {
     while (!stopSignal.aborted) {
@@ -71,6 +72,7 @@ export function startClaimLoop(opts: ClaimLoopOptions): ClaimLoop {
       }
       failures = 0;
       const { job, reason } = result.value;
+      if (!reason || reason === "no_job") lastRefusal = null;
       if (job) {
         log.info(
           { workerId, bufferJobId: job.buffer_job_id, jobId: job.musetalk_job_id, attempt: job.attempt },
@@ -80,8 +82,9 @@ export function startClaimLoop(opts: ClaimLoopOptions): ClaimLoop {
         continue;
       }
       if (reason && reason !== "no_job") {
-        const level = reason === "worker_quarantined" ? "warn" : "info";
-        log[level]({ workerId, reason }, "buffer_claim_refused");
+        // Said once per reason, not on every poll: a quarantine can last ten minutes.
+        if (reason !== lastRefusal) log[reason === "worker_quarantined" ? "warn" : "info"]({ workerId, reason }, "buffer_claim_refused");
+        lastRefusal = reason;
         // The orchestrator will not give us work yet; ask again after a beat, or sooner if our state changes.
         await opts.changes.wait(jitter(opts.idlePollMs), stopSignal);
         continue;

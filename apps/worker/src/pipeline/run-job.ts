@@ -110,10 +110,10 @@ export async function runJob(
       allowPrivate: config.allowPrivateNetworkUrls,
     };
     await timed("download", () =>
-      Promise.all([
-        downloadToFile({ url: input.videoUrl, dest: files.video, what: "video", limits, dispatcher: deps.downloadAgent, signal: ctx.signal, log: jobLog }),
-        downloadToFile({ url: input.audioUrl, dest: files.audio, what: "audio", limits, dispatcher: deps.downloadAgent, signal: ctx.signal, log: jobLog }),
-      ]),
+      downloadBoth([
+        (signal) => downloadToFile({ url: input.videoUrl, dest: files.video, what: "video", limits, dispatcher: deps.downloadAgent, signal, log: jobLog }),
+        (signal) => downloadToFile({ url: input.audioUrl, dest: files.audio, what: "audio", limits, dispatcher: deps.downloadAgent, signal, log: jobLog }),
+      ], ctx.signal),
     );
     throwIfAborted(ctx.signal);
 
@@ -183,6 +183,27 @@ export async function runJob(
   } finally {
     await rm(dir, { recursive: true, force: true }).catch((err: unknown) => jobLog.warn({ err, dir }, "work_dir_cleanup_failed"));
   }
+}
+
+/**
+ * Both inputs at once; when one fails the other is stopped, and both have settled before the
+ * work dir is removed. The first real error wins over the sibling's abort.
+ */
+async function downloadBoth(tasks: Array<(signal: AbortSignal) => Promise<unknown>>, jobSignal: AbortSignal): Promise<void> {
+  const sibling = new AbortController();
+  const signal = AbortSignal.any([jobSignal, sibling.signal]);
+  const results = await Promise.allSettled(
+    tasks.map((t) =>
+      t(signal).catch((err: unknown) => {
+        sibling.abort("released");
+        throw err;
+      }),
+    ),
+  );
+  const errors = results.flatMap((r) => (r.status === "rejected" ? [r.reason as unknown] : []));
+  if (errors.length === 0) return;
+  if (jobSignal.aborted) throw new JobAbortedError(abortReasonOf(jobSignal));
+  throw errors.find((e) => !(e instanceof JobAbortedError)) ?? errors[0];
 }
 
 /** An engine may exit 0 and write garbage: the output must be a video with sound (§8.11). */
