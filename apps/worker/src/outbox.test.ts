@@ -111,4 +111,24 @@ describe("outbox", () => {
     expect(logs.messages("outbox_entry_unreadable")).toHaveLength(1);
     expect(await readdir(path.join(dir, "rejected"))).toEqual(["broken.json"]);
   });
+
+  it("cleans NUL and unpaired surrogates out of a report, which PostgreSQL would refuse for ever", async () => {
+    server = await startTestHttpServer((_req, res) => json(res, 200, { detail: "ok", job_status: "failed" }));
+    const { outbox: o } = outbox();
+    const message = "ffprobe: bad header \u0000\ud800 garbage";
+    await o.deliver({
+      ...entry,
+      report: {
+        status: "failed",
+        error: message,
+        output_url: null,
+        metrics: null,
+        error_info: { error_type: "media_error", stage: "validation", message, retryable: false, details: { stderr: message } },
+      },
+    });
+    expect(await o.flush(5_000)).toBe(true);
+    const sent = server.requests[0]?.body ?? "";
+    expect(sent).not.toMatch(/\\u0000|\\ud800/i);
+    expect((JSON.parse(sent) as { error: string }).error).toBe("ffprobe: bad header \uFFFD garbage");
+  });
 });

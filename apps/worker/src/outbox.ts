@@ -6,6 +6,7 @@ import type { Logger } from "./logger.js";
 import type { OrchestratorClient } from "./orchestrator-client.js";
 import { backoffDelay } from "./util/backoff.js";
 import { ChangeSignal } from "./util/change-signal.js";
+import { wellFormed } from "./util/well-formed.js";
 
 export const OutboxEntry = z.object({
   buffer_job_id: BufferJobId,
@@ -121,7 +122,8 @@ export function createOutbox(opts: { dir: string; client: OrchestratorClient; lo
         track(parsed.data);
       }
     },
-    async deliver(entry) {
+    async deliver(raw) {
+      const entry = wellFormed(raw);
       try {
         await persist(entry);
       } catch (err) {

@@ -1,6 +1,7 @@
 import type { JsonObject } from "@fleet/contract";
 import type { Logger } from "./logger.js";
 import type { OrchestratorClient } from "./orchestrator-client.js";
+import { wellFormed } from "./util/well-formed.js";
 
 export interface ProgressReporter {
   /** Never throws, never waits on the network: the job must not slow down for its progress bar. */
@@ -76,7 +77,7 @@ export function createProgressReporter(opts: {
         {
           progress: next.progress,
           phase: next.phase,
-          metrics: next.metrics ?? null,
+          metrics: next.metrics ? wellFormed(next.metrics) : null,
           worker_id: opts.workerId,
           buffer_job_id: opts.bufferJobId,
         },

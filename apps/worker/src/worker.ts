@@ -21,6 +21,7 @@ import { createStorage } from "./storage/create-storage.js";
 import type { OutputStorage } from "./storage/output-storage.js";
 import { collectSystemFacts, readGpu, type GpuFacts } from "./system-facts.js";
 import { ChangeSignal } from "./util/change-signal.js";
+import { wellFormed } from "./util/well-formed.js";
 
 export interface WorkerParts {
   /** Replace the engine or the store (tests); by default they follow the config. */
@@ -220,7 +221,8 @@ export async function startWorker(config: Config, log: Logger, parts: WorkerPart
       buildBody: () => {
         const { status, error } = reportedStatus();
         const engine = monitor.current().engine;
-        return {
+        // Engine details and errors are foreign text; keep them storable (see util/well-formed.ts).
+        return wellFormed({
           status,
           gpu_class: gpuClass(),
           capacity: config.capacity,
@@ -229,7 +231,7 @@ export async function startWorker(config: Config, log: Logger, parts: WorkerPart
           version,
           engine,
           system,
-        };
+        });
       },
       onReply,
       onHealthChange: (healthy) => {
