@@ -32,13 +32,15 @@ async function withFleet(
 describe("job lifecycle against the real orchestrator", () => {
   e2eTest("a job longer than 10 heartbeat periods keeps last_heartbeat fresh and shows busy", async ({ databaseUrl }) => {
     await withFleet(databaseUrl, async (fleet, _fake, env) => {
-      await fleet.startWorker("life-long", { env: { ...env, BUFFER_POLL_INTERVAL_SEC: "0.2" } });
+      const w = await fleet.startWorker("life-long", { env: { ...env, BUFFER_POLL_INTERVAL_SEC: "0.2" } });
       const job = await fleet.submit(slow(6_000));
       await fleet.waitForStatus(job.id, "running");
       const samples: Array<{ status: string; age: number }> = [];
       const progress: number[] = [];
       for (let view = await fleet.job(job.id); view.status === "running"; view = await fleet.job(job.id)) {
         progress.push(view.progress);
+        // The original's /hc stalled during inference (§5.7); this one answers throughout.
+        expect(await (await fetch(`${w.url}/hc`)).json()).toEqual({ status: "ok" });
         const row = await fleet.workerRow("life-long");
         if (row) samples.push({ status: row.status, age: row.age_sec ?? Infinity });
         await new Promise((r) => setTimeout(r, 200));
