@@ -17,6 +17,7 @@ import type { DatabaseHandle } from "./db/client.js";
 import { createApiKeyAuth } from "./http/api-key-auth.js";
 import { ApiError } from "./http/api-error.js";
 import { handleError } from "./http/error-handler.js";
+import { assertStorableText } from "./http/unstorable-text.js";
 import { resolveHost as defaultResolveHost, type ResolveHost } from "./http/url-guard.js";
 import { Counters } from "./metrics.js";
 import { attemptRoutes } from "./routes/attempt-routes.js";
@@ -63,6 +64,13 @@ export async function buildApp(options: BuildAppOptions): Promise<App> {
     // Long-polling claims hold a request up to 30 s; keep sockets open a bit longer than that.
     requestTimeout: 45_000,
     keepAliveTimeout: 65_000,
+    // Worker ids may be 128 characters (the contract's bound); longer ones still get a 400 from
+    // the schema rather than the router's bare 404.
+    maxParamLength: 512,
+    // Errors the router raises before any route runs (a malformed %-escape) get the same body.
+    frameworkErrors: (err, request, reply) => {
+      handleError(err, request, reply);
+    },
   }).withTypeProvider<ZodTypeProvider>();
 
   // 1. Schemas: zod validates requests and serializes responses (from the contract's table).
@@ -77,6 +85,16 @@ export async function buildApp(options: BuildAppOptions): Promise<App> {
     const text = body.toString();
     if (text.trim() === "") return done(null, undefined);
     void parseJson(request, text, done);
+  });
+
+  // Text PostgreSQL cannot store is a client error, found before validation and handlers.
+  app.addHook("preValidation", (request, _reply, done) => {
+    try {
+      assertStorableText(request.body);
+      done();
+    } catch (err) {
+      done(err as Error);
+    }
   });
 
   // 3. Errors: one handler for everything, and 404s in the same body shape.

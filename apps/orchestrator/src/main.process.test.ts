@@ -4,6 +4,7 @@ import { join } from "node:path";
 import { ErrorBody, type ClaimJobResponse, type HeartbeatResponse, type JobStatusReportResponse, type JobView } from "@fleet/contract";
 import { startOrchestratorProcess, type OrchestratorProcess } from "@fleet/testing/orchestrator-process";
 import { startThrowawayPostgres } from "@fleet/testing/postgres-cluster";
+import pg from "pg";
 import { describe, expect, test } from "vitest";
 
 async function post<T>(o: OrchestratorProcess, path: string, body: unknown): Promise<{ status: number; json: T; error?: ErrorBody["error"] }> {
@@ -117,6 +118,60 @@ describe("the orchestrator process", () => {
       expect(orchestrator.logs().filter((l) => l.includes('"orchestrator_started"'))).toHaveLength(1);
       expect(orchestrator.logs().some((l) => l.includes('"db_listener_reconnected"'))).toBe(true);
     } finally {
+      await orchestrator?.stop();
+      await cluster.destroy();
+    }
+  }, 120_000);
+
+  test("a database connection killed in the middle of a status report's transaction fails that request, not the process", async () => {
+    const cluster = await startThrowawayPostgres();
+    let orchestrator: OrchestratorProcess | undefined;
+    const admin = new pg.Client({ connectionString: cluster.url });
+    try {
+      orchestrator = await startOrchestratorProcess({ databaseUrl: cluster.url });
+      await post(orchestrator, "/internal/buffer/workers/w1/heartbeat", { status: "idle" });
+      const created = await fetch(`${orchestrator.url}/v1/avatar/jobs`, {
+        method: "POST",
+        headers: { "content-type": "application/json", "x-api-key": orchestrator.publicApiKey },
+        body: JSON.stringify(job),
+      });
+      expect(created.status).toBe(201);
+      const attempt = (await post<ClaimJobResponse>(orchestrator, "/internal/buffer/jobs/claim", { worker_id: "w1" })).json.job;
+      expect(attempt).not.toBeNull();
+
+      // Hold the attempt row so the report's transaction waits with its client checked out...
+      await admin.connect();
+      await admin.query("begin");
+      await admin.query("select 1 from buffer_jobs where buffer_job_id = $1 for update", [attempt?.buffer_job_id]);
+      const report = post(orchestrator, `/internal/buffer/jobs/${attempt?.buffer_job_id}/status`, {
+        status: "succeeded",
+        output_url: "https://cdn.example.com/o.mp4",
+      });
+      let waiting: number | undefined;
+      for (let i = 0; i < 100 && waiting === undefined; i++) {
+        const { rows } = await admin.query<{ pid: number }>(
+          "select pid from pg_stat_activity where wait_event_type = 'Lock' and pid <> pg_backend_pid()",
+        );
+        waiting = rows[0]?.pid;
+        if (waiting === undefined) await new Promise((r) => setTimeout(r, 100));
+      }
+      expect(waiting).toBeDefined();
+      // ...then end that backend, as a failover or an operator's pg_terminate_backend does.
+      await admin.query("select pg_terminate_backend($1)", [waiting]);
+      expect((await report).status).toBe(500);
+      await admin.query("rollback");
+
+      const health = await fetch(`${orchestrator.url}/healthz`);
+      expect(health.status).toBe(200);
+      expect(orchestrator.logs().some((l) => l.includes('"db_client_connection_lost"'))).toBe(true);
+      // The report can simply be sent again, on a healthy connection.
+      const retried = await post<JobStatusReportResponse>(orchestrator, `/internal/buffer/jobs/${attempt?.buffer_job_id}/status`, {
+        status: "succeeded",
+        output_url: "https://cdn.example.com/o.mp4",
+      });
+      expect(retried.json).toEqual({ detail: "ok", job_status: "succeeded" });
+    } finally {
+      await admin.end().catch(() => undefined);
       await orchestrator?.stop();
       await cluster.destroy();
     }

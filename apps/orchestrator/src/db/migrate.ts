@@ -27,6 +27,8 @@ export async function runMigrations(handle: DatabaseHandle): Promise<void> {
 /** For callers without a handle (the test template database, the db:migrate script). */
 export async function migratePostgresUrl(url: string): Promise<void> {
   const client = new pg.Client({ connectionString: url });
+  // Errors surface through the awaited queries; an unhandled "error" event would crash instead.
+  client.on("error", () => undefined);
   await client.connect();
   try {
     // Migrations print NOTICEs (e.g. "schema drizzle already exists"); they are not problems.

@@ -129,3 +129,29 @@ dbTest("a table of malformed requests across the routes: each gets its 4xx and s
     await t.close();
   }
 });
+
+dbTest("text PostgreSQL cannot store and URLs the router cannot read are 400s with the error body, not 500s", async ({ databaseUrl }) => {
+  const t = await startTestApp(databaseUrl);
+  try {
+    const before = await snapshotTables(t.db);
+    const nul = await call(t.app, "POST", "/internal/buffer/workers/w1/heartbeat", { body: { status: "idle", gpu_class: "RTX\u00004090" } });
+    expect([nul.status, nul.error?.code, nul.error?.details?.[0]?.path]).toEqual([400, "invalid_request", "body.gpu_class"]);
+    const surrogate = await call(t.app, "POST", "/v1/avatar/jobs", {
+      key: null,
+      headers: { "x-api-key": PUBLIC_KEY },
+      body: { video_url: "https://media.example.com/a.mp4", audio_url: "https://media.example.com/a.wav", metadata: { name: "\ud800" } },
+    });
+    expect([surrogate.status, surrogate.error?.code, surrogate.error?.details?.[0]?.path]).toEqual([400, "invalid_request", "body.metadata.name"]);
+    expect(await snapshotTables(t.db)).toBe(before);
+    // A correctly paired surrogate (an emoji) is fine.
+    const emoji = await call(t.app, "POST", "/internal/buffer/workers/w1/heartbeat", { body: { status: "idle", gpu_class: "RTX 🚀" } });
+    expect(emoji.status).toBe(200);
+
+    const badEscape = await call(t.app, "GET", "/v1/avatar/jobs/%E0%A4%A", { key: null, headers: { "x-api-key": PUBLIC_KEY } });
+    expect([badEscape.status, badEscape.error?.code]).toEqual([400, "invalid_request"]);
+    const longId = await call(t.app, "POST", `/internal/buffer/workers/${"w".repeat(300)}/drain`);
+    expect([longId.status, longId.error?.code]).toEqual([400, "invalid_request"]);
+  } finally {
+    await t.close();
+  }
+});

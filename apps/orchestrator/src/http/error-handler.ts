@@ -10,6 +10,7 @@ const FASTIFY_CODES: Record<string, ErrorCode> = {
   FST_ERR_CTP_INVALID_CONTENT_LENGTH: "invalid_request",
   FST_ERR_CTP_EMPTY_JSON_BODY: "invalid_request",
   FST_ERR_CTP_INVALID_JSON_BODY: "invalid_request",
+  FST_ERR_BAD_URL: "invalid_request",
 };
 
 function body(code: ErrorCode, message: string, requestId: string, details?: ErrorBody["error"]["details"]): ErrorBody {
