@@ -1,5 +1,6 @@
 import { performance } from "node:perf_hooks";
 import { claimNextJob, createDatabase, createLogger, reportAttemptStatus, type DatabaseHandle } from "@fleet/orchestrator";
+import { sql } from "drizzle-orm";
 import pg from "pg";
 import { code, table, text, type Benchmark, type BenchContext } from "./benchmark.js";
 import { claimStatementText } from "./claim-statement.js";
@@ -62,6 +63,8 @@ interface Target {
   handle: DatabaseHandle;
   seed: pg.Client;
   samples: number[];
+  /** `select 1` through the same pool right after each claim: what any query costs on the machine right now. */
+  control: number[];
 }
 
 async function prepare(ctx: BenchContext, label: string, o: ClaimHistoryOptions, finished: number): Promise<Target> {
@@ -73,7 +76,7 @@ async function prepare(ctx: BenchContext, label: string, o: ClaimHistoryOptions,
   await registerWorkers(seed, "hist", 1);
   await seed.query("analyze");
   const handle = await createDatabase({ DATABASE_URL: db.url, DATA_DIR: "unused", DATABASE_POOL_MAX: 2 }, createLogger({ LOG_LEVEL: "silent", LOG_PRETTY: false }));
-  return { label, db, handle, seed, samples: [] };
+  return { label, db, handle, seed, samples: [], control: [] };
 }
 
 /** One worker claims, then completes (untimed) so its slot is free for the next claim. */
@@ -86,6 +89,9 @@ async function measure(t: Target, n: number): Promise<void> {
     if (!job) throw new Error(`${t.label}: no job claimed`);
     t.samples.push(ms);
     await reportAttemptStatus(t.handle.db, job.buffer_job_id, { status: "succeeded", output_url: "http://127.0.0.1/o.mp4", error: null, metrics: {} }, POLICY);
+    const c0 = performance.now();
+    await t.handle.db.execute(sql`select 1`);
+    t.control.push(performance.now() - c0);
   }
 }
 
@@ -135,13 +141,15 @@ async function runClaimHistory(ctx: BenchContext, o: ClaimHistoryOptions) {
             `attempt row in \`buffer_jobs\`, plus ${o.queuedJobs.toLocaleString("en-US")} queued, bulk-inserted with \`generate_series\` through the real ` +
             `schema (all indexes and triggers), then \`ANALYZE\` (seeding took ${Math.round(seedSec)} s; \`jobs\` ${sizes[0]?.jobs}, ` +
             `\`buffer_jobs\` ${sizes[0]?.attempts}, \`jobs_runnable_idx\` ${sizes[0]?.idx}). *fresh*: the same ${o.queuedJobs.toLocaleString("en-US")} queued ` +
-            `jobs and no history. The two were measured in ${o.rounds} alternating rounds.`,
+            `jobs and no history. The two were measured in ${o.rounds} alternating rounds. The control row times a trivial query the same way: ` +
+            "a tail it shares comes from the machine (CPU contention with other work), not from the claim statement.",
         ),
         table(
           ["database", ...LATENCY_COLUMNS],
           [
             [`history (${o.finishedJobs.toLocaleString("en-US")} finished + ${o.queuedJobs.toLocaleString("en-US")} queued)`, ...latencyCells(h)],
             [`fresh (${o.queuedJobs.toLocaleString("en-US")} queued only)`, ...latencyCells(f)],
+            ["control: `select 1` on the same pool after each claim (both databases)", ...latencyCells(summarize([...history.control, ...fresh.control]))],
           ],
         ),
         text(

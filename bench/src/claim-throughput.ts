@@ -1,19 +1,11 @@
-import { performance } from "node:perf_hooks";
-import pg from "pg";
 import { table, text, type Benchmark, type BenchContext, type Block } from "./benchmark.js";
-import { FleetClient } from "./fleet-client.js";
-import { startFleetOrchestrator } from "./fleet-orchestrator.js";
-import { queueJobs } from "./seed-sql.js";
+import { httpRoundTrips, type HttpOptions, type HttpRun } from "./claim-http.js";
+import { errorBlocks, profileBlock } from "./diagnostics.js";
 import { fleetSql, graphileSql, pgBossSql, type DrainResult, type SqlSystem } from "./sql-claimers.js";
 import { LATENCY_COLUMNS, formatMs, formatRate, latencyCells, summarize } from "./stats.js";
-import { every, packageVersion } from "./util.js";
+import { packageVersion } from "./util.js";
 
-export interface ClaimThroughputOptions {
-  /** HTTP: concurrent claimers, each a worker of capacity 1 with its own socket. */
-  httpClaimers: number;
-  /** HTTP: measured round trips (after the warm-up). */
-  httpJobs: number;
-  httpWarmup: number;
+export interface ClaimThroughputOptions extends HttpOptions {
   /** SQL: claimers per system (and pool size), jobs per round, alternating rounds. */
   sqlConcurrency: number;
   sqlJobsPerRound: number;
@@ -23,77 +15,17 @@ export interface ClaimThroughputOptions {
 export const claimThroughput: Benchmark<ClaimThroughputOptions> = {
   name: "claim-throughput",
   title: "2. Claim throughput",
-  defaults: { httpClaimers: 50, httpJobs: 15_000, httpWarmup: 1000, sqlConcurrency: 10, sqlJobsPerRound: 3000, sqlRounds: 3 },
-  smoke: { httpClaimers: 3, httpJobs: 6, httpWarmup: 3, sqlConcurrency: 2, sqlJobsPerRound: 5, sqlRounds: 1 },
+  defaults: { httpClaimers: 50, httpJobs: 15_000, httpWarmup: 1000, httpProfileJobs: 5000, sqlConcurrency: 10, sqlJobsPerRound: 3000, sqlRounds: 3 },
+  smoke: { httpClaimers: 3, httpJobs: 6, httpWarmup: 3, httpProfileJobs: 6, sqlConcurrency: 2, sqlJobsPerRound: 5, sqlRounds: 1 },
   run: runClaimThroughput,
 };
-
-interface HttpResult {
-  wallMs: number;
-  jobs: number;
-  roundTrip: number[];
-  claim: number[];
-  complete: number[];
-}
 
 async function runClaimThroughput(ctx: BenchContext, o: ClaimThroughputOptions) {
   ctx.progress(`HTTP: ${o.httpClaimers} claimers, ${o.httpWarmup} warm-up + ${o.httpJobs} measured claim+complete round trips`);
   const http = await httpRoundTrips(ctx, o);
-  ctx.progress(`HTTP: ${formatRate((http.jobs / http.wallMs) * 1000)}/s`);
+  ctx.progress(`HTTP: ${formatRate((http.result.jobs / http.result.wallMs) * 1000)}/s`);
   const sql = await sqlRounds(ctx, o);
   return report(o, http, sql);
-}
-
-/**
- * Over real HTTP: `httpClaimers` workers each loop claim (`wait_ms` 0) → report succeeded, against
- * the orchestrator process with its default pool, until the queue (seeded with exactly
- * warm-up + measured jobs) is empty.
- */
-async function httpRoundTrips(ctx: BenchContext, o: ClaimThroughputOptions): Promise<HttpResult> {
-  const db = await ctx.databases.create("claimhttp");
-  const orchestrator = await startFleetOrchestrator(db.url);
-  const client = new FleetClient({ url: orchestrator.url, internalApiKey: orchestrator.internalApiKey, publicApiKey: orchestrator.publicApiKey, connections: o.httpClaimers + 2 });
-  const seed = new pg.Client({ connectionString: db.url });
-  await seed.connect();
-  const workers = Array.from({ length: o.httpClaimers }, (_, i) => `http-claimer-${i}`);
-  const stopBeats = every(5000, () => Promise.all(workers.map((w) => client.heartbeat(w))), (err) => ctx.progress(`heartbeat failed: ${String(err)}`));
-  try {
-    await Promise.all(workers.map((w) => client.heartbeat(w)));
-    const drain = async (jobs: number): Promise<HttpResult> => {
-      await queueJobs(seed, jobs);
-      const roundTrip: number[] = [];
-      const claim: number[] = [];
-      const complete: number[] = [];
-      const t0 = performance.now();
-      await Promise.all(
-        workers.map(async (workerId) => {
-          for (;;) {
-            const a = performance.now();
-            const res = await client.claim(workerId, 0);
-            const b = performance.now();
-            if (!res.job) {
-              if (res.reason !== "no_job") throw new Error(`claim refused: ${res.reason}`);
-              return;
-            }
-            await client.succeed(res.job.buffer_job_id);
-            const c = performance.now();
-            claim.push(b - a);
-            complete.push(c - b);
-            roundTrip.push(c - a);
-          }
-        }),
-      );
-      return { wallMs: performance.now() - t0, jobs, roundTrip, claim, complete };
-    };
-    await drain(o.httpWarmup);
-    return await drain(o.httpJobs);
-  } finally {
-    stopBeats();
-    await seed.end();
-    await client.close();
-    await orchestrator.stop();
-    await db.drop();
-  }
 }
 
 interface SqlTotals {
@@ -129,8 +61,10 @@ function median(xs: number[]): number {
   return s[Math.floor((s.length - 1) / 2)] ?? NaN;
 }
 
-function report(o: ClaimThroughputOptions, http: HttpResult, sql: SqlTotals[]) {
+function report(o: ClaimThroughputOptions, run: HttpRun, sql: SqlTotals[]) {
+  const http = run.result;
   const httpRate = (http.jobs / http.wallMs) * 1000;
+  const perTrip = (sec: number) => `${((sec * 1000) / http.jobs).toFixed(2)} ms`;
   const rows = sql.map((t) => {
     const jobs = t.rounds.reduce((a, r) => a + r.jobs, 0);
     const wall = t.rounds.reduce((a, r) => a + r.wallMs, 0);
@@ -144,12 +78,14 @@ function report(o: ClaimThroughputOptions, http: HttpResult, sql: SqlTotals[]) {
   });
   const fleet = rows[0]!;
   const boss = rows[1]!;
+  const cpuTotal = run.cpu.processSec + run.cpu.postgresSec + run.cpu.selfSec;
   const blocks: Block[] = [
     text(
-      `**Over HTTP.** ${o.httpClaimers} workers (capacity 1 each, one keep-alive socket each, undici) loop *claim (\`wait_ms\` 0) → ` +
-        "report `succeeded`* against the orchestrator process (default settings: pool of 20 connections, info logging) until the " +
-        `queue is empty; ${o.httpWarmup.toLocaleString("en-US")} warm-up round trips, then ${http.jobs.toLocaleString("en-US")} measured. ` +
-        "Jobs were queued by SQL beforehand; the client, the orchestrator and PostgreSQL share the same 2 cores.",
+      `**Over HTTP.** ${o.httpClaimers} workers (capacity 1 each, one keep-alive socket each, undici, heartbeating every 5 s) loop *claim ` +
+        "(`wait_ms` 0) → report `succeeded`* against the orchestrator process (default settings: pool of 20 connections, info logging) " +
+        `until the queue is empty; ${o.httpWarmup.toLocaleString("en-US")} warm-up round trips, then ${http.jobs.toLocaleString("en-US")} measured. ` +
+        "Jobs were queued by SQL beforehand; the client, the orchestrator and PostgreSQL share the same 2 cores. A 5xx answer is retried " +
+        `like the worker's outbox would (${http.retried5xx} were).`,
     ),
     table(
       ["", "throughput (round trips/s)", ...LATENCY_COLUMNS],
@@ -159,6 +95,21 @@ function report(o: ClaimThroughputOptions, http: HttpResult, sql: SqlTotals[]) {
         ["`POST /internal/buffer/jobs/{id}/status`", "", ...latencyCells(summarize(http.complete))],
       ],
     ),
+    text(
+      `CPU spent per round trip during the measured drain (from \`/proc\`; ${run.cpu.wallSec.toFixed(1)} s wall, ` +
+        `${((cpuTotal / run.cpu.wallSec) * 100).toFixed(0)} % of one core used by these three together, out of 200 %):`,
+    ),
+    table(
+      ["process", "CPU per round trip", "CPU % over the drain"],
+      [
+        ["orchestrator (Node)", perTrip(run.cpu.processSec), `${((run.cpu.processSec / run.cpu.wallSec) * 100).toFixed(0)} %`],
+        ["PostgreSQL backends of its pool", perTrip(run.cpu.postgresSec), `${((run.cpu.postgresSec / run.cpu.wallSec) * 100).toFixed(0)} %`],
+        ["benchmark client (undici)", perTrip(run.cpu.selfSec), `${((run.cpu.selfSec / run.cpu.wallSec) * 100).toFixed(0)} %`],
+        ["total", perTrip(cpuTotal), `${((cpuTotal / run.cpu.wallSec) * 100).toFixed(0)} %`],
+      ],
+    ),
+    ...errorBlocks("the measured drain", run.errors),
+    profileBlock(`A further ${run.profileJobs.toLocaleString("en-US")} round trips against an orchestrator under \`node --cpu-prof\`; its self time by package`, run.profile),
     text(
       `**At the SQL level**, on one scratch database, ${o.sqlConcurrency} claimers per system over a pool of ${o.sqlConcurrency} connections, ` +
         `${o.sqlRounds} alternating rounds of ${o.sqlJobsPerRound.toLocaleString("en-US")} queued jobs per system (queueing untimed). ` +
@@ -180,11 +131,11 @@ function report(o: ClaimThroughputOptions, http: HttpResult, sql: SqlTotals[]) {
     ),
     text(
       "Fleet's claim is one statement that also checks the worker (online, not draining or quarantined, a free capacity slot) and " +
-        "writes the attempt row that fences later reports; its completion is a transaction that locks the attempt and the job, " +
-        "closes both and resets the worker's failure streak. pg-boss's `fetch` and `complete` are one statement each with no owner " +
-        "check. graphile-worker's claim is its `get_job` SQL and its completion a `DELETE`; it exposes no fetch API, so its numbers " +
-        `come from its own worker's events (median of per-round throughputs: Fleet ${formatRate(median(fleet.rates))}/s, ` +
-        `pg-boss ${formatRate(median(boss.rates))}/s).`,
+        "writes the attempt row that fences later reports; its completion is a transaction of six round trips (BEGIN, lock the attempt, " +
+        "lock the job, close the attempt, close the job and reset the worker's failure streak, COMMIT). pg-boss's `fetch` and `complete` " +
+        "are one statement each with no owner check. graphile-worker's claim is its `get_job` SQL and its completion a `DELETE`; it " +
+        "exposes no fetch API, so its numbers come from its own worker's events (its complete time is the event gap, not a query). " +
+        `Median of per-round throughputs: Fleet ${formatRate(median(fleet.rates))}/s, pg-boss ${formatRate(median(boss.rates))}/s.`,
     ),
   ];
   return {

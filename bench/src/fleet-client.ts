@@ -1,6 +1,17 @@
 import { HEADERS, pathFor, routes, type ClaimJobResponse, type HeartbeatRequest, type JobView } from "@fleet/contract";
 import { Pool } from "undici";
 
+/** A reply with an unexpected status; `status` lets callers retry 5xx as a real worker would. */
+export class HttpStatusError extends Error {
+  constructor(
+    readonly status: number,
+    message: string,
+  ) {
+    super(message);
+    this.name = "HttpStatusError";
+  }
+}
+
 export interface FleetClientOptions {
   url: string;
   internalApiKey: string;
@@ -69,7 +80,7 @@ export class FleetClient {
   async #post(path: string, body: unknown, headers: Record<string, string>, expect: number): Promise<unknown> {
     const res = await this.#pool.request({ method: "POST", path, headers, body: JSON.stringify(body) });
     const text = await res.body.text();
-    if (res.statusCode !== expect) throw new Error(`POST ${path}: HTTP ${res.statusCode} ${text.slice(0, 300)}`);
+    if (res.statusCode !== expect) throw new HttpStatusError(res.statusCode, `POST ${path}: HTTP ${res.statusCode} ${text.slice(0, 300)}`);
     return JSON.parse(text) as unknown;
   }
 }

@@ -1,5 +1,9 @@
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { ConfigSchema } from "@fleet/orchestrator";
 import { startOrchestratorProcess, type OrchestratorProcess } from "@fleet/testing/orchestrator-process";
+import { readProfileDir, summarizeProfile, type ProfileSummary } from "./cpu-profile.js";
 
 /**
  * The orchestrator's own defaults for the timing settings. startOrchestratorProcess shortens them
@@ -25,4 +29,40 @@ export function startFleetOrchestrator(databaseUrl: string, env: Record<string, 
     databaseUrl,
     env: { ...productionTimings(), HOST: "127.0.0.1", ALLOW_PRIVATE_NETWORK_URLS: "true", ...env },
   });
+}
+
+/** Error-level lines the orchestrator logged (500s and the like), counted by message and cause. */
+export function orchestratorErrors(proc: OrchestratorProcess): { what: string; count: number }[] {
+  const counts = new Map<string, number>();
+  for (const r of proc.logRecords()) {
+    if (typeof r.level !== "number" || r.level < 50) continue;
+    const err = r.err as { message?: string; code?: string } | undefined;
+    const key = `${String(r.msg)}${err?.message ? `: ${err.message}` : ""}${err?.code ? ` (${err.code})` : ""}${typeof r.url === "string" ? ` on ${r.url}` : ""}`;
+    counts.set(key, (counts.get(key) ?? 0) + 1);
+  }
+  return [...counts].map(([what, count]) => ({ what, count })).sort((a, b) => b.count - a.count);
+}
+
+/**
+ * The orchestrator under `node --cpu-prof`, for the benchmarks that explain a number: `finish()`
+ * stops it (the profile is written on exit) and summarizes where its CPU went.
+ */
+export async function startProfiledOrchestrator(databaseUrl: string, env: Record<string, string> = {}) {
+  const dir = await mkdtemp(join(tmpdir(), "fleet-bench-prof-"));
+  const proc = await startFleetOrchestrator(databaseUrl, { ...env, NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${dir}` });
+  return {
+    proc,
+    async finish(): Promise<ProfileSummary> {
+      try {
+        await proc.stop();
+        return summarizeProfile(await readProfileDir(dir));
+      } finally {
+        await rm(dir, { recursive: true, force: true });
+      }
+    },
+    async abandon(): Promise<void> {
+      await proc.stop().catch(() => undefined);
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
 }

@@ -2,9 +2,11 @@ import { execFile } from "node:child_process";
 import { promisify } from "node:util";
 import pg from "pg";
 import { table, text, type Benchmark, type BenchContext, type Block } from "./benchmark.js";
-import { startFleetOrchestrator } from "./fleet-orchestrator.js";
+import type { ProfileSummary } from "./cpu-profile.js";
+import { errorBlocks, profileBlock } from "./diagnostics.js";
+import { orchestratorErrors, startFleetOrchestrator, startProfiledOrchestrator } from "./fleet-orchestrator.js";
 import type { LoadArgs, LoadResult } from "./heartbeat-load.js";
-import { builtScript, cpuSeconds } from "./proc-stats.js";
+import { backendPids, builtScript, cpuSeconds } from "./proc-stats.js";
 import { registerWorkers } from "./seed-sql.js";
 import { formatMs, formatRate } from "./stats.js";
 import { sleep } from "./util.js";
@@ -37,12 +39,6 @@ interface Step extends LoadResult {
   note: string;
 }
 
-/** Backends of this database (the orchestrator's pool), to charge PostgreSQL's CPU to the load. */
-async function backendPids(client: pg.Client, database: string): Promise<number[]> {
-  const { rows } = await client.query<{ pid: number }>("select pid from pg_stat_activity where datname = $1 and pid <> pg_backend_pid()", [database]);
-  return rows.map((r) => r.pid);
-}
-
 async function cpuOf(pids: number[]): Promise<Map<number, number>> {
   return new Map(await Promise.all(pids.map(async (p) => [p, await cpuSeconds(p)] as const)));
 }
@@ -51,13 +47,13 @@ async function runHeartbeatIngest(ctx: BenchContext, o: HeartbeatIngestOptions) 
   const db = await ctx.databases.create("heartbeat");
   const seed = new pg.Client({ connectionString: db.url });
   await seed.connect();
-  const orchestrator = await startFleetOrchestrator(db.url);
+  let orchestrator = await startFleetOrchestrator(db.url);
   const steps: Step[] = [];
   try {
     // Steady state: every worker already known, so each heartbeat is the update path of the upsert.
     await registerWorkers(seed, "hb", o.workers);
     const script = builtScript(import.meta.url, "heartbeat-load-main");
-    const measure = async (rate: number, note: string): Promise<Step> => {
+    const measure = async (rate: number, note: string, record = true): Promise<Step> => {
       const args: LoadArgs = { url: orchestrator.url, internalApiKey: orchestrator.internalApiKey, rate, durationMs: o.stepMs, warmupMs: o.warmupMs, workers: o.workers, workerPrefix: "hb", connections: o.connections };
       const pids = await backendPids(seed, db.name);
       const [orch0, pg0] = [await cpuSeconds(orchestrator.pid), await cpuOf(pids)];
@@ -70,7 +66,7 @@ async function runHeartbeatIngest(ctx: BenchContext, o: HeartbeatIngestOptions) 
       const pass = r.errors === 0 && r.latency.p99 <= o.p99LimitMs && r.achievedPerSec >= rate * 0.97;
       const step: Step = { ...r, orchestratorCpuPct: ((await cpuSeconds(orchestrator.pid)) - orch0) / wall * 100, postgresCpuPct: (pgUsed / wall) * 100, pass, note };
       ctx.progress(`${rate}/s: p50 ${formatMs(r.latency.p50)} p99 ${formatMs(r.latency.p99)} ms, ${r.errors} errors, orchestrator ${step.orchestratorCpuPct.toFixed(0)} % CPU → ${pass ? "pass" : "FAIL"}`);
-      steps.push(step);
+      if (record) steps.push(step);
       await sleep(2000);
       return step;
     };
@@ -92,7 +88,20 @@ async function runHeartbeatIngest(ctx: BenchContext, o: HeartbeatIngestOptions) 
       const s = await measure(mid, "refine");
       if (s.pass) lastPass = mid;
     }
-    return report(o, steps, lastPass, firstFail);
+    const errors = orchestratorErrors(orchestrator);
+    await orchestrator.stop();
+    // Where the CPU goes at the rate that broke it (or the highest rate tried): a separate run under --cpu-prof.
+    const profileRate = firstFail > 0 ? firstFail : steps.reduce((m, s) => Math.max(m, s.rate), 0);
+    ctx.progress(`profiling ${profileRate}/s under --cpu-prof`);
+    const profiled = await startProfiledOrchestrator(db.url);
+    orchestrator = profiled.proc;
+    let profile: ProfileSummary;
+    try {
+      await measure(profileRate, "profile", false);
+    } finally {
+      profile = await profiled.finish();
+    }
+    return report(o, steps, lastPass, firstFail, errors, { rate: profileRate, profile });
   } finally {
     await orchestrator.stop();
     await seed.end();
@@ -100,7 +109,14 @@ async function runHeartbeatIngest(ctx: BenchContext, o: HeartbeatIngestOptions) 
   }
 }
 
-function report(o: HeartbeatIngestOptions, steps: Step[], best: number, firstFail: number) {
+function report(
+  o: HeartbeatIngestOptions,
+  steps: Step[],
+  best: number,
+  firstFail: number,
+  errors: { what: string; count: number }[],
+  prof: { rate: number; profile: ProfileSummary },
+) {
   const blocks: Block[] = [
     text(
       `One orchestrator process (defaults: pool of 20 connections, info logging) with ${o.workers.toLocaleString("en-US")} registered workers. ` +
@@ -133,6 +149,8 @@ function report(o: HeartbeatIngestOptions, steps: Step[], best: number, firstFai
         ? `Highest rate sustained with p99 ≤ ${o.p99LimitMs} ms: **${formatRate(best)} heartbeats/s**; p99 crossed ${o.p99LimitMs} ms at ${formatRate(firstFail)}/s.`
         : `Every step up to ${formatRate(o.maxRate)}/s kept p99 ≤ ${o.p99LimitMs} ms (the benchmark's ceiling, not the orchestrator's).`,
     ),
+    ...errorBlocks("the steps", errors),
+    profileBlock(`One more ${o.stepMs / 1000} s step at ${formatRate(prof.rate)}/s against an orchestrator under \`node --cpu-prof\`; its self time by package`, prof.profile),
   ];
   return {
     targets: [{ what: "heartbeats/s one orchestrator sustains with p99 ≤ 50 ms", target: "≥ 4,000 /s", measured: `${formatRate(best)} /s`, met: best >= 4000 }],

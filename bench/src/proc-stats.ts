@@ -1,5 +1,6 @@
 import { readFile } from "node:fs/promises";
 import { fileURLToPath } from "node:url";
+import type pg from "pg";
 
 /** Clock ticks per second of /proc/<pid>/stat times (USER_HZ; 100 on every Linux we run on). */
 const TICKS_PER_SEC = 100;
@@ -34,4 +35,31 @@ export async function memory(pid: number): Promise<{ rss: number; hwm: number } 
 export function builtScript(callerUrl: string, name: string): string {
   const here = fileURLToPath(callerUrl);
   return here.endsWith(".ts") ? fileURLToPath(new URL(`../dist/${name}.js`, callerUrl)) : fileURLToPath(new URL(`./${name}.js`, callerUrl));
+}
+
+/** Server processes of one database's connections (to charge PostgreSQL's CPU to a load). */
+export async function backendPids(client: pg.ClientBase, database: string): Promise<number[]> {
+  const { rows } = await client.query<{ pid: number }>("select pid from pg_stat_activity where datname = $1 and pid <> pg_backend_pid()", [database]);
+  return rows.map((r) => r.pid);
+}
+
+/**
+ * CPU seconds used between start() and stop() by: one process (`pid`), the PostgreSQL backends of
+ * `database` (found at both ends, so connections opened meanwhile count from zero), and this process.
+ */
+export async function startCpuMeter(pid: number, client: pg.ClientBase, database: string) {
+  const snapshot = async (pids: number[]) => new Map(await Promise.all(pids.map(async (p) => [p, await cpuSeconds(p)] as const)));
+  const proc0 = await cpuSeconds(pid);
+  const pg0 = await snapshot(await backendPids(client, database));
+  const self0 = process.cpuUsage();
+  const t0 = Date.now();
+  return {
+    async stop(): Promise<{ wallSec: number; processSec: number; postgresSec: number; selfSec: number }> {
+      const self = process.cpuUsage(self0);
+      const processSec = (await cpuSeconds(pid)) - proc0;
+      const pg1 = await snapshot(await backendPids(client, database));
+      const postgresSec = [...pg1].reduce((sum, [p, s]) => sum + s - (pg0.get(p) ?? 0), 0);
+      return { wallSec: (Date.now() - t0) / 1000, processSec, postgresSec, selfSec: (self.user + self.system) / 1e6 };
+    },
+  };
 }
