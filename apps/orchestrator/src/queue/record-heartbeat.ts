@@ -12,7 +12,8 @@ export interface HeartbeatOutcome {
 /**
  * One statement per heartbeat (the benchmark target is thousands per second): upsert the worker
  * (auto-register, `last_heartbeat = now()`), renew the leases of the attempts it holds (every
- * running attempt when `active_jobs` is absent, as the original workers send none), and compute
+ * running attempt when `active_jobs` is absent, as the original workers send none — unless such a
+ * worker says it is idle), and compute
  * the reply: attempts to abort because their job was cancelled, listed attempts it no longer
  * holds, and whether an operator asked it to drain.
  */
@@ -47,6 +48,9 @@ renewed as (
      set lease_expires_at = now() + make_interval(secs => ${leaseTtlSec})
    where b.worker_id = ${workerId} and b.status = 'running'
      and (${active} is null or b.buffer_job_id = any(${active}))
+     -- An original worker (no active_jobs) only says idle between jobs: what it still "holds" was
+     -- lost in a restart or an unsent report, so let that lease run out instead of renewing it forever.
+     and (${active} is not null or ${body.status} <> 'idle')
   returning b.buffer_job_id, b.job_id
 )
 select (select drain_requested from upsert) as drain,

@@ -91,3 +91,33 @@ dbTest(
     }
   },
 );
+
+dbTest(
+  "an original worker that restarted mid-job and heartbeats idle does not keep its old lease alive",
+  async ({ databaseUrl }) => {
+    const t = await startTestApp(databaseUrl, { LEASE_TTL_SEC: "1", WORKER_OFFLINE_AFTER_SEC: "30" });
+    try {
+      const original = { status: "idle", gpu_class: "RTX-3090-Local-Buffer-1", capacity: 1, error: null };
+      await heartbeat(t.app, "buffer-orch-local-1", original);
+      const jobId = await createJobId(t.app);
+      const held = await claimJob(t.app, "buffer-orch-local-1");
+
+      // The container restarts; the new process heartbeats "idle" (no active_jobs) every second.
+      // A busy beat would still renew (the original never sends one, but a Fleet worker without
+      // active_jobs might); an idle one must not.
+      for (let i = 0; i < 3; i += 1) {
+        await new Promise((r) => setTimeout(r, 500));
+        await heartbeat(t.app, "buffer-orch-local-1", original);
+      }
+      await runReaperPass(t.db.db, t.config, t.log);
+      const [attempt] = await queryRows<{ status: string }>(
+        t.db.db,
+        sql`select status from buffer_jobs where buffer_job_id = ${held.buffer_job_id}`,
+      );
+      expect(attempt?.status).toBe("interrupted");
+      expect(await getJobView(t.app, jobId)).toMatchObject({ status: "queued", attempts: 1 });
+    } finally {
+      await t.close();
+    }
+  },
+);
