@@ -65,7 +65,7 @@ async function checkRequest(req: FuzzRequest): Promise<void> {
   const seen = statusesSeen.get(req.route) ?? new Map<number, number>();
   seen.set(res.statusCode, (seen.get(res.statusCode) ?? 0) + 1);
   statusesSeen.set(req.route, seen);
-  const known = knownBugOfResponse(res.statusCode, res.body, req.payload);
+  const known = knownBugOfResponse(req, { status: res.statusCode, body: res.body });
   if (known) knownHits.set(known.id, (knownHits.get(known.id) ?? 0) + 1);
   const problems = responseProblems(req, { status: res.statusCode, headers: res.headers, body: res.body }, { knownBug: known !== undefined });
   if (res.statusCode >= 400 && res.statusCode < 500) {

@@ -6,8 +6,8 @@ export interface KnownBug {
   summary: string;
   /** A process exit this bug explains (fault suite). */
   exit?(exit: UnexpectedExit): boolean;
-  /** A response this bug explains (fuzz), given the payload that was sent. */
-  response?(status: number, body: string, payload: string | undefined): boolean;
+  /** A response this bug explains (fuzz), given the request that was sent. */
+  response?(req: { url: string; payload?: string | undefined }, res: { status: number; body: string }): boolean;
 }
 
 /**
@@ -17,31 +17,14 @@ export interface KnownBug {
  */
 export const KNOWN_BUGS: readonly KnownBug[] = [
   {
-    id: "orchestrator-pg-client-error-crash",
+    id: "orchestrator-router-errors-off-contract",
     summary:
-      "apps/orchestrator/src/db/client.ts createPostgres(): a pool client checked out by db.transaction() has no 'error' " +
-      "listener, so PostgreSQL going away mid-transaction throws an unhandled 'error' event and the orchestrator exits 1. " +
-      "Fix: pool.on('connect', (c) => c.on('error', log)).",
-    exit: (e) => e.what.startsWith("orchestrator") && e.lastLines.some((l) => l.includes("Emitted 'error' event on Client instance")),
-  },
-  {
-    id: "orchestrator-router-errors-skip-error-body",
-    summary:
-      "apps/orchestrator/src/app.ts: no Fastify `frameworkErrors`, so a malformed %-escape in the path (FST_ERR_BAD_URL, 400) " +
-      "or a path parameter over 100 characters (FST_ERR_MAX_PARAM_LENGTH, 414) is answered with Fastify's own body instead " +
-      "of the contract's ErrorBody (no code from ErrorCode, no request_id).",
-    response: (status, body) =>
-      (status === 400 && body.includes('"code":"FST_ERR_BAD_URL"')) || (status === 414 && body.includes('"code":"FST_ERR_MAX_PARAM_LENGTH"')),
-  },
-  {
-    id: "orchestrator-nul-and-lone-surrogate-500",
-    summary:
-      "apps/orchestrator (every route that writes a string): a JSON string holding U+0000 (any text or jsonb column) or an " +
-      "unpaired surrogate such as \\ud800 (any jsonb column: metadata, params, metrics, system, engine, error_info) passes " +
-      "the zod schemas and PostgreSQL rejects it, so the client gets 500 internal_error instead of 400 invalid_request. " +
-      "Fix: refuse such strings once, in app.ts's JSON body parser (or with a contract string refinement).",
-    // JSON.stringify writes NUL and lone surrogates as escapes; paired surrogates stay raw.
-    response: (status, _body, payload) => status === 500 && payload !== undefined && /\\u0000|\\ud[89a-f][0-9a-f]{2}/i.test(payload),
+      "apps/orchestrator/src/app.ts: errors Fastify's router raises before any route runs — a malformed %-escape in the path " +
+      "(FST_ERR_BAD_URL) or a path parameter longer than maxParamLength (FST_ERR_MAX_PARAM_LENGTH) — skip the onRequest hook, " +
+      "so the response has no x-request-id header although HEADERS.requestId is 'echoed on every response', and the long " +
+      "parameter is answered 414 with code invalid_request, which ERROR_STATUS pairs with 400 (before frameworkErrors was " +
+      "set, both got Fastify's own body). Fix: in frameworkErrors, set the header and answer 400 invalid_request.",
+    response: (req, res) => (res.status === 400 || res.status === 414) && routerRejects(req.url),
   },
 ];
 
@@ -49,6 +32,20 @@ export function knownBugOfExit(exit: UnexpectedExit): KnownBug | undefined {
   return KNOWN_BUGS.find((bug) => bug.exit?.(exit));
 }
 
-export function knownBugOfResponse(status: number, body: string, payload: string | undefined): KnownBug | undefined {
-  return KNOWN_BUGS.find((bug) => bug.response?.(status, body, payload));
+/** The router's own refusals: a broken %-escape, or a segment over the orchestrator's maxParamLength (512). */
+function routerRejects(url: string): boolean {
+  const path = url.split("?")[0] ?? "";
+  return path.split("/").some((segment) => {
+    if (segment.length > 512) return true;
+    try {
+      decodeURIComponent(segment);
+      return false;
+    } catch {
+      return true;
+    }
+  });
+}
+
+export function knownBugOfResponse(req: { url: string; payload?: string | undefined }, res: { status: number; body: string }): KnownBug | undefined {
+  return KNOWN_BUGS.find((bug) => bug.response?.(req, res));
 }

@@ -22,7 +22,7 @@ export interface FuzzRequest {
   headers: Record<string, string>;
   payload?: string;
   auth: AuthVariant;
-  /** The body before encoding, when it was JSON. */
+  /** The body as sent, parsed back (so raw JSON with duplicate keys is judged by its effective values). */
   body?: unknown;
   /** True when method and path are the route's own, so its auth hook must run. */
   matchesRoute: boolean;
@@ -96,6 +96,15 @@ function authHeaders(route: RouteName, variant: AuthVariant, pickPublic: boolean
   }
 }
 
+/** The body as the server's JSON parser sees it (duplicate keys: the last wins), or undefined. */
+function asServerReadsIt(payload: string): unknown {
+  try {
+    return JSON.parse(payload) as unknown;
+  } catch {
+    return undefined;
+  }
+}
+
 /** How the body travels: mostly JSON, sometimes broken JSON, the wrong content type, nothing, or too much. */
 const encodingArb = fc.oneof(
   { weight: 10, arbitrary: fc.constant({ kind: "json" as const, contentType: "application/json" }) },
@@ -107,6 +116,16 @@ const encodingArb = fc.oneof(
 
 const brokenJson = fc.oneof(
   fc.constantFrom("{", "}", "[1,", '{"status":}', "nul", "{'a':1}", '{"a":1}{"b":2}', '{"__proto__":{"polluted":true},"status":"idle"}', '{"constructor":{"prototype":{"x":1}}}', "\uFEFF{}", '"\\ud800"', "1".repeat(5000)),
+  // Valid JSON that JSON.parse bends: numbers past float range, duplicate keys (last one wins).
+  fc.constantFrom(
+    '{"status":"idle","capacity":1e400}',
+    '{"worker_id":"fuzz-w1","wait_ms":1e400}',
+    '{"progress":-1e-400,"worker_id":"fuzz-w1"}',
+    '{"status":"idle","status":"offline"}',
+    '{"status":"succeeded","output_url":"https://media.example.com/o.mp4","output_url":null}',
+    '{"video_url":"https://media.example.com/a.mp4","audio_url":"https://media.example.com/b.wav","priority":1e400}',
+    '{"video_url":"https://media.example.com/a.mp4","audio_url":"https://media.example.com/b.wav","video_url":"http://127.0.0.1/a.mp4"}',
+  ),
   fc.string({ unit: "binary", maxLength: 50 }),
 );
 
@@ -162,7 +181,7 @@ export function requestArb({ route, world, auth }: RequestOptions): fc.Arbitrary
         headers,
         ...(payload !== undefined ? { payload } : {}),
         auth: r.authVariant,
-        ...(r.body !== undefined && r.encoding.kind === "json" ? { body: r.body } : {}),
+        ...(payload !== undefined ? { body: asServerReadsIt(payload) } : {}),
         matchesRoute: r.method === def.method && !r.rawPath,
       };
     });
