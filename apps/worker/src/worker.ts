@@ -21,6 +21,7 @@ import { createStorage } from "./storage/create-storage.js";
 import type { OutputStorage } from "./storage/output-storage.js";
 import { collectSystemFacts, readGpu, type GpuFacts } from "./system-facts.js";
 import { ChangeSignal } from "./util/change-signal.js";
+import { describeWorkerHealth, registerWorkerGauges, type WorkerStateSources } from "./worker-status.js";
 import { wellFormed } from "./util/well-formed.js";
 
 export interface WorkerParts {
@@ -110,13 +111,13 @@ export async function startWorker(config: Config, log: Logger, parts: WorkerPart
 
   // Facts are gathered in the background: the first heartbeat never waits for them (§8.27).
   const factsController = new AbortController();
+  let factsTimer: NodeJS.Timeout | null = null;
   const refreshFacts = async () => {
     gpu = await readGpu(factsController.signal).catch(() => null);
     system = await collectSystemFacts({ workDir: config.workDir, gpu }).catch(() => system);
+    if (!factsController.signal.aborted) factsTimer = setTimeout(() => void refreshFacts(), 60_000).unref();
   };
   void refreshFacts();
-  const factsTimer = setInterval(() => void refreshFacts(), 60_000);
-  factsTimer.unref();
 
   function reportedStatus(): { status: WorkerReportedStatus; error: string | null } {
     if (draining || drainRequested) return { status: "draining", error: null };
@@ -140,6 +141,19 @@ export async function startWorker(config: Config, log: Logger, parts: WorkerPart
   let heartbeat: HeartbeatLoop | null = null;
   let claimLoop: ClaimLoop | null = null;
 
+  const stateSources: WorkerStateSources = {
+    workerId: config.workerId,
+    version,
+    bufferLoop: buffer ? "running" : (config.bufferDisabledReason ?? "not_enabled"),
+    driverName: driver.name,
+    runner,
+    outbox,
+    monitor,
+    heartbeat: () => heartbeat,
+    draining: () => draining || drainRequested,
+  };
+  registerWorkerGauges(metrics, stateSources);
+
   httpServer = await startHttpServer({
     host: config.host,
     port: config.port,
@@ -148,7 +162,7 @@ export async function startWorker(config: Config, log: Logger, parts: WorkerPart
       generateApiKey: config.generateApiKey,
       outputsDir: config.storage.kind === "local" && !parts.storage ? config.storage.dir : null,
       metrics: () => metrics.render(),
-      healthz: () => healthz(),
+      healthz: () => describeWorkerHealth(stateSources),
       generate: (req, signal) =>
         draining
           ? null
@@ -169,45 +183,6 @@ export async function startWorker(config: Config, log: Logger, parts: WorkerPart
     },
   });
   log.info({ url: httpServer.url, port: httpServer.port }, "worker_http_listening");
-
-  function healthz() {
-    const hb = heartbeat?.snapshot() ?? null;
-    const readiness = monitor.current();
-    return {
-      status: !buffer || hb?.healthy ? "ok" : "degraded",
-      worker_id: config.workerId,
-      version,
-      buffer_loop: buffer ? "running" : config.bufferDisabledReason,
-      heartbeat: hb && {
-        healthy: hb.healthy,
-        last_accepted_at: hb.lastAcceptedAt ? new Date(hb.lastAcceptedAt).toISOString() : null,
-        age_sec: hb.lastAcceptedAt ? (Date.now() - hb.lastAcceptedAt) / 1000 : null,
-        consecutive_failures: hb.consecutiveFailures,
-        last_error: hb.lastError,
-      },
-      engine: readiness.engine,
-      storage: readiness.storage,
-      jobs: { running: runner.running(), capacity: runner.capacity, held: runner.heldBufferJobIds() },
-      draining: draining || drainRequested,
-      outbox_pending: outbox?.pendingIds().length ?? 0,
-    };
-  }
-
-  metrics.gauge("fleet_worker_jobs_running", "Jobs running now.", () => runner.running());
-  metrics.gauge("fleet_worker_capacity", "BUFFER_CAPACITY.", () => runner.capacity);
-  metrics.gauge("fleet_worker_outbox_pending", "Terminal reports not yet acknowledged.", () => outbox?.pendingIds().length ?? 0);
-  metrics.gauge("fleet_worker_draining", "1 while draining.", () => (draining || drainRequested ? 1 : 0));
-  metrics.gauge("fleet_worker_heartbeat_healthy", "1 when the last heartbeat was accepted.", () => (heartbeat?.snapshot().healthy ? 1 : 0));
-  metrics.gauge("fleet_worker_heartbeat_age_seconds", "Seconds since the orchestrator last accepted a heartbeat.", () => {
-    const at = heartbeat?.snapshot().lastAcceptedAt;
-    return at ? (Date.now() - at) / 1000 : NaN;
-  });
-  metrics.gauge("fleet_worker_engine_ready", "1 when the inference engine is ready.", () => [
-    { labels: { driver: driver.name }, value: monitor.current().engine.state === "ready" ? 1 : 0 },
-  ]);
-  metrics.gauge("fleet_worker_engine_lip_sync", "0 for engines that make video without lip movement (the ffmpeg development engine).", () => [
-    { labels: { driver: driver.name }, value: driver.name === "ffmpeg" || monitor.current().engine.lip_sync === false ? 0 : 1 },
-  ]);
 
   if (buffer && client && outbox) {
     log.info({ workerId: buffer.workerId, orchestratorUrl: buffer.orchestratorUrl, capacity: config.capacity }, "buffer_worker_loop_starting");
@@ -292,7 +267,7 @@ export async function startWorker(config: Config, log: Logger, parts: WorkerPart
     }
     monitor.stop();
     factsController.abort();
-    clearInterval(factsTimer);
+    if (factsTimer) clearTimeout(factsTimer);
     await outbox?.stop();
     await httpServer?.close();
     await client?.close();

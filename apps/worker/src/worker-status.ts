@@ -1,0 +1,63 @@
+import type { EngineMonitor } from "./engine-monitor.js";
+import type { HeartbeatLoop } from "./heartbeat-loop.js";
+import type { JobRunner } from "./job-runner.js";
+import type { Metrics } from "./metrics.js";
+import type { Outbox } from "./outbox.js";
+
+/** The live parts both views read; nothing is copied, so neither can go stale. */
+export interface WorkerStateSources {
+  workerId: string;
+  version: string;
+  /** "running", or why the buffer loop is off. */
+  bufferLoop: string;
+  driverName: string;
+  runner: JobRunner;
+  outbox: Outbox | null;
+  monitor: EngineMonitor;
+  heartbeat: () => HeartbeatLoop | null;
+  draining: () => boolean;
+}
+
+/** GET /healthz: the age of the last accepted heartbeat, engine and storage state, jobs, outbox. */
+export function describeWorkerHealth(src: WorkerStateSources): Record<string, unknown> {
+  const hb = src.heartbeat()?.snapshot() ?? null;
+  const readiness = src.monitor.current();
+  return {
+    status: src.bufferLoop !== "running" || hb?.healthy ? "ok" : "degraded",
+    worker_id: src.workerId,
+    version: src.version,
+    buffer_loop: src.bufferLoop,
+    heartbeat: hb && {
+      healthy: hb.healthy,
+      last_accepted_at: hb.lastAcceptedAt ? new Date(hb.lastAcceptedAt).toISOString() : null,
+      age_sec: hb.lastAcceptedAt ? (Date.now() - hb.lastAcceptedAt) / 1000 : null,
+      consecutive_failures: hb.consecutiveFailures,
+      last_error: hb.lastError,
+    },
+    engine: readiness.engine,
+    storage: readiness.storage,
+    jobs: { running: src.runner.running(), capacity: src.runner.capacity, held: src.runner.heldBufferJobIds() },
+    draining: src.draining(),
+    outbox_pending: src.outbox?.pendingIds().length ?? 0,
+  };
+}
+
+/** The same state as Prometheus gauges, read at scrape time. */
+export function registerWorkerGauges(metrics: Metrics, src: WorkerStateSources): void {
+  const { runner, outbox, monitor, driverName } = src;
+  metrics.gauge("fleet_worker_jobs_running", "Jobs running now.", () => runner.running());
+  metrics.gauge("fleet_worker_capacity", "BUFFER_CAPACITY.", () => runner.capacity);
+  metrics.gauge("fleet_worker_outbox_pending", "Terminal reports not yet acknowledged.", () => outbox?.pendingIds().length ?? 0);
+  metrics.gauge("fleet_worker_draining", "1 while draining.", () => (src.draining() ? 1 : 0));
+  metrics.gauge("fleet_worker_heartbeat_healthy", "1 when the last heartbeat was accepted.", () => (src.heartbeat()?.snapshot().healthy ? 1 : 0));
+  metrics.gauge("fleet_worker_heartbeat_age_seconds", "Seconds since the orchestrator last accepted a heartbeat.", () => {
+    const at = src.heartbeat()?.snapshot().lastAcceptedAt;
+    return at ? (Date.now() - at) / 1000 : NaN;
+  });
+  metrics.gauge("fleet_worker_engine_ready", "1 when the inference engine is ready.", () => [
+    { labels: { driver: driverName }, value: monitor.current().engine.state === "ready" ? 1 : 0 },
+  ]);
+  metrics.gauge("fleet_worker_engine_lip_sync", "0 for engines that make video without lip movement (the ffmpeg development engine).", () => [
+    { labels: { driver: driverName }, value: driverName === "ffmpeg" || monitor.current().engine.lip_sync === false ? 0 : 1 },
+  ]);
+}
