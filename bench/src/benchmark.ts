@@ -28,6 +28,8 @@ export interface BenchResult extends BenchOutcome {
   date: string;
   durationSec: number;
   machine: MachineInfo;
+  /** Git commit of the checkout, and how many files under apps/ and packages/ differed from it. */
+  revision: string;
 }
 
 export interface BenchContext {

@@ -30,7 +30,7 @@ describe("each benchmark runs with a tiny count and reports numbers", () => {
       for (const t of outcome.targets) expect(t.measured, t.what).toMatch(/\w/);
       for (const t of outcome.targets) expect(t.measured, t.what).not.toMatch(/NaN|–/);
       expect(outcome.blocks.some((bl) => bl.kind === "table")).toBe(true);
-      const md = renderReport([{ ...outcome, name: b.name, title: b.title, command: "test", date: "2000-01-01T00:00:00Z", durationSec: 1, machine: { cpuModel: "cpu", cores: 1, ramGiB: 1, node: "v0", postgres: "0", os: "os", loadAtStart: 0 } }]);
+      const md = renderReport([{ ...outcome, name: b.name, title: b.title, command: "test", date: "2000-01-01T00:00:00Z", durationSec: 1, revision: "test", machine: { cpuModel: "cpu", cores: 1, ramGiB: 1, node: "v0", postgres: "0", os: "os", loadAtStart: 0 } }]);
       expect(md).toContain(`## ${b.title}`);
     });
   }

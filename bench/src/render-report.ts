@@ -77,11 +77,12 @@ export function renderReport(results: BenchResult[]): string {
   for (const r of sorted) {
     out.push(`## ${r.title}`);
     out.push(
-      `Measured ${r.date} with \`${r.command}\` in ${Math.round(r.durationSec)} s; load average at start ${r.machine.loadAtStart}` +
+      `Measured ${r.date} with \`${r.command}\` in ${Math.round(r.durationSec)} s at revision ${r.revision ?? "unknown"} (built \`dist\` of the apps); ` +
+        `load average at start ${r.machine.loadAtStart}` +
         (latest && machineLine(r.machine) !== machineLine(latest.machine) ? `; machine: ${machineLine(r.machine)}` : "") +
         ".",
     );
-    for (const b of r.blocks) out.push(renderBlock(b));
+    for (const b of r.blocks) if (b.kind !== "text" || b.text.trim() !== "") out.push(renderBlock(b));
   }
   return out.join("\n\n") + "\n";
 }

@@ -1,4 +1,6 @@
+import { execFileSync } from "node:child_process";
 import { mkdir, readFile, readdir, writeFile } from "node:fs/promises";
+import { fileURLToPath } from "node:url";
 import { performance } from "node:perf_hooks";
 import type { Benchmark, BenchContext, BenchResult } from "./benchmark.js";
 import { BENCHMARKS } from "./benchmarks.js";
@@ -29,6 +31,18 @@ for (const signal of ["SIGINT", "SIGTERM"] as const) {
   });
 }
 
+/** The code measured: HEAD, plus a note when the apps/packages the benchmarks run were edited since. */
+function revision(): string {
+  const cwd = fileURLToPath(new URL("../..", import.meta.url));
+  try {
+    const head = execFileSync("git", ["rev-parse", "--short", "HEAD"], { cwd, encoding: "utf8" }).trim();
+    const dirty = execFileSync("git", ["status", "--porcelain", "--", "apps", "packages"], { cwd, encoding: "utf8" }).split("\n").filter(Boolean).length;
+    return dirty > 0 ? `${head} + ${dirty} uncommitted files in apps/ and packages/` : head;
+  } catch {
+    return "unknown";
+  }
+}
+
 async function runOne(b: Benchmark<unknown>): Promise<BenchResult> {
   const ctx: BenchContext = {
     serverUrl,
@@ -42,7 +56,7 @@ async function runOne(b: Benchmark<unknown>): Promise<BenchResult> {
   const outcome = await b.run(ctx, smoke ? b.smoke : b.defaults);
   const durationSec = (performance.now() - t0) / 1000;
   ctx.progress(`done in ${durationSec.toFixed(0)} s: ${outcome.targets.map((t) => `${t.what} ${t.measured} (${t.met ? "met" : "MISSED"})`).join("; ")}`);
-  return { name: b.name, title: b.title, command, date, durationSec, machine, ...outcome };
+  return { name: b.name, title: b.title, command, date, durationSec, machine, revision: revision(), ...outcome };
 }
 
 async function storedResults(): Promise<BenchResult[]> {
