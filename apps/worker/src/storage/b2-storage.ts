@@ -1,5 +1,3 @@
-import { createHash } from "node:crypto";
-import { createReadStream } from "node:fs";
 import { stat } from "node:fs/promises";
 import B2 from "backblaze-b2";
 import type { B2Settings } from "../config.js";
@@ -9,12 +7,11 @@ import { backoffDelay } from "../util/backoff.js";
 import { sleep } from "../util/sleep.js";
 import { encodeKey, type OutputStorage, type StoredObject } from "./output-storage.js";
 import { B2CallError, toB2CallError } from "./b2-call-error.js";
+import { bufferBody, fileBody, type UploadBody } from "./upload-body.js";
 
 /** B2 tokens live 24 h; renew an hour early rather than fail an upload at the boundary. */
 const AUTH_MAX_AGE_MS = 23 * 3600_000;
 const ATTEMPTS = 5;
-/** Read size for hashing and sending: small chunks keep the garbage between GCs small (measured in bench/). */
-const CHUNK = 64 * 1024;
 
 interface AuthState {
   b2: B2;
@@ -26,8 +23,8 @@ interface AuthState {
 /**
  * Outputs to Backblaze B2 through `backblaze-b2`. The authorization is cached and renewed on
  * expiry or a 401; files above the large-file threshold go up in parts read straight from disk,
- * so memory stays flat whatever the size; every part and file carries its SHA-1 and the SHA-1 B2
- * reports back is compared with ours. 5xx/429/408 and network errors are retried with backoff on
+ * so memory stays flat whatever the size; every part and file carries its SHA-1 (as a trailer, so
+ * the file is read once) and the SHA-1 B2 reports back is compared with ours. 5xx/429/408 and network errors are retried with backoff on
  * a fresh upload URL, as B2 asks. The URL comes from the account's downloadUrl (the original
  * hard-coded f000, §8.19).
  */
@@ -105,23 +102,24 @@ export function createB2Storage(opts: { settings: B2Settings; log: Logger; retry
     }
   }
 
-  async function uploadSmall(opts2: { key: string; size: number; sha1: string; body: () => Buffer | NodeJS.ReadableStream; contentType: string; signal: AbortSignal }) {
+  async function uploadSmall(opts2: { key: string; size: number; body: () => UploadBody; contentType: string; signal: AbortSignal }) {
     return withRetries("upload", opts2.signal, async (a) => {
       const url = await call("b2_get_upload_url", () => a.b2.getUploadUrl({ bucketId: a.bucketId, axiosOverride: { signal: opts2.signal, timeout: 30_000 } }));
+      const body = opts2.body();
       const res = await call("b2_upload_file", () =>
         a.b2.uploadFile({
           uploadUrl: url.data.uploadUrl,
           uploadAuthToken: url.data.authorizationToken,
           fileName: opts2.key,
-          data: opts2.body(),
-          contentLength: opts2.size,
-          hash: opts2.sha1,
+          data: body.data,
+          contentLength: body.contentLength,
+          hash: body.hash,
           mime: opts2.contentType,
           axiosOverride: { signal: AbortSignal.any([opts2.signal, AbortSignal.timeout(transferTimeoutMs(opts2.size))]) },
         }),
       );
-      verify("b2_upload_file", res.data.contentSha1, opts2.sha1, res.data.contentLength, opts2.size);
-      return { a, size: res.data.contentLength };
+      verify("b2_upload_file", res.data.contentSha1, body.sha1(), res.data.contentLength, opts2.size);
+      return { a, size: res.data.contentLength, sha1: body.sha1() };
     });
   }
 
@@ -138,22 +136,23 @@ export function createB2Storage(opts: { settings: B2Settings; log: Logger; retry
       for (let start = 0, part = 1; start < size; start += s.partSizeBytes, part++) {
         const end = Math.min(size, start + s.partSizeBytes) - 1;
         const length = end - start + 1;
-        const sha1 = await sha1Of(filePath, signal, { start, end });
-        await withRetries("upload", signal, async (a) => {
+        const sha1 = await withRetries("upload", signal, async (a) => {
           partUrl ??= (await call("b2_get_upload_part_url", () => a.b2.getUploadPartUrl({ fileId, axiosOverride: { signal, timeout: 30_000 } }))).data;
           try {
+            const body = fileBody(filePath, length, { start, end });
             const res = await call("b2_upload_part", () =>
               a.b2.uploadPart({
                 uploadUrl: partUrl!.uploadUrl,
                 uploadAuthToken: partUrl!.authorizationToken,
                 partNumber: part,
-                data: createReadStream(filePath, { start, end, highWaterMark: CHUNK }),
-                contentLength: length,
-                hash: sha1,
+                data: body.data,
+                contentLength: body.contentLength,
+                hash: body.hash,
                 axiosOverride: { signal: AbortSignal.any([signal, AbortSignal.timeout(transferTimeoutMs(length))]) },
               }),
             );
-            verify("b2_upload_part", res.data.contentSha1, sha1, res.data.contentLength, length);
+            verify("b2_upload_part", res.data.contentSha1, body.sha1(), res.data.contentLength, length);
+            return body.sha1();
           } catch (err) {
             // B2: after any failure on an upload URL, get a new one.
             partUrl = null;
@@ -207,9 +206,7 @@ export function createB2Storage(opts: { settings: B2Settings; log: Logger; retry
       if (size > s.largeFileThresholdBytes) {
         await uploadLarge(filePath, key, size, contentType, signal);
       } else {
-        const digest = await sha1Of(filePath, signal);
-        sha1 = digest;
-        await uploadSmall({ key, size, sha1: digest, contentType, signal, body: () => createReadStream(filePath, { highWaterMark: CHUNK }) });
+        ({ sha1 } = await uploadSmall({ key, size, contentType, signal, body: () => fileBody(filePath, size) }));
       }
       const a = await getAuth(signal);
       log.info({ key, bytes: size, seconds: (Date.now() - started) / 1000 }, "b2_upload_success");
@@ -217,22 +214,13 @@ export function createB2Storage(opts: { settings: B2Settings; log: Logger; retry
     },
 
     async putJson({ key, value, signal }) {
-      const body = Buffer.from(JSON.stringify(value, null, 2));
-      const sha1 = createHash("sha1").update(body).digest("hex");
-      const { a } = await uploadSmall({ key, size: body.length, sha1, contentType: "application/json", signal, body: () => body });
-      return { key, url: urlFor(a, key), bytes: body.length, sha1 };
+      const buf = Buffer.from(JSON.stringify(value, null, 2));
+      const { a, sha1 } = await uploadSmall({ key, size: buf.length, contentType: "application/json", signal, body: () => bufferBody(buf) });
+      return { key, url: urlFor(a, key), bytes: buf.length, sha1 };
     },
 
     async close() {},
   };
-}
-
-/** Streams the file (or a byte range) through SHA-1: constant memory for any size. */
-export async function sha1Of(filePath: string, signal: AbortSignal, range?: { start: number; end: number }): Promise<string> {
-  const hash = createHash("sha1");
-  const stream = createReadStream(filePath, { ...range, highWaterMark: CHUNK, signal });
-  for await (const chunk of stream) hash.update(chunk as Buffer);
-  return hash.digest("hex");
 }
 
 /** A transfer may take a minute to start plus one second per 256 KiB: generous, but never forever (§8.16). */
