@@ -1,5 +1,6 @@
 import { randomBytes } from "node:crypto";
 import { expect, it } from "vitest";
+import { compareApiWithDatabase } from "./api-view-check.js";
 import { auditFaultRun, type AuditResult } from "./fault-audit.js";
 import { FAULT_PLAN, runFaultPlan, seededRandom, type DriverTally } from "./fault-driver.js";
 import { startFaultFleet, type FaultFleet } from "./fault-fleet.js";
@@ -39,7 +40,14 @@ it(
     const keyPrefix = `fault-${randomBytes(4).toString("hex")}`;
     const problems: string[] = [];
     // Filled in as the run gets there; the report below prints whatever was reached.
-    const state: { fleet?: FaultFleet; submitter?: JobSubmitter; driver?: DriverTally; audit?: AuditResult; leftovers?: WorkerLeftovers } = {};
+    const state: {
+      fleet?: FaultFleet;
+      submitter?: JobSubmitter;
+      driver?: DriverTally;
+      audit?: AuditResult;
+      leftovers?: WorkerLeftovers;
+      apiProblems?: string[];
+    } = {};
     log(`seed ${SEED} (FAULT_SEED=${SEED} repeats the fault choices)`);
 
     const run = async () => {
@@ -101,6 +109,7 @@ it(
         corruptIndexes,
         minSuccessShare: 0.9,
       });
+      state.apiProblems = await compareApiWithDatabase({ baseUrl: f.proxy.url, apiKey: f.publicApiKey, dbUrl: f.pg.url });
     };
 
     const body = run();
@@ -119,7 +128,7 @@ it(
       if (leftovers && (leftovers.runningAttempts > 0 || leftovers.busyWorkers.length > 0)) {
         problems.push(`stuck_busy: ${leftovers.runningAttempts} attempts still running, busy workers: ${leftovers.busyWorkers.join(", ")}`);
       }
-      problems.push(...(audit?.problems ?? []));
+      problems.push(...(audit?.problems ?? []), ...(state.apiProblems ?? []));
       problems.push(...(submitter?.rejections() ?? []).map((r) => `create_rejected: ${r}`));
       const knownBugsHit: string[] = [];
       for (const exit of fleet?.unexpectedExits ?? []) {
