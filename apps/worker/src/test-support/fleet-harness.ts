@@ -50,7 +50,10 @@ export class Fleet {
     ]);
     const files = await startFileServer(mediaDir);
     const orchestrator = await startOrchestratorProcess({ databaseUrl, env: orchestratorEnv });
-    return new Fleet(orchestrator, databaseUrl, new pg.Pool({ connectionString: databaseUrl, max: 2 }), files, mediaDir, orchestratorEnv);
+    const db = new pg.Pool({ connectionString: databaseUrl, max: 2 });
+    // The clone is dropped WITH (FORCE) after the test: an idle client may hear about it first.
+    db.on("error", () => undefined);
+    return new Fleet(orchestrator, databaseUrl, db, files, mediaDir, orchestratorEnv);
   }
 
   /** A built worker joined to this orchestrator (override anything with `env`). */
