@@ -46,7 +46,10 @@ describe("the orchestrator process", () => {
     const dataDir = await mkdtemp(join(tmpdir(), "fleet-pglite-"));
     let orchestrator: OrchestratorProcess | undefined;
     try {
-      orchestrator = await startOrchestratorProcess({ dataDir });
+      // Leases long enough to outlive a slow PGlite start on a loaded machine: this test is about
+      // state surviving the restart, not about lease expiry.
+      const env = { LEASE_TTL_SEC: "600", WORKER_OFFLINE_AFTER_SEC: "600" };
+      orchestrator = await startOrchestratorProcess({ dataDir, env });
       expect(orchestrator.logRecords().find((r) => r.msg === "orchestrator_started")).toMatchObject({ database: "pglite" });
       expect((await post<HeartbeatResponse>(orchestrator, "/internal/buffer/workers/box-1/heartbeat", { status: "idle", gpu_class: "RTX", capacity: 1, error: null })).json.detail).toBe("ok");
       const created = await fetch(`${orchestrator.url}/v1/avatar/jobs`, {
@@ -62,7 +65,7 @@ describe("the orchestrator process", () => {
       expect(orchestrator.logs().some((l) => l.includes('"orchestrator_stopped"'))).toBe(true);
 
       // Same data dir, new process (same keys): the job, its attempt and the worker are still there.
-      orchestrator = await startOrchestratorProcess({ dataDir, internalApiKey: orchestrator.internalApiKey, publicApiKey: orchestrator.publicApiKey });
+      orchestrator = await startOrchestratorProcess({ dataDir, env, internalApiKey: orchestrator.internalApiKey, publicApiKey: orchestrator.publicApiKey });
       expect(await getJob(orchestrator, jobId)).toMatchObject({ id: jobId, status: "running", worker_id: "box-1", attempts: 1 });
       const done = await post<JobStatusReportResponse>(orchestrator, `/internal/buffer/jobs/${claimed?.buffer_job_id}/status`, {
         status: "succeeded",
