@@ -109,7 +109,7 @@ describe("worker without an orchestrator", () => {
 
   it("exports Prometheus metrics that say the development engine makes no lip movement", async () => {
     const { worker } = await start();
-    await expect.poll(async () => (await (await fetch(`${worker.httpUrl}/metrics`)).text()).includes('fleet_worker_engine_ready{driver="ffmpeg"} 1')).toBe(true);
+    await expect.poll(async () => (await (await fetch(`${worker.httpUrl}/metrics`)).text()).includes('fleet_worker_engine_ready{driver="ffmpeg"} 1'), { timeout: 20_000 }).toBe(true);
     const text = await (await fetch(`${worker.httpUrl}/metrics`)).text();
     expect(text).toContain('fleet_worker_engine_lip_sync{driver="ffmpeg"} 0');
     expect(text).toContain("fleet_worker_jobs_running 0");

@@ -33,7 +33,7 @@ describe("job lifecycle against the real orchestrator", () => {
   e2eTest("a job longer than 10 heartbeat periods keeps last_heartbeat fresh and shows busy", async ({ databaseUrl }) => {
     await withFleet(databaseUrl, async (fleet, _fake, env) => {
       const w = await fleet.startWorker("life-long", { env: { ...env, BUFFER_POLL_INTERVAL_SEC: "0.2" } });
-      const job = await fleet.submit(slow(6_000));
+      const job = await fleet.submit(slow(8_000));
       await fleet.waitForStatus(job.id, "running");
       const samples: Array<{ status: string; age: number }> = [];
       const progress: number[] = [];
@@ -49,11 +49,12 @@ describe("job lifecycle against the real orchestrator", () => {
       expect(progress).toEqual([...progress].sort((a, b) => a - b));
       expect(new Set(progress).size).toBeGreaterThan(3);
       expect((await fleet.job(job.id)).status).toBe("succeeded");
-      // 6 s of inference is 30 periods; a heartbeat blocked by the job would let the age reach 6 s.
+      // 8 s of inference is 40 periods; a heartbeat blocked by the job would let the age reach 8 s.
+      // The bound leaves room for a loaded 2-core box (the orchestrator and PostgreSQL share it).
       expect(samples.length).toBeGreaterThan(15);
       expect(samples.filter((s) => s.status === "busy").length).toBeGreaterThan(samples.length / 2);
-      expect(Math.max(...samples.map((s) => s.age))).toBeLessThan(3);
-      await expect.poll(async () => (await fleet.workerRow("life-long"))?.status).toBe("idle");
+      expect(Math.max(...samples.map((s) => s.age))).toBeLessThan(4);
+      await expect.poll(async () => (await fleet.workerRow("life-long"))?.status, { timeout: 20_000 }).toBe("idle");
     });
   });
 
@@ -111,7 +112,7 @@ describe("job lifecycle against the real orchestrator", () => {
         expect(done.attempts).toBe(1);
         expect(done.worker_id).toBe("life-outage");
         await w.waitForLog("buffer_job_status_reported");
-        await expect.poll(async () => (await readdir(path.join(w.workDir, "outbox"))).filter((f) => f.endsWith(".json"))).toEqual([]);
+        await expect.poll(async () => (await readdir(path.join(w.workDir, "outbox"))).filter((f) => f.endsWith(".json")), { timeout: 20_000 }).toEqual([]);
         expect((await probeMedia(done.output_url ?? "")).hasVideo).toBe(true);
       },
       // Long enough that the lease outlives the outage, as the 30 s production default does.
@@ -128,7 +129,7 @@ describe("job lifecycle against the real orchestrator", () => {
       expect(drained.status).toBe(200);
       await drained.body?.cancel();
       await w.waitForLog("buffer_worker_drain_requested");
-      await expect.poll(async () => (await fleet.workerRow("life-opdrain"))?.status).toBe("draining");
+      await expect.poll(async () => (await fleet.workerRow("life-opdrain"))?.status, { timeout: 20_000 }).toBe("draining");
       const job = await fleet.submit();
       await new Promise((r) => setTimeout(r, 1_500));
       expect((await fleet.job(job.id)).status).toBe("queued");
@@ -148,7 +149,7 @@ describe("job lifecycle against the real orchestrator", () => {
       w.signal("SIGTERM");
       await w.waitForLog("buffer_worker_draining");
       const second = await fleet.submit();
-      await expect.poll(async () => (await fleet.workerRow("life-drain"))?.status).toBe("draining");
+      await expect.poll(async () => (await fleet.workerRow("life-drain"))?.status, { timeout: 20_000 }).toBe("draining");
       expect(await w.exited).toBe(0);
       expect((await fleet.job(job.id)).status).toBe("succeeded");
       expect((await fleet.job(second.id)).status).toBe("queued");

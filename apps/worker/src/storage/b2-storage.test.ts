@@ -132,7 +132,7 @@ describe("B2 storage", () => {
     const err = await jobError(storage().putFile({ filePath: large, key, contentType: "video/mp4", signal: signal() }));
     expect(err.info).toMatchObject({ error_type: "processing_error", stage: "upload", retryable: true });
     b2.clearFaults();
-    await expect.poll(() => b2.unfinishedLargeFiles()).toEqual([]);
+    await expect.poll(() => b2.unfinishedLargeFiles(), { timeout: 20_000 }).toEqual([]);
   });
 
   it("a body corrupted in transit is caught by the SHA-1 check and sent again intact", async () => {
@@ -178,11 +178,11 @@ describe("B2 storage", () => {
     b2.failFor(120_000, { status: 503, op: "upload_part" });
     const controller = new AbortController();
     const run = storage().putFile({ filePath: large, key, contentType: "video/mp4", signal: controller.signal });
-    await expect.poll(() => b2.requestCount("upload_part")).toBeGreaterThan(0);
+    await expect.poll(() => b2.requestCount("upload_part"), { timeout: 20_000 }).toBeGreaterThan(0);
     controller.abort("cancelled");
     const err = await run.catch((e: unknown) => e);
     expect(err).toBeInstanceOf(JobAbortedError);
     b2.clearFaults();
-    await expect.poll(() => b2.unfinishedLargeFiles()).toEqual([]);
+    await expect.poll(() => b2.unfinishedLargeFiles(), { timeout: 20_000 }).toEqual([]);
   });
 });
