@@ -50,8 +50,16 @@ async function retrying<T>(work: () => Promise<T>, onRetry: () => void): Promise
   }
 }
 
+/** What each worker holds right now, so its heartbeat says `busy` with `active_jobs` as the worker app's does. */
+type Held = Map<string, string | null>;
+
+function beat(client: FleetClient, held: Held, workerId: string): Promise<void> {
+  const id = held.get(workerId) ?? null;
+  return client.heartbeat(workerId, id ? { status: "busy", active_jobs: [id] } : { status: "idle", active_jobs: [] });
+}
+
 /** `workers` loop claim (`wait_ms` 0) → report succeeded until the queue (seeded with `jobs`) is empty. */
-async function drainOverHttp(client: FleetClient, seed: pg.Client, workers: string[], jobs: number): Promise<HttpResult> {
+async function drainOverHttp(client: FleetClient, seed: pg.Client, workers: string[], jobs: number, held: Held): Promise<HttpResult> {
   await queueJobs(seed, jobs);
   const r: HttpResult = { wallMs: 0, jobs, roundTrip: [], claim: [], complete: [], retried5xx: 0 };
   const retried = () => void r.retried5xx++;
@@ -67,7 +75,9 @@ async function drainOverHttp(client: FleetClient, seed: pg.Client, workers: stri
           return;
         }
         const id = res.job.buffer_job_id;
+        held.set(workerId, id);
         await retrying(() => client.succeed(id), retried);
+        held.set(workerId, null);
         const c = performance.now();
         r.claim.push(b - a);
         r.complete.push(c - b);
@@ -90,12 +100,13 @@ export async function httpRoundTrips(ctx: BenchContext, o: HttpOptions): Promise
   const seed = new pg.Client({ connectionString: db.url });
   await seed.connect();
   const workers = Array.from({ length: o.httpClaimers }, (_, i) => `http-claimer-${i}`);
-  const withOrchestrator = async <T>(orchestrator: OrchestratorProcess, work: (client: FleetClient) => Promise<T>): Promise<T> => {
+  const withOrchestrator = async <T>(orchestrator: OrchestratorProcess, work: (client: FleetClient, held: Held) => Promise<T>): Promise<T> => {
     const client = new FleetClient({ url: orchestrator.url, internalApiKey: orchestrator.internalApiKey, publicApiKey: orchestrator.publicApiKey, connections: o.httpClaimers + 2 });
-    await Promise.all(workers.map((w) => client.heartbeat(w)));
-    const stopBeats = every(5000, () => Promise.all(workers.map((w) => retrying(() => client.heartbeat(w), () => undefined))), (err) => ctx.progress(`heartbeat failed: ${String(err)}`));
+    const held: Held = new Map();
+    await Promise.all(workers.map((w) => beat(client, held, w)));
+    const stopBeats = every(5000, () => Promise.all(workers.map((w) => retrying(() => beat(client, held, w), () => undefined))), (err) => ctx.progress(`heartbeat failed: ${String(err)}`));
     try {
-      return await work(client);
+      return await work(client, held);
     } finally {
       stopBeats();
       await client.close();
@@ -105,10 +116,10 @@ export async function httpRoundTrips(ctx: BenchContext, o: HttpOptions): Promise
     const orchestrator = await startFleetOrchestrator(db.url);
     let measured: Omit<HttpRun, "profile" | "profileJobs">;
     try {
-      measured = await withOrchestrator(orchestrator, async (client) => {
-        await drainOverHttp(client, seed, workers, o.httpWarmup);
+      measured = await withOrchestrator(orchestrator, async (client, held) => {
+        await drainOverHttp(client, seed, workers, o.httpWarmup, held);
         const meter = await startCpuMeter(orchestrator.pid, seed, db.name);
-        const result = await drainOverHttp(client, seed, workers, o.httpJobs);
+        const result = await drainOverHttp(client, seed, workers, o.httpJobs, held);
         return { result, cpu: await meter.stop(), errors: orchestratorErrors(orchestrator) };
       });
     } finally {
@@ -117,7 +128,7 @@ export async function httpRoundTrips(ctx: BenchContext, o: HttpOptions): Promise
     ctx.progress(`HTTP: profiling ${o.httpProfileJobs} more round trips under --cpu-prof`);
     const profiled = await startProfiledOrchestrator(db.url);
     try {
-      await withOrchestrator(profiled.proc, (client) => drainOverHttp(client, seed, workers, o.httpProfileJobs));
+      await withOrchestrator(profiled.proc, (client, held) => drainOverHttp(client, seed, workers, o.httpProfileJobs, held));
     } catch (err) {
       await profiled.abandon();
       throw err;

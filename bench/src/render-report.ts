@@ -45,7 +45,7 @@ function machineTable(m: MachineInfo): string {
  * BENCHMARKS.md from every stored result: a single benchmark run replaces its own section and
  * leaves the others (each section says when and with which command it was measured).
  */
-export function renderReport(results: BenchResult[]): string {
+export function renderReport(results: BenchResult[], findings = ""): string {
   const sorted = [...results].sort((a, b) => ORDER.indexOf(a.name) - ORDER.indexOf(b.name));
   const latest = [...results].sort((a, b) => b.date.localeCompare(a.date))[0];
   const out: string[] = [];
@@ -84,5 +84,8 @@ export function renderReport(results: BenchResult[]): string {
     );
     for (const b of r.blocks) if (b.kind !== "text" || b.text.trim() !== "") out.push(renderBlock(b));
   }
+  // Hand-written analysis (bench/FINDINGS.md): causes and fixes of missed targets, read from the
+  // profiles and plans above. Kept apart so regenerating the numbers never overwrites it.
+  if (findings.trim()) out.push(findings.trim());
   return out.join("\n\n") + "\n";
 }

@@ -10,6 +10,7 @@ import { ScratchDatabases } from "./scratch-database.js";
 
 const RESULTS_DIR = new URL("../results/", import.meta.url);
 const REPORT = new URL("../../BENCHMARKS.md", import.meta.url);
+const FINDINGS = new URL("../FINDINGS.md", import.meta.url);
 const serverUrl = process.env.BENCH_DATABASE_URL ?? "postgres://postgres@127.0.0.1:5432/test";
 
 /** `--smoke`: the tiny counts of the smoke test, printed and not stored (for debugging the harness). */
@@ -84,7 +85,7 @@ try {
   await databases.dropAll();
 }
 if (!smoke) {
-  await writeFile(REPORT, renderReport(await storedResults()));
+  await writeFile(REPORT, renderReport(await storedResults(), await readFile(FINDINGS, "utf8").catch(() => "")));
   process.stderr.write(`wrote ${REPORT.pathname}\n`);
 }
 process.exitCode = failed > 0 ? 1 : 0;
