@@ -5,12 +5,11 @@ import { describe, expect, it } from "vitest";
 import { FUZZ_INTERNAL_KEY, FUZZ_PUBLIC_KEY, startFuzzApp } from "./fuzz/fuzz-app.js";
 
 /*
- * One deterministic reproduction per entry of KNOWN_BUGS. Each test states the correct behaviour
- * and is marked `it.fails` while the bug stands: when someone fixes it, the test starts failing
- * here, which is the signal to delete the `.fails` and the KNOWN_BUGS entry together.
+ * One deterministic reproduction per bug the suites found. While a bug stands its test is marked
+ * `it.fails` and KNOWN_BUGS has an entry; once fixed, both go and the test stays as a regression.
  */
 
-describe("open bugs (in-process app over a real database)", () => {
+describe("bugs these suites found stay fixed (in-process app over a real database)", () => {
   type Inject = (opts: { method: "GET" | "POST"; url: string; payload?: unknown; key?: "internal" | "public" }) => Promise<{ status: number; json: unknown; requestId: unknown }>;
 
   async function withApp(work: (inject: Inject) => Promise<void>) {
@@ -38,7 +37,7 @@ describe("open bugs (in-process app over a real database)", () => {
     }
   }
 
-  it.fails("orchestrator-router-errors-off-contract: a bad %-escape and an over-long path parameter get a 400 ErrorBody and the x-request-id header", async () => {
+  it("fixed, orchestrator-router-errors-off-contract: a bad %-escape and an over-long path parameter get a 400 ErrorBody and the x-request-id header", async () => {
     await withApp(async (inject) => {
       for (const request of [
         { method: "GET" as const, url: "/v1/avatar/jobs/%E0%A4%A", key: "public" as const },

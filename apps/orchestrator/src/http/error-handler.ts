@@ -1,4 +1,4 @@
-import type { ErrorBody, ErrorCode } from "@fleet/contract";
+import { ERROR_STATUS, HEADERS, type ErrorBody, type ErrorCode } from "@fleet/contract";
 import type { FastifyError, FastifyReply, FastifyRequest } from "fastify";
 import { hasZodFastifySchemaValidationErrors } from "fastify-type-provider-zod";
 import { ApiError } from "./api-error.js";
@@ -18,33 +18,52 @@ function body(code: ErrorCode, message: string, requestId: string, details?: Err
 }
 
 /**
- * The one error handler. 4xx carry a stable code and a useful message; anything unexpected is a
- * 500 whose text is replaced (it may hold SQL or internals) and logged with the request id.
+ * Errors that mean "the database is not reachable right now" (connection refused or reset, the
+ * server shutting down or starting up): the request may succeed if retried, so they are a 503
+ * `service_unavailable`, not a 500 that pages someone for a bug.
+ */
+const DB_UNAVAILABLE_CODES = new Set(["ECONNREFUSED", "ECONNRESET", "EPIPE", "ETIMEDOUT", "57P01", "57P02", "57P03", "08000", "08001", "08003", "08006"]);
+
+function isDatabaseUnavailable(err: unknown): boolean {
+  for (let e = err, depth = 0; e instanceof Error && depth < 5; e = e.cause, depth += 1) {
+    const code = (e as { code?: unknown }).code;
+    if (typeof code === "string" && DB_UNAVAILABLE_CODES.has(code)) return true;
+    if (/Connection terminated|connection timeout|Client has encountered a connection error/i.test(e.message)) return true;
+  }
+  return false;
+}
+
+function send(reply: FastifyReply, request: FastifyRequest, code: ErrorCode, message: string, details?: ErrorBody["error"]["details"]) {
+  // Set here too: router errors (a bad %-escape, an over-long parameter) never reach the onRequest hook.
+  return reply.header(HEADERS.requestId, request.id).status(ERROR_STATUS[code]).send(body(code, message, request.id, details));
+}
+
+/**
+ * The one error handler. 4xx carry a stable code and a useful message, with the status the
+ * contract pairs with that code; anything unexpected is a 500 whose text is replaced (it may hold
+ * SQL or internals) and logged with the request id.
  */
 export function handleError(err: FastifyError, request: FastifyRequest, reply: FastifyReply): FastifyReply {
-  if (err instanceof ApiError) {
-    return reply.status(err.statusCode).send(body(err.code, err.message, request.id, err.details));
-  }
+  if (err instanceof ApiError) return send(reply, request, err.code, err.message, err.details);
   if (hasZodFastifySchemaValidationErrors(err)) {
     const where = err.validationContext ?? "body";
     const details = err.validation.map((issue) => ({
       path: `${where}${issue.instancePath === "/" ? "" : issue.instancePath.replaceAll("/", ".")}`,
       message: issue.message ?? "invalid",
     }));
-    return reply.status(400).send(body("invalid_request", `invalid ${where}`, request.id, details));
+    return send(reply, request, "invalid_request", `invalid ${where}`, details);
   }
   const mapped = err.code ? FASTIFY_CODES[err.code] : undefined;
-  if (mapped) {
-    return reply.status(mapped === "payload_too_large" ? 413 : mapped === "unsupported_media_type" ? 415 : 400)
-      .send(body(mapped, err.message, request.id));
-  }
-  if (err.validation) {
-    return reply.status(400).send(body("invalid_request", err.message, request.id));
-  }
+  if (mapped) return send(reply, request, mapped, err.message);
+  if (err.validation) return send(reply, request, "invalid_request", err.message);
   if (err.statusCode !== undefined && err.statusCode >= 400 && err.statusCode < 500) {
     const code: ErrorCode = err.statusCode === 404 ? "not_found" : err.statusCode === 413 ? "payload_too_large" : "invalid_request";
-    return reply.status(err.statusCode).send(body(code, err.message, request.id));
+    return send(reply, request, code, err.message);
+  }
+  if (isDatabaseUnavailable(err)) {
+    request.log.warn({ err: { message: err.message, code: err.code }, method: request.method, url: request.routeOptions.url }, "request_database_unavailable");
+    return send(reply.header("retry-after", "2"), request, "service_unavailable", "the database is unreachable; retry shortly");
   }
   request.log.error({ err, method: request.method, url: request.routeOptions.url }, "request_failed");
-  return reply.status(500).send(body("internal_error", "internal error; quote the request id when reporting it", request.id));
+  return send(reply, request, "internal_error", "internal error; quote the request id when reporting it");
 }
