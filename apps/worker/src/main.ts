@@ -20,15 +20,15 @@ async function main() {
     throw err;
   }
   const log = createLogger({ level: config.logLevel });
+  // stdout is written asynchronously: exit only once the last line is out.
+  const exit = (code: number) => log.flush(() => process.exit(code));
   process.on("uncaughtException", (err) => {
     log.fatal({ err }, "worker_crashed");
-    log.flush();
-    process.exit(1);
+    exit(1);
   });
   process.on("unhandledRejection", (err) => {
     log.fatal({ err }, "worker_crashed");
-    log.flush();
-    process.exit(1);
+    exit(1);
   });
 
   const worker = await startWorker(config, log);
@@ -39,14 +39,10 @@ async function main() {
     log.info({ signal, count: signals }, "worker_signal");
     if (signals === 1) {
       void worker.drain().then(
-        () => {
-          log.flush();
-          process.exit(0);
-        },
+        () => exit(0),
         (err: unknown) => {
           log.fatal({ err }, "worker_drain_failed");
-          log.flush();
-          process.exit(1);
+          exit(1);
         },
       );
     } else {

@@ -174,4 +174,10 @@ describe("heartbeat failures from the field note", () => {
       await w.kill();
     }
   });
+
+  e2eTest("a wrong setting stops the process at start with a message naming the variable", async () => {
+    await expect(startWorkerProcess({ env: { BUFFER_CAPACITY: "zero", INFERENCE_DRIVER: "http" } })).rejects.toThrow(
+      /fleet-worker: invalid worker configuration: BUFFER_CAPACITY/,
+    );
+  });
 });
