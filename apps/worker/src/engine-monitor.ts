@@ -12,7 +12,8 @@ export interface EngineMonitor {
   current(): Readiness;
   /** Engine ready (or busy with our own jobs) and storage usable: a claim may be made. */
   readyToClaim(runningJobs: number): boolean;
-  stop(): void;
+  /** Stops probing and waits for a probe in flight (it may be creating the output directory). */
+  stop(): Promise<void>;
 }
 
 /**
@@ -49,7 +50,7 @@ export function startEngineMonitor(opts: {
     const changed = health.state !== engine.state;
     engine = health;
     // Credentials do not rot between jobs: once the store answered, stop asking every beat.
-    if (!storage.ready) {
+    if (!storage.ready && !stopped) {
       try {
         await opts.storage.check(controller.signal);
         storage = { kind: opts.storage.kind, ready: true, detail: null };
@@ -64,10 +65,14 @@ export function startEngineMonitor(opts: {
     if (changed) opts.onChange();
   }
 
+  let inFlight: Promise<void> | null = null;
   function schedule(ms: number) {
     if (stopped) return;
     timer = setTimeout(() => {
-      void probe().finally(() => schedule(opts.intervalMs));
+      inFlight = probe().finally(() => {
+        inFlight = null;
+        schedule(opts.intervalMs);
+      });
     }, ms);
   }
   schedule(0);
@@ -78,10 +83,11 @@ export function startEngineMonitor(opts: {
       if (!storage.ready) return false;
       return engine.state === "ready" || (engine.state === "busy" && runningJobs > 0);
     },
-    stop() {
+    async stop() {
       stopped = true;
       controller.abort();
       if (timer) clearTimeout(timer);
+      await inFlight;
     },
   };
 }

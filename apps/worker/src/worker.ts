@@ -265,7 +265,7 @@ export async function startWorker(config: Config, log: Logger, parts: WorkerPart
       await heartbeat.beatNow();
       await heartbeat.stop();
     }
-    monitor.stop();
+    await monitor.stop();
     factsController.abort();
     if (factsTimer) clearTimeout(factsTimer);
     await outbox?.stop();
