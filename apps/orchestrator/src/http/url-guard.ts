@@ -1,46 +1,14 @@
 import { lookup } from "node:dns/promises";
-import { BlockList, isIP } from "node:net";
+import { isIP } from "node:net";
+import { isPrivateNetworkAddress } from "@fleet/contract";
 import { ApiError } from "./api-error.js";
 
 /**
- * Targets a worker must never be sent to fetch from (or the orchestrator to POST a webhook to):
- * loopback, private, link-local (cloud metadata at 169.254.169.254), CGNAT, unique-local,
- * multicast and reserved ranges.
+ * Targets a worker must never be sent to fetch from (or the orchestrator to POST a webhook to);
+ * the list lives in the contract so the worker refuses exactly the same addresses. Callers pass
+ * IP addresses only (a literal host, or what a name resolved to).
  */
-const blocked = new BlockList();
-for (const [net, prefix] of [
-  ["0.0.0.0", 8],
-  ["10.0.0.0", 8],
-  ["100.64.0.0", 10],
-  ["127.0.0.0", 8],
-  ["169.254.0.0", 16],
-  ["172.16.0.0", 12],
-  ["192.0.0.0", 24],
-  ["192.168.0.0", 16],
-  ["198.18.0.0", 15],
-  ["224.0.0.0", 4],
-  ["240.0.0.0", 4],
-] as const) {
-  blocked.addSubnet(net, prefix, "ipv4");
-}
-for (const [net, prefix] of [
-  ["::", 128],
-  ["::1", 128],
-  ["fc00::", 7],
-  ["fe80::", 10],
-  ["ff00::", 8],
-] as const) {
-  blocked.addSubnet(net, prefix, "ipv6");
-}
-
-export function isPrivateAddress(address: string): boolean {
-  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(address);
-  if (mapped?.[1]) return blocked.check(mapped[1], "ipv4");
-  const family = isIP(address);
-  if (family === 4) return blocked.check(address, "ipv4");
-  if (family === 6) return blocked.check(address, "ipv6");
-  return false;
-}
+export const isPrivateAddress = isPrivateNetworkAddress;
 
 /** Resolver is injectable so tests can point a hostname at a private address. */
 export type ResolveHost = (hostname: string) => Promise<string[]>;
