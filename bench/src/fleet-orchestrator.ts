@@ -37,7 +37,10 @@ export function orchestratorErrors(proc: OrchestratorProcess): { what: string; c
   for (const r of proc.logRecords()) {
     if (typeof r.level !== "number" || r.level < 50) continue;
     const err = r.err as { message?: string; code?: string } | undefined;
-    const key = `${String(r.msg)}${err?.message ? `: ${err.message}` : ""}${err?.code ? ` (${err.code})` : ""}${typeof r.url === "string" ? ` on ${r.url}` : ""}`;
+    const message = err?.message?.replace(/\s+/g, " ");
+    // drizzle wraps the driver's error as "Failed query: <sql> params: …: <cause>"; the cause is what matters.
+    const cause = message && /^Failed query:/.test(message) ? `Failed query (…): ${message.slice(message.lastIndexOf(": ") + 2)}` : message;
+    const key = `${String(r.msg)}${cause ? `: ${cause.slice(0, 200)}` : ""}${err?.code ? ` (${err.code})` : ""}${typeof r.url === "string" ? ` on ${r.url}` : ""}`;
     counts.set(key, (counts.get(key) ?? 0) + 1);
   }
   return [...counts].map(([what, count]) => ({ what, count })).sort((a, b) => b.count - a.count);

@@ -15,7 +15,9 @@ function renderBlock(b: Block): string {
       return "```" + b.lang + "\n" + b.body.replace(/\n+$/, "") + "\n```";
     case "table": {
       const head = `| ${b.columns.map(cell).join(" | ")} |`;
-      const rule = `|${b.columns.map((_, i) => (i === 0 ? " --- " : " ---: ")).join("|")}|`;
+      // Numbers right-aligned, words left: a column is numeric when every filled cell looks like a measurement.
+      const numeric = b.columns.map((_, i) => i > 0 && b.rows.every((r) => /^[-–\d.,]*(\s?(%|ms|s|MiB|\/s))?(\s\(.*\))?$/.test((r[i] ?? "").trim())));
+      const rule = `|${numeric.map((n) => (n ? " ---: " : " --- ")).join("|")}|`;
       const rows = b.rows.map((r) => `| ${r.map(cell).join(" | ")} |`);
       return [head, rule, ...rows].join("\n");
     }
