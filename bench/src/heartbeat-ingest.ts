@@ -67,7 +67,7 @@ async function runHeartbeatIngest(ctx: BenchContext, o: HeartbeatIngestOptions) 
       const r = JSON.parse(stdout) as LoadResult;
       const pass = r.errors === 0 && r.latency.p99 <= o.p99LimitMs && r.achievedPerSec >= rate * 0.97;
       const step: Step = { ...r, orchestratorCpuPct: ((await cpuSeconds(orchestrator.pid)) - orch0) / wall * 100, postgresCpuPct: (pgUsed / wall) * 100, pass, note };
-      ctx.progress(`${rate}/s: p50 ${formatMs(r.latency.p50)} p99 ${formatMs(r.latency.p99)} ms, ${r.errors} errors, orchestrator ${step.orchestratorCpuPct.toFixed(0)} % CPU → ${pass ? "pass" : "FAIL"}`);
+      ctx.progress(`${rate}/s${note ? ` (${note})` : ""}: p50 ${formatMs(r.latency.p50)} p99 ${formatMs(r.latency.p99)} ms, ${r.errors} errors, orchestrator ${step.orchestratorCpuPct.toFixed(0)} % CPU → ${pass ? "pass" : "FAIL"}`);
       if (record) steps.push(step);
       await sleep(2000);
       return step;
