@@ -47,12 +47,13 @@ export async function claimWithWait(
 ): Promise<{ job: ClaimedJobRow | null; reason?: ClaimRefusal }> {
   const deadline = Date.now() + options.waitMs;
   for (;;) {
+    const seen = wake.generation;
     const job = await claimRetryingSlotRaces(db, options);
     if (job) return { job };
     const reason = await findClaimRefusal(db, options.workerId, options.offlineAfterSec);
     const remaining = deadline - Date.now();
     if (reason !== "no_job" || remaining <= 0 || options.signal?.aborted || wake.closed) return { job: null, reason };
-    await wake.wait(Math.min(remaining, SAFETY_TICK_MS), options.signal);
+    await wake.wait(Math.min(remaining, SAFETY_TICK_MS), options.signal, seen);
     if (options.signal?.aborted || wake.closed) return { job: null, reason };
   }
 }

@@ -6,6 +6,16 @@
 export class WakeSignal {
   readonly #waiters = new Set<() => void>();
   #closed = false;
+  #generation = 0;
+
+  /**
+   * Counts wake-ups. A claimer reads it BEFORE its claim statement and passes it to `wait`: a
+   * NOTIFY that lands between the statement's snapshot and `wait()` registering would otherwise
+   * be lost and the claim would sleep a whole safety tick (the benchmark saw ~1 s pickups).
+   */
+  get generation(): number {
+    return this.#generation;
+  }
 
   /** Shutting down: wake everyone now and never wait again, so held claims answer at once. */
   close(): void {
@@ -18,15 +28,19 @@ export class WakeSignal {
   }
 
   wakeAll(): void {
+    this.#generation += 1;
     const waiters = [...this.#waiters];
     this.#waiters.clear();
     for (const wake of waiters) wake();
   }
 
-  /** Resolves on the next wake, after `ms`, or when `signal` aborts — whichever comes first. */
-  wait(ms: number, signal?: AbortSignal): Promise<void> {
+  /**
+   * Resolves on the next wake, after `ms`, or when `signal` aborts — whichever comes first; at
+   * once when a wake happened since the caller read `generation` as `seen`.
+   */
+  wait(ms: number, signal?: AbortSignal, seen?: number): Promise<void> {
     return new Promise((resolve) => {
-      if (signal?.aborted || this.#closed) return resolve();
+      if (signal?.aborted || this.#closed || (seen !== undefined && seen !== this.#generation)) return resolve();
       const done = () => {
         clearTimeout(timer);
         this.#waiters.delete(done);
