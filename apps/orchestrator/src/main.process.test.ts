@@ -147,10 +147,13 @@ describe("the orchestrator process", () => {
       await admin.connect();
       await admin.query("begin");
       await admin.query("select 1 from buffer_jobs where buffer_job_id = $1 for update", [attempt?.buffer_job_id]);
-      const report = post(orchestrator, `/internal/buffer/jobs/${attempt?.buffer_job_id}/status`, {
-        status: "succeeded",
-        output_url: "https://cdn.example.com/o.mp4",
-      });
+      // A failure report always runs as a transaction (a success may take a one-statement path).
+      const failure = {
+        status: "failed",
+        error: "inference exited 1",
+        error_info: { error_type: "processing_error", stage: "inference", message: "inference exited 1", retryable: false },
+      };
+      const report = post(orchestrator, `/internal/buffer/jobs/${attempt?.buffer_job_id}/status`, failure);
       let waiting: number | undefined;
       for (let i = 0; i < 100 && waiting === undefined; i++) {
         const { rows } = await admin.query<{ pid: number }>(
@@ -169,11 +172,8 @@ describe("the orchestrator process", () => {
       expect(health.status).toBe(200);
       expect(orchestrator.logs().some((l) => l.includes('"db_client_connection_lost"'))).toBe(true);
       // The report can simply be sent again, on a healthy connection.
-      const retried = await post<JobStatusReportResponse>(orchestrator, `/internal/buffer/jobs/${attempt?.buffer_job_id}/status`, {
-        status: "succeeded",
-        output_url: "https://cdn.example.com/o.mp4",
-      });
-      expect(retried.json).toEqual({ detail: "ok", job_status: "succeeded" });
+      const retried = await post<JobStatusReportResponse>(orchestrator, `/internal/buffer/jobs/${attempt?.buffer_job_id}/status`, failure);
+      expect(retried.json).toEqual({ detail: "ok", job_status: "failed" });
     } finally {
       await admin.end().catch(() => undefined);
       await orchestrator?.stop();

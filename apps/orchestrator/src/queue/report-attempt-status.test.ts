@@ -183,3 +183,37 @@ describe("terminal status reports", () => {
     }
   });
 });
+
+describe("lock order", () => {
+  dbTest(
+    "a worker's heartbeats and its own status reports, all at once, never deadlock (every answer is 200)",
+    async ({ databaseUrl }) => {
+      const t = await startTestApp(databaseUrl, { QUARANTINE_AFTER_FAILURES: "1000" });
+      try {
+        const capacity = 8;
+        await heartbeat(t.app, "busy-box", { capacity });
+        for (let round = 0; round < 3; round++) {
+          const held = [];
+          for (let i = 0; i < capacity; i++) {
+            await createJobId(t.app);
+            held.push(await claimJob(t.app, "busy-box"));
+          }
+          const active = held.map((a) => a.buffer_job_id);
+          // Half fail (each failure writes the worker's streak), half succeed, while the worker
+          // keeps heartbeating with active_jobs (each beat locks the worker, then renews attempts).
+          const answers = await Promise.all([
+            ...held.map((a, i) =>
+              reportStatus(t.app, a.buffer_job_id, i % 2 === 0
+                ? { status: "failed", error: "boom", error_info: { error_type: "processing_error", stage: "inference", message: "boom", retryable: false } }
+                : { status: "succeeded", output_url: `https://cdn.example.com/${a.buffer_job_id}.mp4` }),
+            ),
+            ...Array.from({ length: 16 }, () => heartbeat(t.app, "busy-box", { status: "busy", capacity, active_jobs: active })),
+          ]);
+          expect(answers.map((a) => a.status)).toEqual(answers.map(() => 200));
+        }
+      } finally {
+        await t.close();
+      }
+    },
+  );
+});
