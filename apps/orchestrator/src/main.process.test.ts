@@ -91,7 +91,9 @@ describe("the orchestrator process", () => {
     const cluster = await startThrowawayPostgres();
     let orchestrator: OrchestratorProcess | undefined;
     try {
-      orchestrator = await startOrchestratorProcess({ databaseUrl: cluster.url });
+      // The claim held across the outage may outlive it and run its full 30 s; the worker must not
+      // look offline meanwhile (a real worker keeps beating, this test beats by hand).
+      orchestrator = await startOrchestratorProcess({ databaseUrl: cluster.url, env: { WORKER_OFFLINE_AFTER_SEC: "120", LEASE_TTL_SEC: "120" } });
       expect((await post(orchestrator, "/internal/buffer/workers/box-1/heartbeat", { status: "idle" })).status).toBe(200);
       // A long-polling claim is waiting across the outage.
       const waiting = post<ClaimJobResponse>(orchestrator, "/internal/buffer/jobs/claim", { worker_id: "box-1", wait_ms: 30_000 });
@@ -117,7 +119,8 @@ describe("the orchestrator process", () => {
         body: JSON.stringify(job),
       });
       expect(created.status).toBe(201);
-      expect((await poll).json.job).not.toBeNull();
+      const polled = await poll;
+      expect(polled.json.job, JSON.stringify(polled.json)).not.toBeNull();
       // The same process throughout: it started once and never exited.
       expect(orchestrator.logs().filter((l) => l.includes('"orchestrator_started"'))).toHaveLength(1);
       expect(orchestrator.logs().some((l) => l.includes('"db_listener_reconnected"'))).toBe(true);
