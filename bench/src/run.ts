@@ -15,13 +15,15 @@ const serverUrl = process.env.BENCH_DATABASE_URL ?? "postgres://postgres@127.0.0
 
 /** `--smoke`: the tiny counts of the smoke test, printed and not stored (for debugging the harness). */
 const smoke = process.argv.includes("--smoke");
+/** `--render`: run nothing, rewrite BENCHMARKS.md from the stored results and FINDINGS.md. */
+const renderOnly = process.argv.includes("--render");
 const names = process.argv.slice(2).filter((a) => !a.startsWith("-"));
 const unknown = names.filter((n) => !BENCHMARKS.some((b) => b.name === n));
 if (unknown.length > 0) {
   process.stderr.write(`unknown benchmark(s): ${unknown.join(", ")}; known: ${BENCHMARKS.map((b) => b.name).join(", ")}\n`);
   process.exit(2);
 }
-const selected = names.length === 0 ? BENCHMARKS : BENCHMARKS.filter((b) => names.includes(b.name));
+const selected = renderOnly ? [] : names.length === 0 ? BENCHMARKS : BENCHMARKS.filter((b) => names.includes(b.name));
 const command = `fw pnpm -C bench bench${names.length > 0 ? ` ${names.join(" ")}` : ""}`;
 
 const databases = new ScratchDatabases(serverUrl);
