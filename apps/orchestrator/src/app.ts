@@ -12,6 +12,7 @@ import {
 } from "fastify-type-provider-zod";
 import type { Logger } from "pino";
 import { WakeSignal } from "./claims/wake-signal.js";
+import { HeartbeatBatcher } from "./queue/heartbeat-batcher.js";
 import type { Config } from "./config.js";
 import type { DatabaseHandle } from "./db/client.js";
 import { createApiKeyAuth } from "./http/api-key-auth.js";
@@ -141,6 +142,7 @@ export async function buildApp(options: BuildAppOptions): Promise<App> {
     log,
     auth: createApiKeyAuth({ internalApiKey: config.INTERNAL_API_KEY, publicApiKeys: config.PUBLIC_API_KEYS }),
     wake,
+    heartbeats: new HeartbeatBatcher(db.db, config.LEASE_TTL_SEC),
     counters: options.counters ?? new Counters(),
     resolveHost: options.resolveHost ?? defaultResolveHost,
   };

@@ -5,6 +5,7 @@ import type { DatabaseHandle } from "../db/client.js";
 import type { ApiKeyAuth } from "../http/api-key-auth.js";
 import type { ResolveHost } from "../http/url-guard.js";
 import type { Counters } from "../metrics.js";
+import type { HeartbeatBatcher } from "../queue/heartbeat-batcher.js";
 
 /** Everything a route plugin needs, passed in explicitly (no module-level singletons). */
 export interface RouteDeps {
@@ -13,6 +14,7 @@ export interface RouteDeps {
   log: Logger;
   auth: ApiKeyAuth;
   wake: WakeSignal;
+  heartbeats: HeartbeatBatcher;
   counters: Counters;
   resolveHost: ResolveHost;
 }

@@ -120,4 +120,27 @@ describe("worker liveness", () => {
       await t.close();
     }
   });
+
+  dbTest("a burst of heartbeats from many workers, repeats included, is recorded and each worker gets its own reply", async ({ databaseUrl }) => {
+    const t = await startTestApp(databaseUrl);
+    try {
+      await heartbeat(t.app, "holder");
+      await createJobViaApi(t.app);
+      const held = await claimJob(t.app, "holder");
+      const stranger = "00000000-0000-4000-8000-000000000001";
+      const replies = await Promise.all([
+        ...Array.from({ length: 150 }, (_, i) => heartbeat(t.app, `burst-${i % 100}`, { status: "idle", capacity: 1 + (i % 3) })),
+        heartbeat(t.app, "holder", { status: "busy", active_jobs: [held.buffer_job_id, stranger] }),
+        heartbeat(t.app, "holder", { status: "busy", active_jobs: [held.buffer_job_id, stranger] }),
+      ]);
+      expect(replies.map((r) => r.status)).toEqual(replies.map(() => 200));
+      const holderReplies = replies.slice(150).map((r) => r.json);
+      for (const reply of holderReplies) expect(reply).toMatchObject({ detail: "ok", lost: [stranger], cancel: [], drain: false });
+      for (const reply of replies.slice(0, 150)) expect(reply.json).toMatchObject({ detail: "ok", lost: [], cancel: [] });
+      const [count] = await queryRows<{ n: number }>(t.db.db, sql`select count(*)::int as n from buffer_workers where worker_id like 'burst-%'`);
+      expect(count?.n).toBe(100);
+    } finally {
+      await t.close();
+    }
+  });
 });

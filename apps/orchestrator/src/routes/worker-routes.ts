@@ -2,7 +2,6 @@ import { routes } from "@fleet/contract";
 import type { FastifyPluginCallbackZod } from "fastify-type-provider-zod";
 import { ApiError } from "../http/api-error.js";
 import { listWorkers } from "../queue/list-workers.js";
-import { recordHeartbeat } from "../queue/record-heartbeat.js";
 import { setWorkerDrain } from "../queue/set-worker-drain.js";
 import { toWorkerView } from "../views/worker-view.js";
 import { contractRoute } from "./contract-route.js";
@@ -10,13 +9,13 @@ import type { RouteDeps } from "./deps.js";
 
 /** Heartbeat and the operators' worker routes (list, drain, undrain). */
 export function workerRoutes(deps: RouteDeps): FastifyPluginCallbackZod {
-  const { config, db, auth, counters } = deps;
+  const { config, db, auth, counters, heartbeats } = deps;
   const tags = ["worker API"];
   return (app, _options, done) => {
     app.route({
       ...contractRoute(routes.heartbeat, auth, tags),
       handler: async (request) => {
-        const outcome = await recordHeartbeat(db.db, request.params.worker_id, request.body, config.LEASE_TTL_SEC);
+        const outcome = await heartbeats.record(request.params.worker_id, request.body);
         counters.heartbeats++;
         if (outcome.lost.length > 0 || outcome.cancel.length > 0) {
           request.log.info({ workerId: request.params.worker_id, lost: outcome.lost, cancel: outcome.cancel }, "heartbeat_attempts_to_stop");
