@@ -57,12 +57,7 @@ class RetryableDownloadError extends Error {
   }
 }
 
-/**
- * Streams `url` to `dest` with a size cap and a time limit. Redirects are followed by hand so
- * each hop is re-checked. Only network errors, 5xx and 429 are retried; any other answer is the
- * input's fault (media_error, never retried — the original retried 404s, §8.20).
- */
-export async function downloadToFile(opts: {
+export interface DownloadOptions {
   url: string;
   dest: string;
   what: "video" | "audio";
@@ -70,7 +65,14 @@ export async function downloadToFile(opts: {
   dispatcher: Dispatcher;
   signal: AbortSignal;
   log: Logger;
-}): Promise<DownloadResult> {
+}
+
+/**
+ * Streams `url` to `dest` with a size cap and a time limit. Redirects are followed by hand so
+ * each hop is re-checked. Only network errors, 5xx and 429 are retried; any other answer is the
+ * input's fault (media_error, never retried — the original retried 404s, §8.20).
+ */
+export async function downloadToFile(opts: DownloadOptions): Promise<DownloadResult> {
   const { limits, log, what } = opts;
   let lastError: RetryableDownloadError | null = null;
   for (let attempt = 1; attempt <= limits.attempts; attempt++) {
@@ -99,15 +101,7 @@ export async function downloadToFile(opts: {
   });
 }
 
-async function downloadOnce(opts: {
-  url: string;
-  dest: string;
-  what: "video" | "audio";
-  limits: DownloadLimits;
-  dispatcher: Dispatcher;
-  signal: AbortSignal;
-  log: Logger;
-}): Promise<{ bytes: number; contentType: string | null }> {
+async function downloadOnce(opts: DownloadOptions): Promise<{ bytes: number; contentType: string | null }> {
   const { limits, what } = opts;
   const timeout = AbortSignal.timeout(limits.timeoutMs);
   const signal = AbortSignal.any([opts.signal, timeout]);
