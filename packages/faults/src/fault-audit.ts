@@ -140,21 +140,24 @@ export async function auditFaultRun(input: AuditInput): Promise<AuditResult> {
     p.add("too_many_failures", `${wellFormedOk}/${wellFormed.length} well-formed jobs succeeded (want ≥ ${input.minSuccessShare * 100}%)`);
   }
 
-  // A few outputs must be real media: video plus the voice.
-  for (const job of succeeded.slice(0, 3)) {
-    const path = b2.objectPath(`${b2Prefix}/${job.id}.mp4`);
-    if (!path) continue;
+  // Every output must be real media (video plus the voice) and downloadable at its output_url
+  // with the stored size: a sample would let one bad upload in a few hundred through.
+  await forEachLimited(succeeded, 8, async (job) => {
+    const name = `${b2Prefix}/${job.id}.mp4`;
+    const path = b2.objectPath(name);
+    if (!path) return; // already reported as output_missing
     const probe = await probeMedia(path).catch((err: unknown) => ({ error: String(err) }));
     if ("error" in probe || !probe.hasVideo || !probe.hasAudio) p.add("output_not_media", `job ${job.id}: ${JSON.stringify(probe)}`);
-  }
-  const sample = succeeded[0];
-  if (sample?.output_url) {
-    const res = await fetch(sample.output_url).catch((err: unknown) => err as Error);
-    const size = objects.get(`${b2Prefix}/${sample.id}.mp4`)?.size;
-    if (res instanceof Error || res.status !== 200 || (await res.arrayBuffer()).byteLength !== size) {
-      p.add("output_not_downloadable", `GET ${sample.output_url} → ${res instanceof Error ? res.message : res.status}`);
+    if (!job.output_url) return;
+    // The body is always read to the end: undici keeps the socket otherwise.
+    const got = await fetch(job.output_url).then(
+      async (res) => ({ status: res.status, bytes: (await res.arrayBuffer()).byteLength }),
+      (err: unknown) => ({ status: 0, bytes: 0, error: String(err) }),
+    );
+    if (got.status !== 200 || got.bytes !== objects.get(name)?.size) {
+      p.add("output_not_downloadable", `GET ${job.output_url} → ${JSON.stringify(got)}`);
     }
-  }
+  });
 
   const failedCauses = countBy(
     jobs.filter((j) => j.status === "failed"),
@@ -173,4 +176,16 @@ export async function auditFaultRun(input: AuditInput): Promise<AuditResult> {
       orphanOutputs: orphans.length,
     },
   };
+}
+
+/** Runs `fn` over `items` with at most `limit` in flight. */
+async function forEachLimited<T>(items: readonly T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  const lane = async () => {
+    while (next < items.length) {
+      const item = items[next++] as T;
+      await fn(item);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, lane));
 }

@@ -9,7 +9,10 @@ export type FaultStep =
   | { kind: "orchestrator_503"; ms: number }
   | { kind: "b2_upload_failures"; ms: number };
 
-/** The issue's list, spread over the run: kills between the bigger faults. */
+/** The suite's defaults; README.md states them and `docs-claims.test.ts` holds it to them. */
+export const FAULT_DEFAULTS = { jobs: 300, workers: 6, deadlineSec: 480 } as const;
+
+/** Kills spread between the bigger faults, so each of those lands on a fleet that just lost a worker. */
 export const FAULT_PLAN: readonly FaultStep[] = [
   { kind: "kill_workers", count: 1 },
   { kind: "restart_orchestrator", mode: "graceful" },
@@ -23,12 +26,17 @@ export const FAULT_PLAN: readonly FaultStep[] = [
 ];
 
 export interface FaultEvent {
-  step: string;
+  step: FaultStep["kind"];
+  /** Wall-clock time the fault was injected (ms since the epoch), to look for its effects after. */
+  at: number;
   /** Seconds since the driver started. */
   atSec: number;
   /** Jobs in flight when the fault hit (null when the database could not be asked). */
   inFlight: Pick<JobCounts, "running" | "queued"> | null;
   detail?: string;
+  /** kill_workers: every victim, and those that held a running attempt when they were killed. */
+  killed?: string[];
+  killedHolding?: string[];
 }
 
 export interface DriverTally {
@@ -100,7 +108,7 @@ export async function runFaultPlan(opts: RunFaultPlanOptions): Promise<DriverTal
     }, signal);
     submitter.allowUpTo((i + 2) * waveSize);
     const inFlight = await jobCounts(dbUrl).then(({ running, queued }) => ({ running, queued }), () => null);
-    const event: FaultEvent = { step: step.kind, atSec: Math.round((Date.now() - started) / 100) / 10, inFlight };
+    const event: FaultEvent = { step: step.kind, at: Date.now(), atSec: Math.round((Date.now() - started) / 100) / 10, inFlight };
     tally.events.push(event);
     log(`fault ${i + 1}/${plan.length}: ${JSON.stringify(step)} at ${event.atSec}s, in flight ${JSON.stringify(inFlight)}`);
 
@@ -112,6 +120,8 @@ export async function runFaultPlan(opts: RunFaultPlanOptions): Promise<DriverTal
         const victims = pick(holding.length >= step.count ? holding : alive, step.count, random);
         await Promise.all(victims.map((id) => fleet.killWorker(id)));
         tally.workersKilled += victims.length;
+        event.killed = victims;
+        event.killedHolding = victims.filter((v) => busy.has(v));
         const replacements = await Promise.all(victims.map(() => fleet.addWorker()));
         tally.workersStarted += replacements.length;
         event.detail = `killed ${victims.join(", ")} (holding a job: ${victims.filter((v) => busy.has(v)).length}); started ${replacements.join(", ")}`;

@@ -2,16 +2,17 @@ import { randomBytes } from "node:crypto";
 import { expect, it } from "vitest";
 import { compareApiWithDatabase } from "./api-view-check.js";
 import { auditFaultRun, type AuditResult } from "./fault-audit.js";
-import { FAULT_PLAN, runFaultPlan, seededRandom, type DriverTally } from "./fault-driver.js";
+import { FAULT_DEFAULTS, FAULT_PLAN, runFaultPlan, seededRandom, type DriverTally } from "./fault-driver.js";
 import { startFaultFleet, type FaultFleet } from "./fault-fleet.js";
+import { checkFaultsLanded } from "./fault-landing.js";
 import { jobCounts, workerLeftovers, type WorkerLeftovers } from "./fleet-db.js";
 import { startJobSubmitter, type JobSubmitter } from "./job-submitter.js";
 import { knownBugOfExit } from "./known-bugs.js";
 
-// Knobs for a local run; CI uses the defaults (the issue's numbers).
-const TOTAL_JOBS = Number(process.env.FAULT_JOBS ?? 300);
-const WORKERS = Number(process.env.FAULT_WORKERS ?? 6);
-const DEADLINE_SEC = Number(process.env.FAULT_DEADLINE_SEC ?? 480);
+// Knobs for a local run; CI uses the defaults.
+const TOTAL_JOBS = Number(process.env.FAULT_JOBS ?? FAULT_DEFAULTS.jobs);
+const WORKERS = Number(process.env.FAULT_WORKERS ?? FAULT_DEFAULTS.workers);
+const DEADLINE_SEC = Number(process.env.FAULT_DEADLINE_SEC ?? FAULT_DEFAULTS.deadlineSec);
 const SEED = Number(process.env.FAULT_SEED ?? Math.floor(Math.random() * 2 ** 31));
 
 /** Every 50th job gets a corrupt video: failures must carry a cause, and media errors never retry. */
@@ -47,6 +48,7 @@ it(
       audit?: AuditResult;
       leftovers?: WorkerLeftovers;
       apiProblems?: string[];
+      landingProblems?: string[];
     } = {};
     log(`seed ${SEED} (FAULT_SEED=${SEED} repeats the fault choices)`);
 
@@ -110,6 +112,14 @@ it(
         minSuccessShare: 0.9,
       });
       state.apiProblems = await compareApiWithDatabase({ baseUrl: f.proxy.url, apiKey: f.publicApiKey, dbUrl: f.pg.url });
+      state.landingProblems = await checkFaultsLanded({
+        dbUrl: f.pg.url,
+        plan: FAULT_PLAN,
+        events: state.driver.events,
+        orchestratorLogs: f.orchestratorLogs(),
+        proxyInjected: f.proxy.stats.injected,
+        b2Requests: f.b2.requests,
+      });
     };
 
     const body = run();
@@ -128,7 +138,7 @@ it(
       if (leftovers && (leftovers.runningAttempts > 0 || leftovers.busyWorkers.length > 0)) {
         problems.push(`stuck_busy: ${leftovers.runningAttempts} attempts still running, busy workers: ${leftovers.busyWorkers.join(", ")}`);
       }
-      problems.push(...(audit?.problems ?? []), ...(state.apiProblems ?? []));
+      problems.push(...(audit?.problems ?? []), ...(state.apiProblems ?? []), ...(state.landingProblems ?? []));
       problems.push(...(submitter?.rejections() ?? []).map((r) => `create_rejected: ${r}`));
       const knownBugsHit: string[] = [];
       for (const exit of fleet?.unexpectedExits ?? []) {
