@@ -47,7 +47,7 @@ describe("engines and storage behind the real orchestrator", () => {
       const w = await fleet.startWorker("eng-starting", { env: { INFERENCE_DRIVER: "http", INFERENCE_URL: fake.url, INFERENCE_POLL_MS: "100" } });
       const job = await fleet.submit();
       await expect.poll(async () => (await fleet.workerRow("eng-starting"))?.engine?.state, { timeout: 10_000 }).toBe("starting");
-      await new Promise((r) => setTimeout(r, 1_500));
+      await fleet.heartbeatsPass("eng-starting", 4);
       expect((await fleet.job(job.id)).status).toBe("queued");
       expect(fake.requests.filter((r) => r.method === "PUT")).toEqual([]);
 
@@ -110,7 +110,7 @@ describe("engines and storage behind the real orchestrator", () => {
       await w.waitForLog("storage_not_ready");
       const job = await fleet.submit();
       await expect.poll(async () => (await fleet.workerRow("eng-b2-bad"))?.status, { timeout: 10_000 }).toBe("error");
-      await new Promise((r) => setTimeout(r, 2_000));
+      await fleet.heartbeatsPass("eng-b2-bad", 4);
       expect((await fleet.job(job.id)).status).toBe("queued");
       expect(w.logRecords().filter((r) => r.msg === "buffer_job_claimed")).toEqual([]);
       const health = (await (await fetch(`${w.url}/healthz`)).json()) as { storage: { ready: boolean; detail: string } };

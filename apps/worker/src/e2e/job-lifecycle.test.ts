@@ -131,7 +131,7 @@ describe("job lifecycle against the real orchestrator", () => {
       await w.waitForLog("buffer_worker_drain_requested");
       await expect.poll(async () => (await fleet.workerRow("life-opdrain"))?.status, { timeout: 20_000 }).toBe("draining");
       const job = await fleet.submit();
-      await new Promise((r) => setTimeout(r, 1_500));
+      await fleet.heartbeatsPass("life-opdrain", 4);
       expect((await fleet.job(job.id)).status).toBe("queued");
 
       const undrained = await fetch(`${fleet.orchestrator.url}/internal/buffer/workers/life-opdrain/undrain`, { method: "POST", headers });

@@ -132,6 +132,23 @@ export class Fleet {
     return rows[0] ?? null;
   }
 
+  /**
+   * Waits until the worker has written `count` more heartbeats. An absence ("nothing was
+   * claimed") asserted after this means something on a loaded box: the worker was alive and
+   * deciding for that many beats, however slowly the clock ran.
+   */
+  async heartbeatsPass(workerId: string, count: number, timeoutMs = 60_000): Promise<void> {
+    const seen = new Set<number>();
+    const start = (await this.workerRow(workerId))?.last_heartbeat?.getTime();
+    const deadline = Date.now() + timeoutMs;
+    while (seen.size < count) {
+      if (Date.now() > deadline) throw new Error(`worker ${workerId}: ${seen.size} of ${count} heartbeats within ${timeoutMs} ms`);
+      const beat = (await this.workerRow(workerId))?.last_heartbeat?.getTime();
+      if (beat !== undefined && beat !== start) seen.add(beat);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+
   async attempts(jobId: string): Promise<Array<{ buffer_job_id: string; worker_id: string; status: string }>> {
     const { rows } = await this.db.query<{ buffer_job_id: string; worker_id: string; status: string }>(
       "select buffer_job_id, worker_id, status from buffer_jobs where job_id = $1 order by claimed_at",
