@@ -9,7 +9,8 @@ import type { B2Settings } from "../config.js";
 import { JobAbortedError, JobError } from "../pipeline/job-error.js";
 import { startB2TamperProxy, type B2TamperProxy } from "../test-support/b2-tamper-proxy.js";
 import { captureLogger } from "../test-support/capture-logger.js";
-import { MAX_PART_BYTES, createB2Storage, partSizeFor } from "./b2-storage.js";
+import { MAX_PART_BYTES, partSizeFor } from "./b2-large-file.js";
+import { createB2Storage } from "./b2-storage.js";
 import { outputKey, type OutputStorage } from "./output-storage.js";
 
 const MiB = 1024 * 1024;

@@ -3,92 +3,32 @@ import { stat } from "node:fs/promises";
 import type { B2FileInfo } from "backblaze-b2";
 import type { B2Settings } from "../config.js";
 import type { Logger } from "../logger.js";
-import { JobAbortedError, JobError, abortReasonOf } from "../pipeline/job-error.js";
-import { backoffDelay } from "../util/backoff.js";
-import { sleep } from "../util/sleep.js";
+import { JobError } from "../pipeline/job-error.js";
 import { encodeKey, type OutputStorage, type StoredObject } from "./output-storage.js";
-import { authorizeAccount, type B2Account } from "./b2-account.js";
-import { B2CallError, toB2CallError } from "./b2-call-error.js";
+import type { B2Account } from "./b2-account.js";
+import { toB2CallError } from "./b2-call-error.js";
+import { transferTimeoutMs, uploadLargeFile, verifyEcho } from "./b2-large-file.js";
+import { call, createB2Session } from "./b2-session.js";
 import { cancelStaleLargeFiles } from "./b2-stale-large-files.js";
-import { bufferBody, fileBody, fileSha1, type UploadBody } from "./upload-body.js";
-
-/** B2 tokens live 24 h; renew an hour early rather than fail an upload at the boundary. */
-const AUTH_MAX_AGE_MS = 23 * 3600_000;
-const ATTEMPTS = 5;
-/** B2's large-file limits: parts of at most 5 GB (decimal), at most 10,000 of them. */
-export const MAX_PART_BYTES = 5_000_000_000;
-export const MAX_PARTS = 10_000;
+import { bufferBody, fileBody, type UploadBody } from "./upload-body.js";
 
 /**
- * The part size for a file: the configured one, or larger when the file would need more than
- * 10,000 parts. Null when even 5 GB parts are not enough (a file B2 cannot hold).
- */
-export function partSizeFor(size: number, configured: number): number | null {
-  const needed = Math.max(configured, Math.ceil(size / MAX_PARTS));
-  return needed > MAX_PART_BYTES ? null : needed;
-}
-
-/**
- * Outputs to Backblaze B2 through `backblaze-b2` (B2's native API, v2). The authorization is
- * cached and renewed on expiry or a refused token; files above the large-file threshold go up in
- * parts read straight from disk, so memory stays flat whatever the size; every part and file
- * carries its SHA-1 (as a trailer, so the file is read once) and the SHA-1 B2 reports back is
- * compared with ours. 5xx/429/408, network errors and checksum mismatches are retried with backoff
- * (or B2's Retry-After) on a fresh upload URL, as B2 asks. A retry after a reply that may have been
- * lost first looks for what the lost call did, so one putFile leaves one version of its key.
+ * Outputs to Backblaze B2 through `backblaze-b2` (B2's native API, v2). Files above the large-file
+ * threshold go up in parts (b2-large-file.ts); the rest in one b2_upload_file with the SHA-1 as a
+ * trailer, so the file is read once, and the SHA-1 B2 echoes is compared with ours. Retries follow
+ * b2-session.ts. B2 keeps every upload of a name as a version, so a retry after a reply that may
+ * have been lost first looks for what the lost call did: one putFile leaves one version of its key.
  */
 export function createB2Storage(opts: { settings: B2Settings; log: Logger; retryBaseMs?: number; version?: string | null }): OutputStorage {
   const s = opts.settings;
-  const retryBaseMs = opts.retryBaseMs ?? 1_000;
   const log = opts.log;
-  const userAgent = `fleet-worker/${opts.version ?? packageVersion()} backblaze-b2/1.7.1 node/${process.versions.node}`;
-  let auth: B2Account | null = null;
-  let authorizing: Promise<B2Account> | null = null;
+  const session = createB2Session({
+    settings: s,
+    log,
+    retryBaseMs: opts.retryBaseMs ?? 1_000,
+    userAgent: `fleet-worker/${opts.version ?? packageVersion()} backblaze-b2/1.7.1 node/${process.versions.node}`,
+  });
   let started = false;
-
-  /** Single flight: concurrent uploads that all see a refused token re-authorize once. */
-  async function getAuth(signal: AbortSignal): Promise<B2Account> {
-    if (auth && Date.now() - auth.at < AUTH_MAX_AGE_MS) return auth;
-    const stale = auth;
-    authorizing ??= authorizeAccount(s, userAgent, signal).finally(() => {
-      authorizing = null;
-    });
-    const fresh = await authorizing;
-    if (auth === stale) auth = fresh;
-    return auth ?? fresh;
-  }
-
-  /**
-   * Runs one B2 step with the retry policy. `step` gets the current authorization; a refused
-   * account token renews it, a refused upload token just retries (the step asks for a new URL
-   * itself). Anything not retryable ends the upload.
-   */
-  async function withRetries<T>(what: string, signal: AbortSignal, step: (a: B2Account, attempt: number) => Promise<T>): Promise<T> {
-    for (let attempt = 1; ; attempt++) {
-      if (signal.aborted) throw new JobAbortedError(abortReasonOf(signal));
-      let a: B2Account;
-      try {
-        a = await getAuth(signal);
-      } catch (err) {
-        if (signal.aborted) throw new JobAbortedError(abortReasonOf(signal));
-        const e = toB2CallError(err, "b2_authorize_account");
-        if (!e.retryable || attempt >= ATTEMPTS) throw uploadError(what, e);
-        await sleep(e.delayMs(backoffDelay(attempt, retryBaseMs, 30_000)), signal);
-        continue;
-      }
-      try {
-        return await step(a, attempt);
-      } catch (err) {
-        if (signal.aborted) throw new JobAbortedError(abortReasonOf(signal));
-        if (err instanceof JobError || err instanceof JobAbortedError) throw err;
-        const e = toB2CallError(err, what);
-        if (e.isAccountTokenRejected && auth === a) auth = null;
-        log.warn({ op: e.op, statusCode: e.statusCode, code: e.code, error: e.message, attempt, attempts: ATTEMPTS }, "b2_call_failed");
-        if (!e.retryable || attempt >= ATTEMPTS) throw uploadError(what, e);
-        if (!e.tokenRejected) await sleep(e.delayMs(backoffDelay(attempt, retryBaseMs, 30_000)), signal);
-      }
-    }
-  }
 
   /** The newest version of `key` when it holds exactly the bytes whose SHA-1 is `sha1`. */
   async function findUploaded(a: B2Account, key: string, sha1: string, signal: AbortSignal): Promise<B2FileInfo | null> {
@@ -102,7 +42,7 @@ export function createB2Storage(opts: { settings: B2Settings; log: Logger; retry
   async function uploadSmall(o: { key: string; size: number; body: () => UploadBody; contentType: string; signal: AbortSignal }) {
     // The SHA-1 of a body sent in full whose reply never came: it may be stored already.
     let maybeStored: string | null = null;
-    return withRetries("upload", o.signal, async (a) => {
+    return session.withRetries("upload", o.signal, async (a) => {
       if (maybeStored !== null) {
         const found = await findUploaded(a, o.key, maybeStored, o.signal);
         if (found) {
@@ -131,113 +71,9 @@ export function createB2Storage(opts: { settings: B2Settings; log: Logger; retry
         if (toB2CallError(err, "b2_upload_file").statusCode === null) maybeStored = sentSha1(body);
         throw err;
       }
-      verify("b2_upload_file", res.data.contentSha1, body.sha1(), res.data.contentLength, o.size);
+      verifyEcho("b2_upload_file", res.data.contentSha1, body.sha1(), res.data.contentLength, o.size);
       return { size: res.data.contentLength, sha1: body.sha1() };
     });
-  }
-
-  /** b2_get_file_info, or null when B2 has no finished file under that id. */
-  async function finishedFile(a: B2Account, fileId: string, signal: AbortSignal): Promise<B2FileInfo | null> {
-    try {
-      return (await call("b2_get_file_info", () => a.b2.getFileInfo({ fileId, axiosOverride: { signal, timeout: 30_000 } }))).data;
-    } catch (err) {
-      const e = toB2CallError(err, "b2_get_file_info");
-      // 404 not_found for an unknown id; an unfinished large file is refused as a bad request.
-      if (e.statusCode === 404 || (e.statusCode === 400 && e.code === "bad_request")) return null;
-      throw e;
-    }
-  }
-
-  async function uploadLarge(filePath: string, key: string, size: number, contentType: string, signal: AbortSignal): Promise<string> {
-    const partSize = partSizeFor(size, s.partSizeBytes);
-    if (partSize === null) {
-      throw JobError.processing("upload", `Output of ${size} bytes exceeds B2's largest file (${MAX_PARTS} parts of ${MAX_PART_BYTES} bytes)`, false);
-    }
-    const wholeSha1 = await fileSha1(filePath);
-    const fileId = await withRetries("upload", signal, async (a) => {
-      const res = await call("b2_start_large_file", () =>
-        a.b2.startLargeFile({
-          bucketId: a.bucketId,
-          fileName: key,
-          contentType,
-          // backblaze-b2 has no fileInfo argument; its request body is merged with this one.
-          axiosOverride: { data: { fileInfo: { large_file_sha1: wholeSha1 } }, signal, timeout: 30_000 },
-        }),
-      );
-      return res.data.fileId;
-    });
-    let finishSent = false;
-    try {
-      const partSha1Array: string[] = [];
-      let partUrl: { uploadUrl: string; authorizationToken: string } | null = null;
-      for (let start = 0, part = 1; start < size; start += partSize, part++) {
-        const end = Math.min(size, start + partSize) - 1;
-        const length = end - start + 1;
-        const sha1 = await withRetries("upload", signal, async (a) => {
-          partUrl ??= (await call("b2_get_upload_part_url", () => a.b2.getUploadPartUrl({ fileId, axiosOverride: { signal, timeout: 30_000 } }))).data;
-          try {
-            const body = fileBody(filePath, length, { start, end });
-            const res = await call("b2_upload_part", () =>
-              a.b2.uploadPart({
-                uploadUrl: partUrl!.uploadUrl,
-                uploadAuthToken: partUrl!.authorizationToken,
-                partNumber: part,
-                data: body.data,
-                contentLength: body.contentLength,
-                hash: body.hash,
-                axiosOverride: { signal: AbortSignal.any([signal, AbortSignal.timeout(transferTimeoutMs(length))]) },
-              }),
-            );
-            verify("b2_upload_part", res.data.contentSha1, body.sha1(), res.data.contentLength, length);
-            return body.sha1();
-          } catch (err) {
-            // B2: after any failure on an upload URL, get a new one.
-            partUrl = null;
-            throw err;
-          }
-        });
-        partSha1Array.push(sha1);
-        log.debug({ key, part, bytes: length }, "b2_part_uploaded");
-      }
-      // A finish whose reply was lost may have finished the file, and a second finish is then a
-      // 400: B2 says to look the file up, so every attempt after the first does that first.
-      const finished = await withRetries("upload", signal, async (a) => {
-        if (finishSent) {
-          const found = await finishedFile(a, fileId, signal);
-          if (found) {
-            log.info({ key, fileId }, "b2_large_file_found_after_lost_reply");
-            return found;
-          }
-        }
-        finishSent = true;
-        return (await call("b2_finish_large_file", () => a.b2.finishLargeFile({ fileId, partSha1Array, axiosOverride: { signal, timeout: 60_000 } }))).data;
-      });
-      if (finished.contentLength !== size || finished.fileInfo?.large_file_sha1 !== wholeSha1) {
-        throw JobError.processing(
-          "upload",
-          `B2 assembled ${finished.contentLength} bytes with large_file_sha1=${finished.fileInfo?.large_file_sha1}, expected ${size} bytes with ${wholeSha1}`,
-          true,
-        );
-      }
-      return wholeSha1;
-    } catch (err) {
-      void cancelLarge(fileId, finishSent);
-      throw err;
-    }
-  }
-
-  /** Cancels an unfinished large file; never one a finish may have completed (B2 would keep it anyway). */
-  async function cancelLarge(fileId: string, finishSent: boolean) {
-    try {
-      const a = await getAuth(AbortSignal.timeout(30_000));
-      if (finishSent && (await finishedFile(a, fileId, AbortSignal.timeout(30_000)))) {
-        log.warn({ fileId }, "b2_large_file_kept_finished");
-        return;
-      }
-      await a.b2.cancelLargeFile({ fileId, axiosOverride: { timeout: 30_000 } });
-    } catch (err) {
-      log.warn({ fileId, error: toB2CallError(err, "b2_cancel_large_file").message }, "b2_cancel_large_file_failed");
-    }
   }
 
   /**
@@ -246,7 +82,7 @@ export function createB2Storage(opts: { settings: B2Settings; log: Logger; retry
    * B2_DOWNLOAD_URL_TTL_SEC (B2 allows at most 7 days).
    */
   async function urlFor(key: string, signal: AbortSignal): Promise<string> {
-    return withRetries("download authorization", signal, async (a) => {
+    return session.withRetries("download authorization", signal, async (a) => {
       const plain = `${a.downloadUrl}/file/${encodeURIComponent(s.bucketName)}/${encodeKey(key)}`;
       if (!a.authorizedLinks) return plain;
       const res = await call("b2_get_download_authorization", () =>
@@ -279,7 +115,7 @@ export function createB2Storage(opts: { settings: B2Settings; log: Logger; retry
         account: a,
         namePrefix: s.prefix ? `${s.prefix}/` : "",
         olderThanMs: s.cancelUnfinishedAfterMs,
-        userAgent,
+        userAgent: session.userAgent,
         signal,
         log,
       });
@@ -295,11 +131,10 @@ export function createB2Storage(opts: { settings: B2Settings; log: Logger; retry
     async check(signal) {
       let a: B2Account;
       try {
-        a = await getAuth(signal);
+        a = await session.getAuth(signal);
       } catch (err) {
         const e = toB2CallError(err, "b2_authorize_account");
-        const why = e.isConfiguration ? "configuration: " : "";
-        throw new Error(`B2 not usable: ${why}${e.message}`, { cause: err });
+        throw new Error(`B2 not usable: ${e.isConfiguration ? "configuration: " : ""}${e.message}`, { cause: err });
       }
       if (!started) {
         started = true;
@@ -311,13 +146,11 @@ export function createB2Storage(opts: { settings: B2Settings; log: Logger; retry
       const { size } = await stat(filePath);
       if (size === 0) throw JobError.processing("upload", "Output file is empty (0 bytes)", false);
       const t0 = Date.now();
-      log.info({ key, bytes: size, bucket: s.bucketName, large: size > s.largeFileThresholdBytes }, "b2_upload_start");
-      let sha1: string;
-      if (size > s.largeFileThresholdBytes) {
-        sha1 = await uploadLarge(filePath, key, size, contentType, signal);
-      } else {
-        ({ sha1 } = await uploadSmall({ key, size, contentType, signal, body: () => fileBody(filePath, size) }));
-      }
+      const large = size > s.largeFileThresholdBytes;
+      log.info({ key, bytes: size, bucket: s.bucketName, large }, "b2_upload_start");
+      const sha1 = large
+        ? await uploadLargeFile(session, { filePath, key, size, contentType, partSizeBytes: s.partSizeBytes, signal })
+        : (await uploadSmall({ key, size, contentType, signal, body: () => fileBody(filePath, size) })).sha1;
       const url = await urlFor(key, signal);
       log.info({ key, bytes: size, seconds: (Date.now() - t0) / 1000 }, "b2_upload_success");
       return { key, url, bytes: size, sha1 } satisfies StoredObject;
@@ -333,19 +166,6 @@ export function createB2Storage(opts: { settings: B2Settings; log: Logger; retry
   };
 }
 
-/** A transfer may take a minute to start plus one second per 256 KiB: generous, but never forever (§8.16). */
-function transferTimeoutMs(bytes: number): number {
-  return 60_000 + Math.ceil(bytes / (256 * 1024)) * 1000;
-}
-
-async function call<T>(op: string, fn: () => Promise<T>): Promise<T> {
-  try {
-    return await fn();
-  } catch (err) {
-    throw toB2CallError(err, op);
-  }
-}
-
 /** The SHA-1 of a body that went out in full, or null when it broke off (B2 cannot have stored it). */
 function sentSha1(body: UploadBody): string | null {
   try {
@@ -353,22 +173,6 @@ function sentSha1(body: UploadBody): string | null {
   } catch {
     return null;
   }
-}
-
-/** B2 echoes the SHA-1 it computed; a mismatch means the bytes it stored are not ours. */
-function verify(op: string, theirs: string | undefined, ours: string, theirLength: number | undefined, ourLength: number) {
-  if (theirs !== ours || theirLength !== ourLength) {
-    throw new B2CallError(op, null, "sha1_mismatch", `B2 stored sha1=${theirs} length=${theirLength}, sent sha1=${ours} length=${ourLength}`);
-  }
-}
-
-function uploadError(what: string, e: B2CallError): JobError {
-  const message = e.isConfiguration ? `B2 ${what} failed: configuration: ${e.message}` : `B2 ${what} failed: ${e.message}`;
-  return JobError.processing("upload", message, e.retryable, {
-    op: e.op,
-    status_code: e.statusCode,
-    b2_code: e.code,
-  });
 }
 
 function packageVersion(): string {
