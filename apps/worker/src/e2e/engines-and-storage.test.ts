@@ -99,6 +99,7 @@ describe("engines and storage behind the real orchestrator", () => {
       expect(b2.requestCount("authorize")).toBeGreaterThanOrEqual(2);
       const logText = w.logs().join("\n");
       expect(logText).not.toContain(b2.appKey);
+      expect(logText).not.toContain(url.searchParams.get("Authorization"));
       expect(logText).not.toContain(fleet.orchestrator.internalApiKey);
     } finally {
       await fleet.close();
