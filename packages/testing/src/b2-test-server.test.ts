@@ -264,14 +264,17 @@ describe("B2 test server through backblaze-b2", () => {
     expect((await client.getBucket({ bucketName: b2s.bucketName })).data.buckets[0]?.bucketType).toBe("allPrivate");
     await upload("out/a.mp4", randomBytes(100));
     await upload("other/b.mp4", randomBytes(100));
-    const grant = await client.getDownloadAuthorization({ bucketId, fileNamePrefix: "out/a.mp4", validDurationInSeconds: 1 });
-    const get = (name: string) => fetch(`${b2s.url}/file/${b2s.bucketName}/${name}?Authorization=${encodeURIComponent(grant.data.authorizationToken)}`);
+    const grant = async (validDurationInSeconds: number) =>
+      (await client.getDownloadAuthorization({ bucketId, fileNamePrefix: "out/a.mp4", validDurationInSeconds })).data.authorizationToken;
+    const get = (name: string, token: string) => fetch(`${b2s.url}/file/${b2s.bucketName}/${name}?Authorization=${encodeURIComponent(token)}`);
+    const hour = await grant(3600);
     expect((await fetch(`${b2s.url}/file/${b2s.bucketName}/out/a.mp4`)).status).toBe(401);
-    expect((await get("out/a.mp4")).status).toBe(200);
-    const other = await get("other/b.mp4");
+    expect((await get("out/a.mp4", hour)).status).toBe(200);
+    const other = await get("other/b.mp4", hour);
     expect([other.status, ((await other.json()) as { code: string }).code]).toEqual([401, "unauthorized"]);
-    await expect.poll(async () => (await get("out/a.mp4")).status, { timeout: 10_000, interval: 200 }).toBe(401);
-    const expired = await get("out/a.mp4");
+    const second = await grant(1);
+    await expect.poll(async () => (await get("out/a.mp4", second)).status, { timeout: 10_000, interval: 200 }).toBe(401);
+    const expired = await get("out/a.mp4", second);
     expect(((await expired.json()) as { code: string }).code).toBe("expired_auth_token");
     for (const validDurationInSeconds of [0, 604_801]) {
       const bad = await failure(client.getDownloadAuthorization({ bucketId, fileNamePrefix: "out/", validDurationInSeconds }));

@@ -96,10 +96,10 @@ describe("B2 storage", () => {
     expect(b2.requestCount("get_download_authorization")).toBe(0);
   });
 
-  it("on a private bucket hands out a link authorized for that one output, for B2_DOWNLOAD_URL_TTL_SEC", async () => {
-    const s = storage({ downloadUrlTtlSec: 1 });
+  it("on a private bucket hands out a link authorized for that one output", async () => {
+    const s = storage();
     await s.check(signal());
-    expect(logs.messages("b2_storage_mode")).toEqual([expect.objectContaining({ bucketType: "allPrivate", links: "authorized", linkTtlSec: 1 })]);
+    expect(logs.messages("b2_storage_mode")).toEqual([expect.objectContaining({ bucketType: "allPrivate", links: "authorized", linkTtlSec: 3600 })]);
     const stored = await s.putFile({ filePath: small, key, contentType: "video/mp4", signal: signal() });
     const sidecar = await s.putJson({ key: key.replace(/\.mp4$/, ".json"), value: { ok: true }, signal: signal() });
     const url = new URL(stored.url);
@@ -113,7 +113,12 @@ describe("B2 storage", () => {
     sidecarWithVideoToken.search = url.search;
     expect((await fetch(sidecarWithVideoToken)).status).toBe(401);
     expect((await fetch(sidecar.url)).status).toBe(200);
+  });
+
+  it("asks B2 for links that live B2_DOWNLOAD_URL_TTL_SEC and then stop working", async () => {
+    const stored = await storage({ downloadUrlTtlSec: 1 }).putFile({ filePath: small, key, contentType: "video/mp4", signal: signal() });
     await expect.poll(async () => (await fetch(stored.url)).status, { timeout: 10_000, interval: 200 }).toBe(401);
+    expect(((await (await fetch(stored.url)).json()) as { code: string }).code).toBe("expired_auth_token");
   });
 
   it("refuses a private bucket at start when the key lacks shareFiles, before any upload", async () => {
