@@ -122,6 +122,8 @@ export interface WorkerBoxConfig {
   b2AppKey: string | undefined;
   b2BucketName: string | undefined;
   b2AuthorizeUrl: string | undefined;
+  /** B2_PREFIX; absent means the worker's default. */
+  b2Prefix?: string | undefined;
   workDir: string;
   localStorageDir: string;
 }
@@ -161,6 +163,7 @@ export function loadWorkerBoxConfig(env: NodeJS.ProcessEnv, envFile?: string): W
     b2AppKey: get("B2_APP_KEY"),
     b2BucketName: get("B2_BUCKET_NAME"),
     b2AuthorizeUrl: get("B2_AUTHORIZE_URL"),
+    b2Prefix: get("B2_PREFIX"),
     workDir,
     localStorageDir: resolve(get("LOCAL_STORAGE_DIR") ?? join(workDir, "outputs")),
   };

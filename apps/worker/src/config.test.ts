@@ -83,6 +83,23 @@ describe("loadConfig", () => {
     });
   });
 
+  it("accepts only a v2 B2 authorize URL and part sizes within B2's 5 MB to 5 GB", () => {
+    const b2 = { STORAGE: "b2", B2_KEY_ID: "id", B2_APP_KEY: "app", B2_BUCKET_NAME: "b" };
+    expect(() => loadConfig({ ...b2, B2_AUTHORIZE_URL: "https://api.backblazeb2.com/b2api/v3/b2_authorize_account" }, facts)).toThrow(/B2_AUTHORIZE_URL.*v2/);
+    expect(loadConfig({ ...b2, B2_AUTHORIZE_URL: "http://127.0.0.1:9/b2api/v2/b2_authorize_account" }, facts).storage).toMatchObject({ kind: "b2" });
+    expect(() => loadConfig({ ...b2, B2_PART_SIZE_MB: "4769", B2_LARGE_FILE_THRESHOLD_MB: "4769" }, facts)).toThrow(/B2_PART_SIZE_MB/);
+    expect(() => loadConfig({ ...b2, B2_PART_SIZE_MB: "4" }, facts)).toThrow(/B2_PART_SIZE_MB/);
+    const c = loadConfig({ ...b2, B2_PART_SIZE_MB: "4768", B2_LARGE_FILE_THRESHOLD_MB: "4768" }, facts);
+    expect(c.storage.kind === "b2" && c.storage.b2.partSizeBytes).toBeLessThanOrEqual(5_000_000_000);
+  });
+
+  it("bounds private-bucket link lifetimes by B2's 7 days and turns the unfinished-file clean-up off with 0", () => {
+    const b2 = { STORAGE: "b2", B2_KEY_ID: "id", B2_APP_KEY: "app", B2_BUCKET_NAME: "b" };
+    expect(loadConfig(b2, facts).storage).toMatchObject({ b2: { downloadUrlTtlSec: 86_400, cancelUnfinishedAfterMs: 24 * 3600_000 } });
+    expect(() => loadConfig({ ...b2, B2_DOWNLOAD_URL_TTL_SEC: "604801" }, facts)).toThrow(/B2_DOWNLOAD_URL_TTL_SEC/);
+    expect(loadConfig({ ...b2, B2_CANCEL_UNFINISHED_AFTER_HOURS: "0" }, facts).storage).toMatchObject({ b2: { cancelUnfinishedAfterMs: null } });
+  });
+
   it("requires INFERENCE_URL for the http and generate drivers", () => {
     expect(() => loadConfig({ INFERENCE_DRIVER: "http" }, facts)).toThrow(/INFERENCE_URL/);
     expect(loadConfig({ INFERENCE_DRIVER: "generate", INFERENCE_URL: "http://127.0.0.1:8001/" }, facts).inference.url).toBe("http://127.0.0.1:8001");

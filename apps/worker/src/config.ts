@@ -31,13 +31,25 @@ const EnvSchema = z.object({
   B2_APP_KEY: OptionalString,
   B2_BUCKET_NAME: OptionalString,
   B2_PREFIX: z.preprocess(emptyAsUndefined, z.string().default("avatar/outputs")),
+  // backblaze-b2 speaks v2 only: it builds every other URL as {apiUrl}/b2api/v2/…, and a v3/v4
+  // reply nests apiUrl where the library does not look.
   B2_AUTHORIZE_URL: z.preprocess(
     emptyAsUndefined,
-    z.url({ protocol: /^https?$/ }).default("https://api.backblazeb2.com/b2api/v2/b2_authorize_account"),
+    z
+      .url({ protocol: /^https?$/ })
+      .refine((u) => new URL(u).pathname.replace(/\/+$/, "").endsWith("/b2api/v2/b2_authorize_account"), {
+        message: "must be a v2 b2_authorize_account URL (…/b2api/v2/b2_authorize_account): the B2 library speaks v2 only",
+      })
+      .default("https://api.backblazeb2.com/b2api/v2/b2_authorize_account"),
   ),
-  // B2 requires parts of at least 5 MB (except the last); 100 MB is Backblaze's recommendation.
-  B2_PART_SIZE_MB: num(z.number().min(5).max(5000), 100),
-  B2_LARGE_FILE_THRESHOLD_MB: num(z.number().min(5).max(5000), 200),
+  // B2 takes parts of 5 MB to 5 GB (decimal), the last one shorter; 100 MB is Backblaze's recommendation.
+  // In MiB: 5 MiB ≥ 5 MB, and 4768 MiB is the largest whole number of MiB within 5 GB.
+  B2_PART_SIZE_MB: num(z.number().min(5).max(4768), 100),
+  B2_LARGE_FILE_THRESHOLD_MB: num(z.number().min(5).max(4768), 200),
+  // Private buckets: lifetime of the authorized download links handed out as output_url. B2 allows 1 s to 7 days.
+  B2_DOWNLOAD_URL_TTL_SEC: num(z.number().int().min(1).max(604_800), 86_400),
+  // At start, cancel unfinished large files under B2_PREFIX started longer ago than this (0 = never).
+  B2_CANCEL_UNFINISHED_AFTER_HOURS: num(z.number().min(0).max(8760), 24),
   CONFIG_LABEL: z.preprocess(emptyAsUndefined, z.string().max(200).default("default")),
   BATCH_SIZE: num(z.number().int().min(1).max(64), 8),
   INFERENCE_DRIVER: z.preprocess(emptyAsUndefined, z.enum(["ffmpeg", "http", "generate"]).default("ffmpeg")),
@@ -86,6 +98,10 @@ export interface B2Settings {
   authorizeUrl: string;
   partSizeBytes: number;
   largeFileThresholdBytes: number;
+  /** Lifetime of the authorized download links of a private bucket. */
+  downloadUrlTtlSec: number;
+  /** Unfinished large files older than this are cancelled at start; null: never. */
+  cancelUnfinishedAfterMs: number | null;
 }
 
 export interface Config {
@@ -190,6 +206,8 @@ export function loadConfig(
         authorizeUrl: e.B2_AUTHORIZE_URL,
         partSizeBytes: Math.floor(e.B2_PART_SIZE_MB * MB),
         largeFileThresholdBytes: Math.floor(e.B2_LARGE_FILE_THRESHOLD_MB * MB),
+        downloadUrlTtlSec: e.B2_DOWNLOAD_URL_TTL_SEC,
+        cancelUnfinishedAfterMs: e.B2_CANCEL_UNFINISHED_AFTER_HOURS > 0 ? Math.round(e.B2_CANCEL_UNFINISHED_AFTER_HOURS * 3600_000) : null,
       },
     };
   } else {

@@ -1,6 +1,7 @@
 import type { ClaimedJob, JsonObject } from "@fleet/contract";
 import type { Logger } from "./logger.js";
 import type { Outbox, OutboxEntry } from "./outbox.js";
+import { redactUrl } from "./pipeline/download.js";
 import { JobAbortedError, type AbortReason } from "./pipeline/job-error.js";
 import type { JobInput, JobOutcome } from "./pipeline/run-job.js";
 import type { ProgressReporter } from "./progress-reporter.js";
@@ -114,7 +115,8 @@ export function createJobRunner(opts: {
         {
           ...fields,
           seconds,
-          outputUrl: report.output_url,
+          // A private bucket's link carries its download authorization in the query.
+          outputUrl: report.output_url ? redactUrl(report.output_url) : report.output_url,
           errorType: report.error_info?.error_type,
           stage: report.error_info?.stage,
           retryable: report.error_info?.retryable,

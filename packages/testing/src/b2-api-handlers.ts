@@ -1,6 +1,6 @@
 import type { IncomingMessage } from "node:http";
 import type { B2State } from "./b2-http.js";
-import { B2HttpError, header, readJson, requireString } from "./b2-http.js";
+import { B2HttpError, header, readJson, requireCapability, requireNameAllowed, requireString } from "./b2-http.js";
 import { B2StoreError, checkFileName, fileJson, resolveContentType } from "./b2-store.js";
 
 /** b2_authorize_account: Basic auth with the configured keyId/appKey. v3 nests the API facts in apiInfo. */
@@ -15,7 +15,7 @@ export function authorize(state: B2State, req: IncomingMessage, version: number)
     throw new B2HttpError(401, "unauthorized", "The applicationKeyId and/or the applicationKey are wrong.");
   }
   const token = state.tokens.issue({ kind: "account" });
-  const capabilities = ["listBuckets", "listFiles", "readFiles", "writeFiles", "deleteFiles", "shareFiles"];
+  const capabilities = [...state.capabilities];
   const bucket = state.restrictedToBucket ? { bucketId: state.bucketId, bucketName: state.bucketName } : { bucketId: null, bucketName: null };
   if (version >= 3) {
     return {
@@ -29,7 +29,7 @@ export function authorize(state: B2State, req: IncomingMessage, version: number)
           recommendedPartSize: state.recommendedPartSize,
           absoluteMinimumPartSize: state.absoluteMinimumPartSize,
           capabilities,
-          namePrefix: null,
+          namePrefix: state.namePrefix,
           ...bucket,
           infoType: "storageApi",
         },
@@ -40,7 +40,7 @@ export function authorize(state: B2State, req: IncomingMessage, version: number)
   return {
     accountId: state.accountId,
     authorizationToken: token,
-    allowed: { ...bucket, capabilities, namePrefix: null },
+    allowed: { ...bucket, capabilities, namePrefix: state.namePrefix },
     apiUrl: state.url,
     downloadUrl: state.url,
     s3ApiUrl: state.url,
@@ -69,6 +69,30 @@ function checkBucketId(state: B2State, bucketId: unknown): void {
 }
 
 type Handler = (state: B2State, body: Record<string, unknown>) => Promise<Record<string, unknown>> | Record<string, unknown>;
+
+/** The capability each call needs, as B2's API reference lists it. */
+const CAPABILITY: Record<string, string> = {
+  list_buckets: "listBuckets",
+  get_upload_url: "writeFiles",
+  start_large_file: "writeFiles",
+  get_upload_part_url: "writeFiles",
+  finish_large_file: "writeFiles",
+  cancel_large_file: "writeFiles",
+  list_parts: "writeFiles",
+  list_unfinished_large_files: "listFiles",
+  list_file_names: "listFiles",
+  list_file_versions: "listFiles",
+  get_file_info: "readFiles",
+  get_download_authorization: "shareFiles",
+  delete_file_version: "deleteFiles",
+};
+
+/** A listing prefix must lie inside the key's name prefix (v2: otherwise the call is unauthorized). */
+function listingPrefix(state: B2State, value: unknown): string {
+  const prefix = typeof value === "string" ? value : "";
+  if (state.namePrefix !== null && !prefix.startsWith(state.namePrefix)) requireNameAllowed(state, prefix);
+  return prefix;
+}
 
 const handlers: Record<string, Handler> = {
   list_buckets(state, body) {
@@ -100,6 +124,7 @@ const handlers: Record<string, Handler> = {
     const fileName = requireString(body, "fileName");
     const nameProblem = checkFileName(fileName);
     if (nameProblem) throw new B2HttpError(400, "bad_request", nameProblem);
+    requireNameAllowed(state, fileName);
     const info = body.fileInfo && typeof body.fileInfo === "object" ? (body.fileInfo as Record<string, unknown>) : {};
     const fileInfo = Object.fromEntries(Object.entries(info).map(([k, v]) => [k.toLowerCase(), String(v)]));
     const ct = resolveContentType(typeof body.contentType === "string" ? body.contentType : undefined, fileName);
@@ -146,9 +171,58 @@ const handlers: Record<string, Handler> = {
     };
   },
 
+  list_unfinished_large_files(state, body) {
+    checkBucketId(state, body.bucketId);
+    const prefix = listingPrefix(state, body.namePrefix);
+    const start = typeof body.startFileId === "string" ? body.startFileId : null;
+    const max = typeof body.maxFileCount === "number" && body.maxFileCount > 0 ? Math.min(body.maxFileCount, 100) : 100;
+    // Oldest first, as B2 lists them.
+    const all = [...state.store.largeFiles.values()].filter((lf) => lf.fileName.startsWith(prefix));
+    const from = start === null ? 0 : Math.max(0, all.findIndex((lf) => lf.fileId === start));
+    const page = all.slice(from, from + max);
+    return {
+      files: page.map((lf) => ({
+        accountId: state.accountId, action: "start", bucketId: lf.bucketId, contentLength: 0, contentSha1: "none",
+        contentMd5: null, contentType: lf.contentType, fileId: lf.fileId, fileInfo: lf.fileInfo, fileName: lf.fileName,
+        uploadTimestamp: lf.uploadTimestamp,
+      })),
+      nextFileId: all[from + max]?.fileId ?? null,
+    };
+  },
+
+  list_file_versions(state, body) {
+    checkBucketId(state, body.bucketId);
+    const prefix = listingPrefix(state, body.prefix);
+    const start = typeof body.startFileName === "string" ? body.startFileName : "";
+    const max = typeof body.maxFileCount === "number" && body.maxFileCount > 0 ? Math.min(body.maxFileCount, 10_000) : 100;
+    // By name, then newest first, as B2 lists versions.
+    const all = state.store.versions
+      .filter((v) => v.fileName.startsWith(prefix) && v.fileName >= start)
+      .sort((a, b) => (a.fileName === b.fileName ? b.uploadTimestamp - a.uploadTimestamp : a.fileName < b.fileName ? -1 : 1));
+    const next = all[max];
+    return {
+      files: all.slice(0, max).map((v) => fileJson(state.accountId, v)),
+      nextFileName: next?.fileName ?? null,
+      nextFileId: next?.fileId ?? null,
+    };
+  },
+
+  get_download_authorization(state, body) {
+    checkBucketId(state, body.bucketId);
+    const prefix = requireString(body, "fileNamePrefix");
+    requireNameAllowed(state, prefix);
+    const seconds = body.validDurationInSeconds;
+    // B2: at least one second, at most one week.
+    if (typeof seconds !== "number" || !Number.isInteger(seconds) || seconds < 1 || seconds > 604_800) {
+      throw new B2HttpError(400, "bad_request", `validDurationInSeconds must be between 1 and 604800: ${String(seconds)}`);
+    }
+    const authorizationToken = state.tokens.issue({ kind: "download", bucketId: state.bucketId, prefix, expiresAt: Date.now() + seconds * 1000 });
+    return { bucketId: state.bucketId, fileNamePrefix: prefix, authorizationToken };
+  },
+
   list_file_names(state, body) {
     checkBucketId(state, body.bucketId);
-    const prefix = typeof body.prefix === "string" ? body.prefix : "";
+    const prefix = listingPrefix(state, body.prefix);
     const start = typeof body.startFileName === "string" ? body.startFileName : "";
     const delimiter = typeof body.delimiter === "string" && body.delimiter !== "" ? body.delimiter : null;
     const max = typeof body.maxFileCount === "number" && body.maxFileCount > 0 ? Math.min(body.maxFileCount, 10_000) : 100;
@@ -197,6 +271,8 @@ export async function handleApiCall(state: B2State, op: string, req: IncomingMes
   const handler = handlers[op];
   if (!handler) throw new B2HttpError(404, "not_found", `unknown API call: b2_${op}`);
   const body = await readJson(req);
+  const capability = CAPABILITY[op];
+  if (capability) requireCapability(state, capability);
   try {
     return await handler(state, body);
   } catch (err) {

@@ -14,8 +14,11 @@ export const B2_OPS = [
   "finish_large_file",
   "cancel_large_file",
   "list_parts",
+  "list_unfinished_large_files",
   "list_file_names",
+  "list_file_versions",
   "get_file_info",
+  "get_download_authorization",
   "delete_file_version",
   "download",
 ] as const;
@@ -33,14 +36,24 @@ export class B2HttpError extends Error {
   }
 }
 
-type TokenTarget = { kind: "account" } | { kind: "upload"; bucketId: string } | { kind: "part"; fileId: string };
+type TokenTarget =
+  | { kind: "account" }
+  | { kind: "upload"; bucketId: string }
+  | { kind: "part"; fileId: string }
+  /** b2_get_download_authorization: names starting with `prefix`, until `expiresAt`. */
+  | { kind: "download"; bucketId: string; prefix: string; expiresAt: number };
+
+/** The capabilities B2 gives a "Read and Write" key created in its console. */
+export const ALL_CAPABILITIES = ["listBuckets", "listFiles", "readFiles", "shareFiles", "writeFiles", "deleteFiles"] as const;
 
 /** Auth and upload tokens; `expireAll` turns every current one into a 401 expired_auth_token. */
 export class TokenRegistry {
   private readonly tokens = new Map<string, { target: TokenTarget; expired: boolean }>();
+  /** Upload and part tokens with a request in flight: B2 allows one upload per token at a time. */
+  private readonly uploading = new Set<string>();
 
   issue(target: TokenTarget): string {
-    const prefix = target.kind === "account" ? "4_" : "2_";
+    const prefix = target.kind === "account" ? "4_" : target.kind === "download" ? "3_" : "2_";
     const token = `${prefix}${randomBytes(24).toString("base64url")}`;
     this.tokens.set(token, { target, expired: false });
     return token;
@@ -48,6 +61,22 @@ export class TokenRegistry {
 
   expireAll(): void {
     for (const t of this.tokens.values()) t.expired = true;
+  }
+
+  /** Marks an upload token busy for one request; a second concurrent request is B2's auth_token_limit. */
+  beginUpload(token: string): () => void {
+    if (this.uploading.has(token)) throw new B2HttpError(400, "auth_token_limit", `more than one upload using auth token ${token}`);
+    this.uploading.add(token);
+    return () => void this.uploading.delete(token);
+  }
+
+  /** A download token from b2_get_download_authorization that opens `fileName`, or null. */
+  downloadGrant(token: string | undefined, bucketId: string, fileName: string): "ok" | "expired" | "other" | null {
+    const entry = token ? this.tokens.get(token) : undefined;
+    if (!entry || entry.target.kind !== "download") return null;
+    const t = entry.target;
+    if (t.bucketId !== bucketId || !fileName.startsWith(t.prefix)) return "other";
+    return Date.now() >= t.expiresAt || entry.expired ? "expired" : "ok";
   }
 
   /** Throws the B2 error a wrong, mismatched or expired token gets. */
@@ -75,10 +104,28 @@ export interface B2State {
   bucketType: "allPublic" | "allPrivate";
   /** Like a production key limited to one bucket: listing must name that bucket. */
   restrictedToBucket: boolean;
+  /** The key's capabilities; a call needing one it lacks answers 401 unauthorized. */
+  capabilities: readonly string[];
+  /** The key's name prefix: names outside it answer 401 unauthorized. */
+  namePrefix: string | null;
   recommendedPartSize: number;
   absoluteMinimumPartSize: number;
   store: B2Store;
   tokens: TokenRegistry;
+}
+
+/** B2 answers 401 unauthorized when the key lacks the capability a call needs. */
+export function requireCapability(state: B2State, capability: string): void {
+  if (!state.capabilities.includes(capability)) {
+    throw new B2HttpError(401, "unauthorized", `application key does not have the ${capability} capability`);
+  }
+}
+
+/** B2 answers 401 unauthorized for a file name (or listing prefix) outside the key's name prefix. */
+export function requireNameAllowed(state: B2State, name: string): void {
+  if (state.namePrefix !== null && !name.startsWith(state.namePrefix)) {
+    throw new B2HttpError(401, "unauthorized", `application key is restricted to names starting with ${state.namePrefix}`);
+  }
 }
 
 export function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
@@ -159,13 +206,14 @@ export function requireString(body: Record<string, unknown>, field: string): str
   return v;
 }
 
-/** Error codes B2 uses for each injectable status. */
-export function faultError(status: number, message?: string): B2HttpError {
+/** Error codes B2 uses for each injectable status; `code` picks another (a 401 `unauthorized`, say). */
+export function faultError(status: number, message?: string, code?: string, retryAfterSec = 1): B2HttpError {
+  if (code !== undefined) return new B2HttpError(status, code, message ?? `injected ${status} ${code}`);
   switch (status) {
     case 503:
-      return new B2HttpError(503, "service_unavailable", message ?? "c001_v0001001_t0042 no tomes available", { "Retry-After": "1" });
+      return new B2HttpError(503, "service_unavailable", message ?? "c001_v0001001_t0042 no tomes available", { "Retry-After": String(retryAfterSec) });
     case 429:
-      return new B2HttpError(429, "too_many_requests", message ?? "too many requests", { "Retry-After": "1" });
+      return new B2HttpError(429, "too_many_requests", message ?? "too many requests", { "Retry-After": String(retryAfterSec) });
     case 500:
       return new B2HttpError(500, "internal_error", message ?? "internal server error (injected)");
     case 408:

@@ -17,8 +17,7 @@ export function parseSha1Header(value: string | undefined): Sha1Declaration | nu
   const v = value.trim().toLowerCase();
   if (v === "do_not_verify") return { kind: "do_not_verify" };
   if (v === "hex_digits_at_end") return { kind: "hex_digits_at_end" };
-  // B2 also accepts "unverified:<sha1>", meaning "store it, don't check it".
-  if (v.startsWith("unverified:")) return { kind: "do_not_verify" };
+  // Only the three documented forms: B2 reports "unverified:<sha1>" in replies but does not take it.
   return /^[0-9a-f]{40}$/.test(v) ? { kind: "given", sha1: v } : null;
 }
 

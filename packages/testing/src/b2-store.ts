@@ -5,7 +5,7 @@ import { join } from "node:path";
 import { pipeline } from "node:stream/promises";
 import { Transform } from "node:stream";
 
-/** One stored file (the latest version of a name), as B2 describes it. */
+/** One stored file version, as B2 describes it. */
 export interface B2StoredObject {
   fileId: string;
   fileName: string;
@@ -83,9 +83,15 @@ export function checkFileName(name: string): string | null {
   return null;
 }
 
-/** Files on disk in a temp dir; metadata in memory (one test's worth). */
+/**
+ * Files on disk in a temp dir; metadata in memory (one test's worth). Like B2, every upload of a
+ * name is kept as a new version: `objects` holds the latest of each name (what a download by name
+ * serves), `versions` all of them, so a test can tell one upload from two.
+ */
 export class B2Store {
   readonly objects = new Map<string, B2StoredObject>();
+  /** Every version of every name, oldest first. */
+  readonly versions: B2StoredObject[] = [];
   readonly largeFiles = new Map<string, B2LargeFile>();
   private seq = 0;
 
@@ -112,13 +118,12 @@ export class B2Store {
   async commitUpload(obj: Omit<B2StoredObject, "path" | "action">, incoming: string): Promise<B2StoredObject> {
     const path = join(this.dir, "objects", obj.fileId);
     await rename(incoming, path);
-    return this.replace({ ...obj, path, action: "upload" });
+    return this.addVersion({ ...obj, path, action: "upload" });
   }
 
-  private async replace(obj: B2StoredObject): Promise<B2StoredObject> {
-    const old = this.objects.get(obj.fileName);
+  private addVersion(obj: B2StoredObject): B2StoredObject {
+    this.versions.push(obj);
     this.objects.set(obj.fileName, obj);
-    if (old) await rm(old.path, { force: true });
     return obj;
   }
 
@@ -189,7 +194,7 @@ export class B2Store {
     this.largeFiles.delete(lf.fileId);
     await rm(lf.dir, { recursive: true, force: true });
     const largeSha1 = lf.fileInfo.large_file_sha1;
-    return this.replace({
+    return this.addVersion({
       fileId: lf.fileId, fileName: lf.fileName, bucketId: lf.bucketId, size, sha1: hash.digest("hex"),
       contentSha1: largeSha1 ?? "none", contentType: lf.contentType, fileInfo: lf.fileInfo,
       uploadTimestamp: lf.uploadTimestamp, action: "upload", path,
@@ -204,14 +209,17 @@ export class B2Store {
   }
 
   byId(fileId: unknown): B2StoredObject | undefined {
-    for (const obj of this.objects.values()) if (obj.fileId === fileId) return obj;
-    return undefined;
+    return this.versions.find((v) => v.fileId === fileId);
   }
 
   async deleteFile(fileName: unknown, fileId: unknown): Promise<B2StoredObject> {
-    const obj = typeof fileName === "string" ? this.objects.get(fileName) : undefined;
-    if (!obj || obj.fileId !== fileId) throw new B2StoreError(400, "file_not_present", `File not present: ${String(fileName)} ${String(fileId)}`);
-    this.objects.delete(obj.fileName);
+    const at = this.versions.findIndex((v) => v.fileName === fileName && v.fileId === fileId);
+    const obj = this.versions[at];
+    if (!obj) throw new B2StoreError(400, "file_not_present", `File not present: ${String(fileName)} ${String(fileId)}`);
+    this.versions.splice(at, 1);
+    const latest = this.versions.findLast((v) => v.fileName === obj.fileName);
+    if (latest) this.objects.set(obj.fileName, latest);
+    else this.objects.delete(obj.fileName);
     await rm(obj.path, { force: true });
     return obj;
   }

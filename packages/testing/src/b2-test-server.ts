@@ -6,7 +6,7 @@ import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { authorize, handleApiCall, isApiOp } from "./b2-api-handlers.js";
-import { B2_OPS, B2HttpError, TokenRegistry, drain, faultError, header, sendB2Error, sendJson } from "./b2-http.js";
+import { ALL_CAPABILITIES, B2_OPS, B2HttpError, TokenRegistry, drain, faultError, header, sendB2Error, sendJson } from "./b2-http.js";
 import type { B2Op, B2State } from "./b2-http.js";
 import { B2Store } from "./b2-store.js";
 import type { B2StoredObject } from "./b2-store.js";
@@ -20,10 +20,17 @@ export interface B2TestServerOptions {
   appKey?: string;
   bucketName?: string;
   accountId?: string;
-  /** allPublic (default, like the original's bucket): downloads by name need no token. */
+  /**
+   * allPrivate (default, as B2 creates buckets): downloads need an account token or a download
+   * authorization. allPublic: downloads by name need no token.
+   */
   bucketType?: "allPublic" | "allPrivate";
   /** Default true: like a production key limited to one bucket, so b2_list_buckets must name it. */
   restrictedToBucket?: boolean;
+  /** The key's capabilities (default: a console "Read and Write" key's). Missing ones answer 401 unauthorized. */
+  capabilities?: readonly string[];
+  /** The key's name prefix (default none): names outside it answer 401 unauthorized. */
+  namePrefix?: string | null;
   /** Bytes; B2 says 100 MB. */
   recommendedPartSize?: number;
   /** Bytes; B2 says 5 MB. Tests set it small so a "large file" is a few MiB. */
@@ -32,16 +39,22 @@ export interface B2TestServerOptions {
   tmpRoot?: string;
 }
 
-/** An injected failure: an HTTP status with B2's error body, or a connection reset. */
+/** An injected failure: an HTTP status with B2's error body, a connection reset, or a lost reply. */
 export interface B2Fault {
   /** 503 (default) → service_unavailable, 500 → internal_error, 429 → too_many_requests, 408, 401 → expired_auth_token. */
   status?: number;
+  /** B2's error code instead of the status's usual one (a 401 `unauthorized` or `bad_auth_token`, say). */
+  code?: string;
   /** Which operations it hits; every operation when absent. */
   op?: B2Op | readonly B2Op[];
   message?: string;
+  /** Retry-After on a 429 or 503, in seconds (default 1). */
+  retryAfterSec?: number;
   /** Destroy the socket instead of answering, after reading `afterBytes` of the request body. */
   reset?: boolean;
   afterBytes?: number;
+  /** Carry the request out in full, then destroy the socket instead of answering: the reply is lost, the effect is not. */
+  dropReply?: boolean;
 }
 
 export interface B2RequestRecord {
@@ -52,6 +65,7 @@ export interface B2RequestRecord {
   at: number;
   /** True when an injected fault answered it. */
   injected: boolean;
+  userAgent: string | null;
 }
 
 export interface B2TestServer {
@@ -78,12 +92,17 @@ export interface B2TestServer {
   /** Requests seen per operation (faulted ones included). */
   requestCount(op?: B2Op): number;
   readonly requests: readonly B2RequestRecord[];
+  /** The latest version of each name, by name. */
   listObjects(): Omit<B2StoredObject, "path">[];
+  /** Every version of every name (B2 keeps each upload of a name), by name, oldest first. */
+  listFileVersions(): Omit<B2StoredObject, "path">[];
   readObject(name: string): Promise<Buffer>;
   /** Disk path of a stored object, to compare big files without loading them. */
   objectPath(name: string): string | undefined;
   /** Large files started and neither finished nor cancelled. */
   unfinishedLargeFiles(): { fileId: string; fileName: string; parts: number }[];
+  /** Makes every unfinished large file look started `ms` earlier, to test clean-ups by age. */
+  backdateUnfinishedLargeFiles(ms: number): void;
   close(): Promise<void>;
 }
 
@@ -130,7 +149,9 @@ function resetConnection(req: IncomingMessage, afterBytes: number): void {
 
 /**
  * A B2 native-API server on 127.0.0.1:0 that answers `backblaze-b2@1.7.1` as Backblaze does:
- * token checks, SHA-1 checks, large files in parts, B2's error bodies, bytes kept on disk.
+ * token checks, key capabilities and name prefixes, SHA-1 checks, one upload per upload token at a
+ * time, large files in parts, every upload of a name kept as a version, private buckets by
+ * default, B2's error bodies, bytes kept on disk.
  */
 export async function startB2TestServer(opts: B2TestServerOptions = {}): Promise<B2TestServer> {
   const dir = await mkdtemp(join(opts.tmpRoot ?? tmpdir(), "fleet-b2-"));
@@ -144,8 +165,10 @@ export async function startB2TestServer(opts: B2TestServerOptions = {}): Promise
     appKey: opts.appKey ?? "K001fleetTestApplicationKey",
     bucketId,
     bucketName: opts.bucketName ?? "fleet-test-bucket",
-    bucketType: opts.bucketType ?? "allPublic",
+    bucketType: opts.bucketType ?? "allPrivate",
     restrictedToBucket: opts.restrictedToBucket ?? true,
+    capabilities: opts.capabilities ?? ALL_CAPABILITIES,
+    namePrefix: opts.namePrefix ?? null,
     recommendedPartSize: opts.recommendedPartSize ?? 100_000_000,
     absoluteMinimumPartSize: opts.absoluteMinimumPartSize ?? 5_000_000,
     store,
@@ -166,39 +189,58 @@ export async function startB2TestServer(opts: B2TestServerOptions = {}): Promise
 
   async function dispatch(req: IncomingMessage, res: ServerResponse, r: Route, record: B2RequestRecord): Promise<void> {
     const fault = takeFault(r.op);
-    if (fault) {
+    if (fault && !fault.dropReply) {
       record.injected = true;
       if (fault.reset) return resetConnection(req, fault.afterBytes ?? 0);
-      throw faultError(fault.status ?? 503, fault.message);
+      throw faultError(fault.status ?? 503, fault.message, fault.code, fault.retryAfterSec);
     }
-    const accountToken = (): void => state.tokens.check(header(req, "authorization"), { kind: "account" });
+    const body = await answer(req, res, r);
+    if (body === null) return;
+    if (fault?.dropReply) {
+      record.injected = true;
+      req.socket.destroy();
+      return;
+    }
+    sendJson(res, 200, body);
+  }
+
+  /** Carries out one request; returns the JSON reply, or null when it has streamed its own (downloads). */
+  async function answer(req: IncomingMessage, res: ServerResponse, r: Route): Promise<Record<string, unknown> | null> {
     const url = new URL(req.url ?? "/", state.url);
     switch (r.op) {
       case "unknown":
         throw new B2HttpError(404, "not_found", `no such API: ${req.method ?? "?"} ${url.pathname}`);
       case "authorize":
         await drain(req);
-        return sendJson(res, 200, authorize(state, req, r.version));
+        return authorize(state, req, r.version);
       case "download": {
         let obj: B2StoredObject | undefined;
+        let name: string | null = null;
         if (url.pathname.startsWith("/file/")) {
           const [, , bucket = "", ...rest] = url.pathname.split("/");
-          const name = rest.map((s) => decodeURIComponent(s)).join("/");
+          name = rest.map((s) => decodeURIComponent(s)).join("/");
           obj = bucket === state.bucketName ? store.objects.get(name) : undefined;
         } else {
           obj = store.byId(url.searchParams.get("fileId"));
         }
-        return sendObject(state, req, res, obj, (t) => state.tokens.check(t, { kind: "account" }));
+        await sendObject(state, req, res, obj, name, (t) => state.tokens.check(t, { kind: "account" }));
+        return null;
       }
       case "upload":
-        state.tokens.check(header(req, "authorization"), { kind: "upload", bucketId: r.id ?? "" });
-        return sendJson(res, 200, await handleUpload(state, req));
-      case "upload_part":
-        state.tokens.check(header(req, "authorization"), { kind: "part", fileId: r.id ?? "" });
-        return sendJson(res, 200, await handleUploadPart(state, req, r.id ?? ""));
+      case "upload_part": {
+        const token = header(req, "authorization");
+        if (r.op === "upload") state.tokens.check(token, { kind: "upload", bucketId: r.id ?? "" });
+        else state.tokens.check(token, { kind: "part", fileId: r.id ?? "" });
+        const done = state.tokens.beginUpload(token ?? "");
+        try {
+          return r.op === "upload" ? await handleUpload(state, req) : await handleUploadPart(state, req, r.id ?? "");
+        } finally {
+          done();
+        }
+      }
       default:
-        accountToken();
-        return sendJson(res, 200, await handleApiCall(state, r.op, req));
+        state.tokens.check(header(req, "authorization"), { kind: "account" });
+        return handleApiCall(state, r.op, req);
     }
   }
 
@@ -206,7 +248,9 @@ export async function startB2TestServer(opts: B2TestServerOptions = {}): Promise
     const pathname = new URL(req.url ?? "/", "http://x").pathname;
     const r = route(req.method ?? "GET", pathname);
     if (r.op !== "unknown") counts.set(r.op, (counts.get(r.op) ?? 0) + 1);
-    const record: B2RequestRecord = { op: r.op, method: req.method ?? "", path: pathname, status: null, at: Date.now(), injected: false };
+    const record: B2RequestRecord = {
+      op: r.op, method: req.method ?? "", path: pathname, status: null, at: Date.now(), injected: false, userAgent: header(req, "user-agent") ?? null,
+    };
     requests.push(record);
     res.on("finish", () => (record.status = res.statusCode));
     dispatch(req, res, r, record).catch(async (err: unknown) => {
@@ -248,9 +292,13 @@ export async function startB2TestServer(opts: B2TestServerOptions = {}): Promise
     requestCount: (op) => (op ? (counts.get(op) ?? 0) : [...counts.values()].reduce((a, b) => a + b, 0)),
     requests,
     listObjects: () => [...store.objects.values()].sort((a, b) => a.fileName.localeCompare(b.fileName)).map(strip),
+    listFileVersions: () => [...store.versions].sort((a, b) => a.fileName.localeCompare(b.fileName)).map(strip),
     readObject: (name) => store.read(name),
     objectPath: (name) => store.objects.get(name)?.path,
     unfinishedLargeFiles: () => [...store.largeFiles.values()].map((lf) => ({ fileId: lf.fileId, fileName: lf.fileName, parts: lf.parts.size })),
+    backdateUnfinishedLargeFiles: (ms) => {
+      for (const lf of store.largeFiles.values()) lf.uploadTimestamp -= ms;
+    },
     async close() {
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));

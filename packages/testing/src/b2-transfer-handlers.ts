@@ -5,7 +5,7 @@ import { pipeline } from "node:stream/promises";
 import { ingestBody, parseSha1Header } from "./b2-ingest.js";
 import type { IngestResult } from "./b2-ingest.js";
 import type { B2State } from "./b2-http.js";
-import { B2HttpError, decodeOrThrow, drain, header, infoHeaders } from "./b2-http.js";
+import { B2HttpError, decodeOrThrow, drain, header, infoHeaders, requireNameAllowed } from "./b2-http.js";
 import { checkFileName, fileJson, resolveContentType } from "./b2-store.js";
 import type { B2StoredObject } from "./b2-store.js";
 
@@ -31,7 +31,7 @@ async function receive(state: B2State, req: IncomingMessage, max: number): Promi
   const got = await ingestBody(req, path, decl);
   if (decl.kind !== "do_not_verify" && got.declaredSha1 !== got.sha1) {
     await rm(path, { force: true });
-    throw new B2HttpError(400, "bad_request", `Sha1 did not match data received (declared ${got.declaredSha1 ?? "?"}, received ${got.sha1})`);
+    throw new B2HttpError(400, "bad_request", "Checksum did not match data received");
   }
   return { path, got, unverified: decl.kind === "do_not_verify" };
 }
@@ -43,6 +43,7 @@ export async function handleUpload(state: B2State, req: IncomingMessage): Promis
   const fileName = decodeOrThrow(rawName, "X-Bz-File-Name");
   const nameProblem = checkFileName(fileName);
   if (nameProblem) throw new B2HttpError(400, "bad_request", nameProblem);
+  requireNameAllowed(state, fileName);
   const fileInfo = infoHeaders(req);
   const contentType = resolveContentType(header(req, "content-type"), fileName);
   const { path, got, unverified } = await receive(state, req, MAX_SINGLE_UPLOAD);
@@ -91,18 +92,30 @@ function parseRange(value: string | undefined, size: number): { start: number; e
   return { start, end };
 }
 
-/** Download by name or id: B2's headers, Range, HEAD; private buckets need the account token. */
+/**
+ * Download by name or id: B2's headers, Range, HEAD. A private bucket wants, in the Authorization
+ * header or query parameter, an account token with readFiles or a download token from
+ * b2_get_download_authorization whose prefix covers the name and whose lifetime has not run out.
+ */
 export async function sendObject(
   state: B2State,
   req: IncomingMessage,
   res: ServerResponse,
   obj: B2StoredObject | undefined,
+  fileName: string | null,
   checkAccountToken: (token: string | undefined) => void,
 ): Promise<void> {
   await drain(req);
-  if (state.bucketType === "allPrivate") {
+  if (state.bucketType !== "allPublic") {
     const q = new URL(req.url ?? "/", state.url).searchParams.get("Authorization");
-    checkAccountToken(header(req, "authorization") ?? q ?? undefined);
+    const token = header(req, "authorization") ?? q ?? undefined;
+    const grant = state.tokens.downloadGrant(token, state.bucketId, fileName ?? obj?.fileName ?? "");
+    if (grant === "expired") throw new B2HttpError(401, "expired_auth_token", "Authorization token has expired");
+    if (grant === "other") throw new B2HttpError(401, "unauthorized", "the download authorization does not cover this file");
+    if (grant === null) {
+      checkAccountToken(token);
+      if (!state.capabilities.includes("readFiles")) throw new B2HttpError(401, "unauthorized", "application key does not have the readFiles capability");
+    }
   }
   if (!obj) throw new B2HttpError(404, "not_found", "File with such name does not exist.");
   const headers: Record<string, string | number> = {

@@ -159,6 +159,36 @@ describe("fleet doctor", () => {
     );
   });
 
+  it("names the storage check when the key lacks a capability the worker needs or its name prefix misses B2_PREFIX", async () => {
+    const writeOnly = await startB2TestServer({ capabilities: ["listBuckets", "writeFiles"] });
+    const prefixed = await startB2TestServer({ namePrefix: "elsewhere/" });
+    try {
+      const caps = await doctor(writeOnly.env());
+      expect(caps.code).toBe(1);
+      expect(line(caps.stdout, "storage credentials")).toMatch(/^✗ storage credentials\s+the key lacks listFiles, readFiles \(has: listBuckets, writeFiles\)/);
+      const prefix = await doctor({ ...prefixed.env(), B2_PREFIX: "avatar/outputs" });
+      expect(prefix.code).toBe(1);
+      expect(line(prefix.stdout, "storage credentials")).toMatch(/^✗ storage credentials\s+the key only allows names starting with elsewhere\/, but outputs go to avatar\/outputs\//);
+      const inside = await doctor({ ...prefixed.env(), B2_PREFIX: "elsewhere/outputs" });
+      expect(line(inside.stdout, "storage credentials")).toMatch(/^✓ storage credentials\s+B2 key authorized, bucket \S+ writable; allPrivate: output links are authorized/);
+    } finally {
+      await Promise.all([writeOnly.close(), prefixed.close()]);
+    }
+  });
+
+  it("says which link mode a public bucket gives, and refuses a private bucket whose key cannot share", async () => {
+    const pub = await startB2TestServer({ bucketType: "allPublic" });
+    const noShare = await startB2TestServer({ capabilities: ["listBuckets", "listFiles", "readFiles", "writeFiles"] });
+    try {
+      expect(line((await doctor(pub.env())).stdout, "storage credentials")).toMatch(/^✓ storage credentials\s+.*allPublic: output links are plain/);
+      const run = await doctor(noShare.env());
+      expect(run.code).toBe(1);
+      expect(line(run.stdout, "storage credentials")).toMatch(/^✗ storage credentials\s+bucket \S+ is allPrivate and the key lacks shareFiles/);
+    } finally {
+      await Promise.all([pub.close(), noShare.close()]);
+    }
+  });
+
   it("checks the original image's /hc for the generate driver", async () => {
     const run = await doctor({ INFERENCE_DRIVER: "generate" });
     expect(line(run.stdout, "inference ready")).toMatch(/^✓ inference ready\s+.+\/hc ok \(original \/generate image\)/);

@@ -6,6 +6,9 @@ import type { CheckResult } from "./doctor-check.js";
 
 export const CHECK_STORAGE = "storage credentials";
 
+/** What the worker's B2 storage calls need; it refuses to start without them, so doctor says so first. */
+const WORKER_CAPABILITIES = ["listBuckets", "listFiles", "readFiles", "writeFiles"];
+
 interface AxiosLikeError {
   code?: string;
   message: string;
@@ -22,8 +25,9 @@ function describeB2Error(err: unknown): { status: number | null; text: string } 
 }
 
 /**
- * b2_authorize_account with the worker's keys, then the bucket: a key that authorizes but cannot
- * write to B2_BUCKET_NAME fails every upload after the whole inference has run, so find out now.
+ * b2_authorize_account with the worker's keys, then what the worker's start-up check looks at:
+ * bucket, capabilities, name prefix against B2_PREFIX, the bucket's type. A key that authorizes
+ * but cannot serve B2_BUCKET_NAME keeps the worker from claiming anything, so find out now.
  */
 export async function checkStorage(cfg: WorkerBoxConfig, timeoutMs: number): Promise<CheckResult> {
   if (cfg.storage === "local") {
@@ -48,36 +52,59 @@ export async function checkStorage(cfg: WorkerBoxConfig, timeoutMs: number): Pro
     return fail(CHECK_STORAGE, `${missing.join(", ")} not set`, "copy the B2 application key and bucket name into the worker's .env");
   }
   const bucket = cfg.b2BucketName;
+  const authorizeUrl = cfg.b2AuthorizeUrl ?? "https://api.backblazeb2.com/b2api/v2/b2_authorize_account";
+  if (!/\/b2api\/v2\/b2_authorize_account\/?$/.test(URL.parse(authorizeUrl)?.pathname ?? "")) {
+    return fail(CHECK_STORAGE, `B2_AUTHORIZE_URL ${authorizeUrl} is not a v2 URL`, "use https://api.backblazeb2.com/b2api/v2/b2_authorize_account: the worker's B2 library speaks v2 only");
+  }
   // No retries: a wrong key must fail in one round trip, not after axios-retry's backoff.
   const b2 = new B2({ applicationKeyId: cfg.b2KeyId, applicationKey: cfg.b2AppKey, axios: { timeout: timeoutMs }, retry: { retries: 0 } });
   let allowed;
   try {
-    const res = await b2.authorize(cfg.b2AuthorizeUrl === undefined ? {} : { axiosOverride: { url: cfg.b2AuthorizeUrl } });
+    const res = await b2.authorize({ axiosOverride: { url: authorizeUrl } });
     allowed = res.data.allowed ?? {};
   } catch (err) {
     const e = describeB2Error(err);
     if (e.status === 401) {
       return fail(CHECK_STORAGE, `B2 refused B2_KEY_ID/B2_APP_KEY (${e.text})`, "create a new application key in the Backblaze console and copy both values exactly");
     }
-    return fail(CHECK_STORAGE, `b2_authorize_account failed: ${e.text}`, `check outbound HTTPS to ${cfg.b2AuthorizeUrl ?? "api.backblazeb2.com"}`);
+    return fail(CHECK_STORAGE, `b2_authorize_account failed: ${e.text}`, `check outbound HTTPS to ${authorizeUrl}`);
   }
   if (allowed.bucketName != null && allowed.bucketName !== bucket) {
     return fail(CHECK_STORAGE, `the key is restricted to bucket ${allowed.bucketName}, not B2_BUCKET_NAME=${bucket}`, `set B2_BUCKET_NAME=${allowed.bucketName} or use a key for ${bucket}`);
   }
   const caps = allowed.capabilities ?? [];
-  if (!caps.includes("writeFiles")) {
-    return fail(CHECK_STORAGE, `the key lacks the writeFiles capability (has: ${caps.join(", ") || "none"})`, "create a key with read and write access to the bucket");
+  const lacking = WORKER_CAPABILITIES.filter((c) => !caps.includes(c));
+  if (lacking.length > 0) {
+    return fail(
+      CHECK_STORAGE,
+      `the key lacks ${lacking.join(", ")} (has: ${caps.join(", ") || "none"})`,
+      "create a key with read and write access to the bucket: the worker uploads (writeFiles), reads the bucket's type (listBuckets) and looks up files after a lost reply (readFiles, listFiles)",
+    );
   }
-  if (allowed.bucketName == null) {
-    // An unrestricted key can name any bucket, so ask B2 whether this one exists.
-    try {
-      const res = await b2.getBucket({ bucketName: bucket });
-      if (!res.data.buckets.some((b) => b.bucketName === bucket)) {
-        return fail(CHECK_STORAGE, `bucket ${bucket} does not exist in this account`, "fix B2_BUCKET_NAME (names are case-sensitive)");
-      }
-    } catch (err) {
-      return fail(CHECK_STORAGE, `b2_list_buckets failed: ${describeB2Error(err).text}`, "give the key the listBuckets capability, or restrict it to the bucket");
+  const prefix = (cfg.b2Prefix ?? "avatar/outputs").replace(/^\/+|\/+$/g, "");
+  const names = prefix ? `${prefix}/` : "";
+  if (allowed.namePrefix && !names.startsWith(allowed.namePrefix)) {
+    return fail(
+      CHECK_STORAGE,
+      `the key only allows names starting with ${allowed.namePrefix}, but outputs go to ${names || "the bucket's root"} (B2_PREFIX=${prefix})`,
+      `set B2_PREFIX under ${allowed.namePrefix}, or use a key whose name prefix covers ${names || "the whole bucket"}`,
+    );
+  }
+  let found;
+  try {
+    const res = await b2.getBucket({ bucketName: bucket });
+    found = res.data.buckets.find((b) => b.bucketName === bucket);
+  } catch (err) {
+    return fail(CHECK_STORAGE, `b2_list_buckets failed: ${describeB2Error(err).text}`, "give the key the listBuckets capability");
+  }
+  if (found === undefined) {
+    return fail(CHECK_STORAGE, `bucket ${bucket} does not exist in this account`, "fix B2_BUCKET_NAME (names are case-sensitive)");
+  }
+  if (found.bucketType !== "allPublic") {
+    if (!caps.includes("shareFiles")) {
+      return fail(CHECK_STORAGE, `bucket ${bucket} is ${found.bucketType} and the key lacks shareFiles, which its output links need`, "give the key shareFiles, or make the bucket public (see README: B2 buckets)");
     }
+    return ok(CHECK_STORAGE, `B2 key authorized, bucket ${bucket} writable; ${found.bucketType}: output links are authorized for B2_DOWNLOAD_URL_TTL_SEC`);
   }
-  return ok(CHECK_STORAGE, `B2 key authorized, bucket ${bucket} writable`);
+  return ok(CHECK_STORAGE, `B2 key authorized, bucket ${bucket} writable; allPublic: output links are plain and never expire`);
 }

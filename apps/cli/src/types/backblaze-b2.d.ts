@@ -24,6 +24,8 @@ declare module "backblaze-b2" {
   interface B2Bucket {
     bucketId: string;
     bucketName: string;
+    /** allPublic, allPrivate, or another private type (snapshot, restricted). */
+    bucketType: string;
   }
   class B2 {
     constructor(options: B2Options);

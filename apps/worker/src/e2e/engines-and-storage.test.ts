@@ -75,19 +75,23 @@ describe("engines and storage behind the real orchestrator", () => {
     }
   });
 
-  e2eTest("outputs go to B2 through expired tokens and 503s; video and metadata JSON land under B2_PREFIX", async ({ databaseUrl }) => {
+  e2eTest("outputs go to a private B2 bucket through expired tokens and 503s; video and metadata JSON land once under B2_PREFIX", async ({ databaseUrl }) => {
     const fleet = await Fleet.start(databaseUrl);
     const b2 = await startB2TestServer();
     try {
       const w = await fleet.startWorker("eng-b2", { env: { STORAGE: "b2", B2_PREFIX: "avatar/outputs", ...b2.env() } });
       await w.waitForLog("storage_ready");
+      expect(w.logRecords().find((r) => r.msg === "b2_storage_mode")).toMatchObject({ bucketType: "allPrivate", links: "authorized" });
       b2.expireTokens();
       b2.failNext(2, { status: 503, op: "upload" });
       const job = await fleet.submit();
       const done = await fleet.waitForStatus(job.id, "succeeded");
       const key = `avatar/outputs/${job.id}.mp4`;
-      expect(done.output_url).toBe(`${b2.url}/file/${b2.bucketName}/${key}`);
-      expect(b2.listObjects().map((o) => o.fileName)).toEqual([`avatar/outputs/${job.id}.json`, key]);
+      const url = new URL(done.output_url ?? "");
+      expect(`${url.origin}${url.pathname}`).toBe(`${b2.url}/file/${b2.bucketName}/${key}`);
+      expect(url.searchParams.get("Authorization")).toMatch(/\S/);
+      // Exactly one version of each output, and nothing else: B2 keeps every upload of a name.
+      expect(b2.listFileVersions().map((o) => o.fileName)).toEqual([`avatar/outputs/${job.id}.json`, key]);
       const probe = await probeMedia(done.output_url ?? "");
       expect(probe).toMatchObject({ hasVideo: true, hasAudio: true });
       const sidecar = JSON.parse((await b2.readObject(`avatar/outputs/${job.id}.json`)).toString()) as Record<string, unknown>;
@@ -95,6 +99,7 @@ describe("engines and storage behind the real orchestrator", () => {
       expect(b2.requestCount("authorize")).toBeGreaterThanOrEqual(2);
       const logText = w.logs().join("\n");
       expect(logText).not.toContain(b2.appKey);
+      expect(logText).not.toContain(url.searchParams.get("Authorization"));
       expect(logText).not.toContain(fleet.orchestrator.internalApiKey);
     } finally {
       await fleet.close();
@@ -117,6 +122,24 @@ describe("engines and storage behind the real orchestrator", () => {
       expect(health.storage).toMatchObject({ ready: false });
       expect(health.storage.detail).toMatch(/B2 not usable/);
       expect(w.logs().join("\n")).not.toContain("wrong-app-key");
+    } finally {
+      await fleet.close();
+      await b2.close();
+    }
+  });
+
+  e2eTest("a B2 key that cannot write: the worker says why and claims nothing, so no GPU run is spent on it", async ({ databaseUrl }) => {
+    const fleet = await Fleet.start(databaseUrl);
+    const b2 = await startB2TestServer({ capabilities: ["listBuckets", "listFiles", "readFiles", "shareFiles"] });
+    try {
+      const w = await fleet.startWorker("eng-b2-readonly", { env: { STORAGE: "b2", ...b2.env() } });
+      await w.waitForLog("storage_not_ready");
+      const job = await fleet.submit();
+      await expect.poll(async () => (await fleet.workerRow("eng-b2-readonly"))?.status, { timeout: 10_000 }).toBe("error");
+      const health = (await (await fetch(`${w.url}/healthz`)).json()) as { storage: { ready: boolean; detail: string } };
+      expect(health.storage.detail).toMatch(/B2 not usable: configuration: .*lacks the writeFiles capability/);
+      expect((await fleet.job(job.id)).status).toBe("queued");
+      expect(b2.requestCount("get_upload_url")).toBe(0);
     } finally {
       await fleet.close();
       await b2.close();

@@ -168,7 +168,8 @@ export async function runJob(
       input: { video_duration_sec: media.video.durationSec, audio_duration_sec: media.audio.durationSec },
     };
     await writeSidecar(deps, input, stored.key, stored.url, stored.sha1, metrics, ctx.signal, jobLog);
-    jobLog.info({ outputUrl: stored.url, seconds: metrics.total_time, lipSync: metrics.lip_sync }, "worker_job_success");
+    // A private bucket's link carries its download authorization in the query: keep it out of logs.
+    jobLog.info({ outputUrl: redactUrl(stored.url), seconds: metrics.total_time, lipSync: metrics.lip_sync }, "worker_job_success");
     return { status: "succeeded", outputUrl: stored.url, metrics };
   } catch (err) {
     if (err instanceof JobAbortedError) throw err;

@@ -54,3 +54,14 @@ export function fileBody(filePath: string, size: number, range?: { start: number
     },
   };
 }
+
+/**
+ * The SHA-1 of a whole file, read once before a large-file upload: B2 takes `large_file_sha1`
+ * only in b2_start_large_file, before any part is sent, and without it B2 reports "none" for the
+ * file and a download cannot be checked.
+ */
+export async function fileSha1(filePath: string): Promise<string> {
+  const hash = createHash("sha1");
+  for await (const chunk of createReadStream(filePath, { highWaterMark: CHUNK }) as AsyncIterable<Buffer>) hash.update(chunk);
+  return hash.digest("hex");
+}

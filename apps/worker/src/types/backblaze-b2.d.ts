@@ -22,7 +22,7 @@ declare module "backblaze-b2" {
     downloadUrl: string;
     recommendedPartSize?: number;
     absoluteMinimumPartSize?: number;
-    allowed?: { bucketId?: string | null; bucketName?: string | null; capabilities?: string[] };
+    allowed?: { bucketId?: string | null; bucketName?: string | null; capabilities?: string[]; namePrefix?: string | null };
   }
   export interface B2UploadUrl {
     uploadUrl: string;
@@ -33,6 +33,8 @@ declare module "backblaze-b2" {
     fileName: string;
     contentLength: number;
     contentSha1: string;
+    fileInfo?: Record<string, string>;
+    uploadTimestamp?: number;
   }
   export interface B2Part {
     fileId: string;
@@ -46,7 +48,9 @@ declare module "backblaze-b2" {
     apiUrl: string | null;
     downloadUrl: string | null;
     authorize(args?: AxiosPassThrough): Promise<B2Response<B2Authorization>>;
-    getBucket(args: { bucketName: string } & AxiosPassThrough): Promise<B2Response<{ buckets: Array<{ bucketId: string; bucketName: string }> }>>;
+    getBucket(
+      args: { bucketName: string } & AxiosPassThrough,
+    ): Promise<B2Response<{ buckets: Array<{ bucketId: string; bucketName: string; bucketType: string }> }>>;
     getUploadUrl(args: { bucketId: string } & AxiosPassThrough): Promise<B2Response<B2UploadUrl>>;
     uploadFile(
       args: {
@@ -74,6 +78,13 @@ declare module "backblaze-b2" {
     ): Promise<B2Response<B2Part>>;
     finishLargeFile(args: { fileId: string; partSha1Array: string[] } & AxiosPassThrough): Promise<B2Response<B2FileInfo>>;
     cancelLargeFile(args: { fileId: string } & AxiosPassThrough): Promise<B2Response<unknown>>;
+    getFileInfo(args: { fileId: string } & AxiosPassThrough): Promise<B2Response<B2FileInfo>>;
+    listFileNames(
+      args: { bucketId: string; prefix?: string; startFileName?: string; maxFileCount?: number } & AxiosPassThrough,
+    ): Promise<B2Response<{ files: B2FileInfo[]; nextFileName: string | null }>>;
+    getDownloadAuthorization(
+      args: { bucketId: string; fileNamePrefix: string; validDurationInSeconds: number } & AxiosPassThrough,
+    ): Promise<B2Response<{ authorizationToken: string }>>;
   }
   export default B2;
 }
