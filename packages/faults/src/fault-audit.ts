@@ -92,6 +92,7 @@ export async function auditFaultRun(input: AuditInput): Promise<AuditResult> {
   for (const a of attempts) attemptsOf.set(a.job_id, [...(attemptsOf.get(a.job_id) ?? []), a]);
 
   const objects = new Map(b2.listObjects().map((o) => [o.fileName, o]));
+  const versionCount = countBy(b2.listFileVersions(), (v) => v.fileName);
   const succeeded = jobs.filter((j) => j.status === "succeeded");
   for (const job of jobs) {
     const own = attemptsOf.get(job.id) ?? [];
@@ -105,6 +106,10 @@ export async function auditFaultRun(input: AuditInput): Promise<AuditResult> {
       const name = `${b2Prefix}/${job.id}.mp4`;
       const object = objects.get(name);
       if (!object || object.size === 0) p.add("output_missing", `job ${job.id}: no ${name} in B2`);
+      // B2 keeps every upload of a name. Only a job that ran more than once (at-least-once
+      // execution under kills) may have uploaded its output more than once.
+      const versions = versionCount[name] ?? 0;
+      if (versions > 1 && own.length < 2) p.add("duplicate_upload", `job ${job.id}: ${versions} versions of ${name} from ${own.length} attempt(s)`);
       const path = job.output_url ? decodeURIComponent(new URL(job.output_url).pathname) : null;
       if (path !== `/file/${b2.bucketName}/${name}`) p.add("output_url", `job ${job.id}: output_url ${job.output_url} is not ${name}`);
     } else if (wins.length > 0) {
@@ -173,6 +178,7 @@ export async function auditFaultRun(input: AuditInput): Promise<AuditResult> {
       jobsWithMoreThanOneAttempt: jobs.filter((j) => j.attempts > 1).length,
       failureCauses: failedCauses,
       outputsInB2: outputs.length,
+      outputsUploadedMoreThanOnce: outputs.filter((n) => (versionCount[n] ?? 0) > 1).length,
       orphanOutputs: orphans.length,
     },
   };

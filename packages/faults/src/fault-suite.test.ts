@@ -159,8 +159,6 @@ it(
         proxy: fleet?.proxy.stats,
         b2FailuresInjected: fleet?.b2.requests.filter((r) => r.injected).length,
         b2UploadsAccepted: fleet?.b2.requests.filter((r) => r.op === "upload" && r.status === 200).length,
-        // At-least-once execution made visible: uploads that replaced an object already stored.
-        b2UploadsOverwritten: fleet ? fleet.b2.requests.filter((r) => r.op === "upload" && r.status === 200).length - fleet.b2.listObjects().length : undefined,
         orchestrator5xxLogged: orchestratorLines.filter((l) => l.includes('"request_failed"')).length,
         createRetries: submitter?.retries(),
         faults: driver?.events,
