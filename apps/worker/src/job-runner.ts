@@ -101,7 +101,7 @@ export function createJobRunner(opts: {
           error: message,
           output_url: null,
           metrics: null,
-          error_info: { error_type: "unknown_error", stage: "unknown", message, retryable: false, details: null },
+          error_info: { error_type: "unknown_error", stage: "unknown", message, retryable: false, details: null, fault: "worker" },
         };
       }
     }

@@ -5,7 +5,7 @@ import type { Logger } from "../logger.js";
 import { JobAbortedError, JobError, abortReasonOf } from "../pipeline/job-error.js";
 import { backoffDelay } from "../util/backoff.js";
 import { sleep } from "../util/sleep.js";
-import { encodeKey, type OutputStorage, type StoredObject } from "./output-storage.js";
+import { checkStorageKey, encodeKey, type OutputStorage, type StoredObject } from "./output-storage.js";
 import { B2CallError, toB2CallError } from "./b2-call-error.js";
 import { bufferBody, fileBody, type UploadBody } from "./upload-body.js";
 
@@ -188,6 +188,7 @@ export function createB2Storage(opts: { settings: B2Settings; log: Logger; retry
 
   return {
     kind: "b2",
+    prefix: s.prefix,
     async check(signal) {
       try {
         await getAuth(signal);
@@ -198,6 +199,7 @@ export function createB2Storage(opts: { settings: B2Settings; log: Logger; retry
     },
 
     async putFile({ filePath, key, contentType, signal }) {
+      checkStorageKey(s.prefix, key);
       const { size } = await stat(filePath);
       if (size === 0) throw JobError.processing("upload", "Output file is empty (0 bytes)", false);
       const started = Date.now();
@@ -214,6 +216,7 @@ export function createB2Storage(opts: { settings: B2Settings; log: Logger; retry
     },
 
     async putJson({ key, value, signal }) {
+      checkStorageKey(s.prefix, key);
       const buf = Buffer.from(JSON.stringify(value, null, 2));
       const { a, sha1 } = await uploadSmall({ key, size: buf.length, contentType: "application/json", signal, body: () => bufferBody(buf) });
       return { key, url: urlFor(a, key), bytes: buf.length, sha1 };
