@@ -3,7 +3,7 @@ import { stat } from "node:fs/promises";
 import type { Logger } from "../logger.js";
 import type { FfmpegBounds } from "../config.js";
 import { JobAbortedError, JobError, abortReasonOf } from "../pipeline/job-error.js";
-import { LOCAL_FILE_ONLY } from "../pipeline/validate.js";
+import { INPUT_GUARD } from "../pipeline/validate.js";
 import { excerpt } from "../util/excerpt.js";
 import { runProcess } from "../util/run-process.js";
 import type { FileInferenceDriver, FileInferenceTask } from "./inference-driver.js";
@@ -55,10 +55,10 @@ export function createFfmpegDriver(opts: { timeoutMs: number; log: Logger; bound
       const threads = String(opts.bounds.threads);
       // Each input is read with the demuxer ffprobe saw and allowed, from a local file only:
       // ffmpeg never gets to guess a playlist or a concat list out of the bytes again.
-      const video = ["-threads", threads, ...LOCAL_FILE_ONLY, "-f", task.video.demuxer, ...(task.video.isImage
+      const video = ["-threads", threads, ...INPUT_GUARD, "-f", task.video.demuxer, ...(task.video.isImage
         ? ["-loop", "1", "-framerate", String(IMAGE_FPS)]
         : ["-stream_loop", "-1"]), "-i", task.videoPath];
-      const audio = ["-threads", threads, ...LOCAL_FILE_ONLY, "-f", task.audio.demuxer, "-i", task.audioPath];
+      const audio = ["-threads", threads, ...INPUT_GUARD, "-f", task.audio.demuxer, "-i", task.audioPath];
       const args = [
         "-hide_banner", "-nostdin", "-y", "-loglevel", "error", "-nostats", "-progress", "pipe:1",
         "-filter_threads", threads,

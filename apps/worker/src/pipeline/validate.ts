@@ -31,8 +31,12 @@ const ALLOWED_DEMUXERS = new Set([
 ]);
 const IMAGE_DEMUXERS = new Set(["png_pipe", "jpeg_pipe", "webp_pipe", "bmp_pipe"]);
 
-/** ffmpeg/ffprobe read inputs from local files only: no http, no data:, no subfile, no pipes. */
-export const LOCAL_FILE_ONLY = ["-protocol_whitelist", "file"];
+/**
+ * Input options of every ffmpeg/ffprobe on a downloaded file: local files only (no http, data:,
+ * subfile, pipes), and only the allowed demuxers, so a playlist is refused before ffmpeg opens a
+ * single segment.
+ */
+export const INPUT_GUARD = ["-protocol_whitelist", "file", "-format_whitelist", [...ALLOWED_DEMUXERS].join(",")];
 
 export interface MediaInfo {
   bytes: number;
@@ -89,7 +93,7 @@ export async function probeMedia(file: string, opts: ProbeOptions): Promise<Medi
   let outputBytes = 0;
   const outcome = await runProcess(
     "ffprobe",
-    ["-v", "error", ...LOCAL_FILE_ONLY, "-threads", String(opts.bounds.threads), "-print_format", "json", "-show_format", "-show_streams", file],
+    ["-v", "error", ...INPUT_GUARD, "-threads", String(opts.bounds.threads), "-print_format", "json", "-show_format", "-show_streams", file],
     {
       signal: opts.signal,
       timeoutMs: opts.timeoutMs,
@@ -112,6 +116,8 @@ export async function probeMedia(file: string, opts: ProbeOptions): Promise<Medi
       ffprobe_stderr: excerpt(outcome.stderrTail, 500),
     });
   }
+  const refusedFormat = /\[(\w+) @ [^\]]*\] Format not on whitelist/.exec(outcome.stderrTail)?.[1];
+  if (outcome.code !== 0 && refusedFormat) throw formatNotAllowed(opts.what, refusedFormat);
   if (outcome.code !== 0) {
     throw JobError.media("validation", `Invalid ${opts.what} file: ffprobe failed`, { ffprobe_stderr: excerpt(outcome.stderrTail, 500) });
   }
@@ -125,12 +131,8 @@ export async function probeMedia(file: string, opts: ProbeOptions): Promise<Medi
   }
   const formatName = json.format?.format_name ?? "unknown";
   const demuxer = formatName.split(",")[0] ?? "unknown";
-  if (!ALLOWED_DEMUXERS.has(demuxer)) {
-    throw JobError.media("validation", `${opts.what} format ${formatName} is not allowed`, {
-      format: formatName,
-      allowed: [...ALLOWED_DEMUXERS],
-    });
-  }
+  // The whitelist already refused it; checked again so the rule holds whatever ffprobe version runs.
+  if (!ALLOWED_DEMUXERS.has(demuxer)) throw formatNotAllowed(opts.what, formatName);
   const streams = json.streams ?? [];
   const v = streams.find((s) => s.codec_type === "video");
   const a = streams.find((s) => s.codec_type === "audio");
@@ -158,6 +160,10 @@ export async function probeMedia(file: string, opts: ProbeOptions): Promise<Medi
       : null,
     isImage,
   };
+}
+
+function formatNotAllowed(what: string, format: string): JobError {
+  return JobError.media("validation", `${what} format ${format} is not allowed`, { format, allowed: [...ALLOWED_DEMUXERS] });
 }
 
 function parseRate(rate: string | undefined): number | null {
