@@ -66,7 +66,7 @@ const EnvSchema = z.object({
   MEDIA_MAX_FRAMES: num(z.number().int().min(1).max(100_000_000), 36_000),
   // Kernel limits of every ffmpeg/ffprobe child (measured: a 4096x2160 still encodes in ~0.9 GB
   // resident with 2 threads; a 4000x4000 one fails to allocate under 2 GB).
-  FFMPEG_MAX_MEMORY_MB: num(z.number().int().min(256).max(1_000_000), 2048),
+  FFMPEG_MAX_MEMORY_MB: num(z.number().int().min(512).max(1_000_000), 2048),
   FFMPEG_MAX_CPU_SEC: num(z.number().int().min(1).max(1_000_000), 3600),
   FFMPEG_THREADS: num(z.number().int().min(1).max(64), 2),
   DOWNLOAD_TIMEOUT_SEC: num(z.number().min(1).max(86_400), 300),
