@@ -31,8 +31,6 @@ export interface WorkerHttpHandlers {
   /** /generate exists only when this is set: an open port must not run jobs for strangers. */
   generateApiKey: string | null;
   log: Logger;
-  /** Deadline for receiving a request body; tests shorten it. */
-  bodyTimeoutMs?: number;
 }
 
 class BodyError extends Error {
@@ -105,7 +103,7 @@ export async function startHttpServer(opts: { host: string; port: number; handle
     }
     let text: string;
     try {
-      text = await readBody(req, h.bodyTimeoutMs ?? BODY_TIMEOUT_MS);
+      text = await readBody(req, BODY_TIMEOUT_MS);
     } catch (err) {
       if (!(err instanceof BodyError)) throw err;
       res.setHeader("connection", "close");

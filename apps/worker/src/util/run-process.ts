@@ -86,7 +86,7 @@ export function runProcess(
         b !== undefined &&
         !timedOut &&
         !aborted &&
-        (signal === "SIGXCPU" || (signal === "SIGKILL") || /Cannot allocate memory|malloc of size \d+ failed|out of memory/i.test(stderrTail));
+        (signal === "SIGXCPU" || signal === "SIGKILL" || /Cannot allocate memory|malloc of size \d+ failed|out of memory/i.test(stderrTail));
       resolve({ code, signal, stderrTail, timedOut, aborted, spawnError, hitBound });
     });
   });
