@@ -110,6 +110,18 @@ describe("loadConfig", () => {
     expect(() => loadConfig({ ALLOW_PRIVATE_NETWORK_URLS: "ture" }, facts)).toThrow(/ALLOW_PRIVATE_NETWORK_URLS/);
   });
 
+  it("limits media to lip-sync sizes and bounds every ffmpeg child by default, each changeable", () => {
+    expect(loadConfig({}, facts).limits).toMatchObject({
+      media: { maxSidePx: 4096, maxPixels: 4096 * 2160, maxFps: 120, maxFrames: 36_000, maxDurationSec: 600 },
+      ffmpeg: { memoryBytes: 2048 * 1024 * 1024, cpuSec: 3600, threads: 2 },
+    });
+    const custom = loadConfig({ MEDIA_MAX_SIDE_PX: "1920", MAX_INPUT_DURATION_SEC: "120", FFMPEG_MAX_MEMORY_MB: "4096", FFMPEG_THREADS: "4" }, facts).limits;
+    expect(custom.media).toMatchObject({ maxSidePx: 1920, maxDurationSec: 120 });
+    expect(custom.ffmpeg).toMatchObject({ memoryBytes: 4096 * 1024 * 1024, threads: 4 });
+    // Below ~300 MB ffmpeg cannot even load its libraries: refuse it at start, not on every job.
+    expect(() => loadConfig({ FFMPEG_MAX_MEMORY_MB: "128" }, facts)).toThrow(/FFMPEG_MAX_MEMORY_MB/);
+  });
+
   it("never puts a secret in the printable summary", () => {
     const c = loadConfig({ ...joined, INTERNAL_API_KEY: "s3cret-key", STORAGE: "b2", B2_KEY_ID: "id", B2_APP_KEY: "app-s3cret", B2_BUCKET_NAME: "b" }, facts);
     const text = JSON.stringify(describeConfig(c));

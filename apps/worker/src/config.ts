@@ -69,7 +69,18 @@ const EnvSchema = z.object({
   ),
   ALLOW_PRIVATE_NETWORK_URLS: BoolEnv,
   MAX_INPUT_MB: num(z.number().min(1).max(100_000), 2048),
-  MAX_INPUT_DURATION_SEC: num(z.number().min(1).max(86_400), 900),
+  MAX_INPUT_DURATION_SEC: num(z.number().min(1).max(86_400), 600),
+  // Checked against ffprobe's facts before anything decodes a frame (lip-sync inputs are talking
+  // heads: 4K a side, a few minutes, ordinary frame rates).
+  MEDIA_MAX_SIDE_PX: num(z.number().int().min(16).max(65_536), 4096),
+  MEDIA_MAX_PIXELS: num(z.number().int().min(256).max(1_000_000_000), 4096 * 2160),
+  MEDIA_MAX_FPS: num(z.number().min(1).max(1000), 120),
+  MEDIA_MAX_FRAMES: num(z.number().int().min(1).max(100_000_000), 36_000),
+  // Kernel limits of every ffmpeg/ffprobe child (measured: a 4096x2160 still encodes in ~0.9 GB
+  // resident with 2 threads; a 4000x4000 one fails to allocate under 2 GB).
+  FFMPEG_MAX_MEMORY_MB: num(z.number().int().min(512).max(1_000_000), 2048),
+  FFMPEG_MAX_CPU_SEC: num(z.number().int().min(1).max(1_000_000), 3600),
+  FFMPEG_THREADS: num(z.number().int().min(1).max(64), 2),
   DOWNLOAD_TIMEOUT_SEC: num(z.number().min(1).max(86_400), 300),
   DOWNLOAD_CONNECT_TIMEOUT_SEC: num(z.number().min(0.1).max(300), 10),
   DOWNLOAD_ATTEMPTS: num(z.number().int().min(1).max(10), 3),
@@ -138,15 +149,32 @@ export interface Config {
   allowPrivateNetworkUrls: boolean;
   limits: {
     maxInputBytes: number;
-    maxInputDurationSec: number;
     downloadTimeoutMs: number;
     downloadConnectTimeoutMs: number;
     downloadAttempts: number;
     ffprobeTimeoutMs: number;
+    media: MediaLimits;
+    ffmpeg: FfmpegBounds;
   };
   drainGraceMs: number;
   generateApiKey: string | null;
   version: string | null;
+}
+
+/** What ffprobe's facts about an input must stay within. */
+export interface MediaLimits {
+  maxSidePx: number;
+  maxPixels: number;
+  maxFps: number;
+  maxFrames: number;
+  maxDurationSec: number;
+}
+
+/** Every ffmpeg/ffprobe child runs with these kernel limits and at most `threads` threads. */
+export interface FfmpegBounds {
+  memoryBytes: number;
+  cpuSec: number;
+  threads: number;
 }
 
 export class ConfigError extends Error {
@@ -248,11 +276,18 @@ export function loadConfig(
     allowPrivateNetworkUrls: e.ALLOW_PRIVATE_NETWORK_URLS,
     limits: {
       maxInputBytes: Math.floor(e.MAX_INPUT_MB * MB),
-      maxInputDurationSec: e.MAX_INPUT_DURATION_SEC,
       downloadTimeoutMs: Math.round(e.DOWNLOAD_TIMEOUT_SEC * 1000),
       downloadConnectTimeoutMs: Math.round(e.DOWNLOAD_CONNECT_TIMEOUT_SEC * 1000),
       downloadAttempts: e.DOWNLOAD_ATTEMPTS,
       ffprobeTimeoutMs: Math.round(e.FFPROBE_TIMEOUT_SEC * 1000),
+      media: {
+        maxSidePx: e.MEDIA_MAX_SIDE_PX,
+        maxPixels: e.MEDIA_MAX_PIXELS,
+        maxFps: e.MEDIA_MAX_FPS,
+        maxFrames: e.MEDIA_MAX_FRAMES,
+        maxDurationSec: e.MAX_INPUT_DURATION_SEC,
+      },
+      ffmpeg: { memoryBytes: e.FFMPEG_MAX_MEMORY_MB * MB, cpuSec: e.FFMPEG_MAX_CPU_SEC, threads: e.FFMPEG_THREADS },
     },
     drainGraceMs: Math.round(e.DRAIN_GRACE_SEC * 1000),
     generateApiKey: e.GENERATE_API_KEY ?? null,

@@ -6,22 +6,40 @@ import path from "node:path";
 import { timingSafeEqual } from "node:crypto";
 import { GenerateRequest, type GenerateFailure, type GenerateSuccess } from "@fleet/contract";
 import type { Logger } from "./logger.js";
+import { faultOf } from "./pipeline/job-error.js";
 import type { JobOutcome } from "./pipeline/run-job.js";
 
 /** The original's health path, kept as one constant (its docs probed /health, which 404ed, §8.25). */
 export const HEALTH_PATH = "/hc";
 
 const MAX_BODY_BYTES = 1024 * 1024;
+/** A /generate body is a few hundred bytes: a client still sending after this is stalling us. */
+const BODY_TIMEOUT_MS = 10_000;
+/** Tells a caller refused for capacity when to try again; a short job takes about this long. */
+const RETRY_AFTER_SEC = 5;
+
+/** Why /generate cannot take a job now, when it cannot. */
+export type GenerateRefusal = "draining" | "full";
 
 export interface WorkerHttpHandlers {
-  healthz(): Record<string, unknown>;
+  /** `privileged`: the caller showed the generate key, so fencing tokens may be listed. */
+  healthz(opts: { privileged: boolean }): Record<string, unknown>;
   metrics(): string;
-  /** Null when the worker cannot take /generate calls now (draining). */
-  generate(request: GenerateRequest, signal: AbortSignal): Promise<JobOutcome> | null;
+  generate(request: GenerateRequest, signal: AbortSignal): Promise<JobOutcome> | GenerateRefusal;
   /** Directory served under /outputs/ (local storage), or null. */
   outputsDir: string | null;
+  /** /generate exists only when this is set: an open port must not run jobs for strangers. */
   generateApiKey: string | null;
   log: Logger;
+}
+
+class BodyError extends Error {
+  constructor(
+    readonly status: 400 | 408 | 413,
+    message: string,
+  ) {
+    super(message);
+  }
 }
 
 export interface WorkerHttpServer {
@@ -44,34 +62,58 @@ export async function startHttpServer(opts: { host: string; port: number; handle
       else res.destroy();
     });
   });
-  // /generate holds its request for the whole job; only slow headers are cut short.
-  server.requestTimeout = 0;
+  // requestTimeout covers receiving the request only, not the answer, so /generate may still hold
+  // its response for the whole job; readBody's own deadline answers a stalled body sooner.
+  server.requestTimeout = 30_000;
   server.headersTimeout = 15_000;
   server.keepAliveTimeout = 5_000;
 
   async function route(req: http.IncomingMessage, res: http.ServerResponse) {
-    const url = new URL(req.url ?? "/", "http://worker");
-    const p = url.pathname;
+    let p: string;
+    try {
+      p = new URL(req.url ?? "/", "http://worker").pathname;
+    } catch {
+      return sendJson(res, 400, { detail: "malformed request target" });
+    }
     if (req.method === "GET" && p === HEALTH_PATH) return sendJson(res, 200, { status: "ok" });
-    if (req.method === "GET" && p === "/healthz") return sendJson(res, 200, h.healthz());
+    if (req.method === "GET" && p === "/healthz") {
+      return sendJson(res, 200, h.healthz({ privileged: h.generateApiKey !== null && keyMatches(req, h.generateApiKey) }));
+    }
     if (req.method === "GET" && p === "/metrics") {
       res.writeHead(200, { "content-type": "text/plain; version=0.0.4; charset=utf-8" });
       return void res.end(h.metrics());
     }
-    if (req.method === "POST" && p === "/generate") return generate(req, res);
+    if (req.method === "POST" && p === "/generate" && h.generateApiKey) return generate(req, res, h.generateApiKey);
     if ((req.method === "GET" || req.method === "HEAD") && p.startsWith("/outputs/") && h.outputsDir) {
-      return serveOutput(h.outputsDir, decodeURIComponent(p.slice("/outputs/".length)), req, res);
+      let key: string;
+      try {
+        key = decodeURIComponent(p.slice("/outputs/".length));
+      } catch {
+        return sendJson(res, 400, { detail: "malformed percent-encoding in path" });
+      }
+      return serveOutput(h.outputsDir, key, req, res);
     }
     sendJson(res, 404, { detail: "Not Found" });
   }
 
-  async function generate(req: http.IncomingMessage, res: http.ServerResponse) {
-    if (h.generateApiKey && !keyMatches(req, h.generateApiKey)) {
+  async function generate(req: http.IncomingMessage, res: http.ServerResponse, apiKey: string) {
+    if (!keyMatches(req, apiKey)) {
+      req.resume();
       return sendJson(res, 401, { detail: "missing or wrong X-API-Key" });
+    }
+    let text: string;
+    try {
+      text = await readBody(req, BODY_TIMEOUT_MS);
+    } catch (err) {
+      if (!(err instanceof BodyError)) throw err;
+      res.setHeader("connection", "close");
+      sendJson(res, err.status, { detail: err.message });
+      res.on("finish", () => req.socket.destroy());
+      return;
     }
     let body: unknown;
     try {
-      body = JSON.parse(await readBody(req));
+      body = JSON.parse(text);
     } catch {
       return sendJson(res, 422, { detail: [{ loc: ["body"], msg: "body is not valid JSON", type: "value_error.json" }] });
     }
@@ -88,7 +130,12 @@ export async function startHttpServer(opts: { host: string; port: number; handle
       if (!res.writableEnded) controller.abort("released");
     });
     const run = h.generate(parsed.data, controller.signal);
-    if (!run) return sendJson(res, 503, { detail: "worker is draining" });
+    if (run === "draining") return sendJson(res, 503, { detail: "worker is draining" });
+    if (run === "full") {
+      // Claimed jobs and /generate calls share BUFFER_CAPACITY; a caller waits its turn outside.
+      res.setHeader("retry-after", String(RETRY_AFTER_SEC));
+      return sendJson(res, 429, { detail: "worker is at capacity" });
+    }
     let outcome: JobOutcome;
     try {
       outcome = await run;
@@ -116,8 +163,10 @@ export async function startHttpServer(opts: { host: string; port: number; handle
       retryable: e.retryable,
       stage_times: (outcome.metrics.stage_times as Record<string, unknown> | undefined) ?? {},
       stack_trace: null,
+      fault: e.fault ?? faultOf(e.error_type),
     };
-    sendJson(res, e.error_type === "media_error" ? 422 : 500, failed);
+    // A job whose inputs failed is the caller's problem (422), never a server error.
+    sendJson(res, failed.fault === "job" ? 422 : 500, failed);
   }
 
   await new Promise<void>((resolve, reject) => {
@@ -155,15 +204,30 @@ function keyMatches(req: http.IncomingMessage, expected: string): boolean {
   return a.length === b.length && timingSafeEqual(a, b);
 }
 
-async function readBody(req: http.IncomingMessage): Promise<string> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of req) {
-    size += (chunk as Buffer).length;
-    if (size > MAX_BODY_BYTES) throw new Error("body too large");
-    chunks.push(chunk as Buffer);
-  }
-  return Buffer.concat(chunks).toString("utf8");
+/** The body with a size cap and a deadline: a client that trickles or never finishes is cut off. */
+function readBody(req: http.IncomingMessage, timeoutMs: number): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    const fail = (err: BodyError) => {
+      clearTimeout(timer);
+      // Stop reading but keep the socket: the caller still gets its 4xx before the close.
+      req.removeAllListeners("data");
+      req.pause();
+      reject(err);
+    };
+    const timer = setTimeout(() => fail(new BodyError(408, `request body not received within ${timeoutMs} ms`)), timeoutMs);
+    req.on("data", (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > MAX_BODY_BYTES) fail(new BodyError(413, `body over ${MAX_BODY_BYTES} bytes`));
+      else chunks.push(chunk);
+    });
+    req.on("end", () => {
+      clearTimeout(timer);
+      resolve(Buffer.concat(chunks).toString("utf8"));
+    });
+    req.on("error", () => fail(new BodyError(400, "request body aborted")));
+  });
 }
 
 const CONTENT_TYPES: Record<string, string> = { ".mp4": "video/mp4", ".json": "application/json" };

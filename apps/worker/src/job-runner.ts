@@ -102,7 +102,7 @@ export function createJobRunner(opts: {
           error: message,
           output_url: null,
           metrics: null,
-          error_info: { error_type: "unknown_error", stage: "unknown", message, retryable: false, details: null },
+          error_info: { error_type: "unknown_error", stage: "unknown", message, retryable: false, details: null, fault: "worker" },
         };
       }
     }
@@ -161,6 +161,20 @@ export function createJobRunner(opts: {
         params: claimed.params,
       };
       if (jobs.has(input.attemptId)) return;
+      if (jobs.size >= opts.capacity) {
+        // A POST /generate took the last slot while this claim was in flight: hand the job back
+        // (released: requeued at once, no failure counted) rather than run past BUFFER_CAPACITY.
+        log.warn({ bufferJobId: claimed.buffer_job_id, jobId: claimed.musetalk_job_id, running: jobs.size, capacity: opts.capacity }, "buffer_job_over_capacity_released");
+        opts.onOutcome?.("released", 0);
+        void opts.outbox?.deliver({
+          buffer_job_id: claimed.buffer_job_id,
+          musetalk_job_id: claimed.musetalk_job_id,
+          worker_id: opts.workerId,
+          written_at: new Date().toISOString(),
+          report: { status: "released", error: "worker at capacity: job handed back", output_url: null, metrics: null, error_info: null },
+        }).catch((err: unknown) => log.error({ err, bufferJobId: claimed.buffer_job_id }, "buffer_job_release_failed"));
+        return;
+      }
       begin(input, (job) => runClaimed(job, claimed));
     },
     async runDirect(input, signal) {

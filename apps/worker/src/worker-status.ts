@@ -18,8 +18,12 @@ export interface WorkerStateSources {
   draining: () => boolean;
 }
 
-/** GET /healthz: the age of the last accepted heartbeat, engine and storage state, jobs, outbox. */
-export function describeWorkerHealth(src: WorkerStateSources): Record<string, unknown> {
+/**
+ * GET /healthz: the age of the last accepted heartbeat, engine and storage state, jobs, outbox.
+ * The buffer_job_ids held are fencing tokens (whoever knows one can report for that attempt with
+ * the internal key), so only a `privileged` caller sees them; everyone else sees how many.
+ */
+export function describeWorkerHealth(src: WorkerStateSources, opts: { privileged: boolean }): Record<string, unknown> {
   const hb = src.heartbeat()?.snapshot() ?? null;
   const readiness = src.monitor.current();
   return {
@@ -36,7 +40,12 @@ export function describeWorkerHealth(src: WorkerStateSources): Record<string, un
     },
     engine: readiness.engine,
     storage: readiness.storage,
-    jobs: { running: src.runner.running(), capacity: src.runner.capacity, held: src.runner.heldBufferJobIds() },
+    jobs: {
+      running: src.runner.running(),
+      capacity: src.runner.capacity,
+      held_count: src.runner.heldBufferJobIds().length,
+      ...(opts.privileged ? { held: src.runner.heldBufferJobIds() } : {}),
+    },
     draining: src.draining(),
     outbox_pending: src.outbox?.pendingIds().length ?? 0,
   };

@@ -40,8 +40,12 @@ async function start(env: Record<string, string> = {}) {
   return { worker, logs };
 }
 
+const JOB_ID = "0b9d6a1e-5c3f-4e2a-9d8b-7f6e5d4c3b2a";
+const GENERATE_KEY = "gen-key";
+const withKey = { "content-type": "application/json", "x-api-key": GENERATE_KEY };
+
 const generateBody = (video = "/avatar.mp4") => ({
-  musetalk_job_id: "job-123",
+  musetalk_job_id: JOB_ID,
   video_url: files.urlFor(video),
   audio_url: files.urlFor("/voice.wav"),
   aspect_ratio: "9:16",
@@ -64,24 +68,24 @@ describe("worker without an orchestrator", () => {
   });
 
   it("serves the original POST /generate: a real video of the voice's length, playable from /outputs/", async () => {
-    const { worker } = await start();
-    const res = await fetch(`${worker.httpUrl}/generate`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(generateBody()) });
+    const { worker } = await start({ GENERATE_API_KEY: GENERATE_KEY });
+    const res = await fetch(`${worker.httpUrl}/generate`, { method: "POST", headers: withKey, body: JSON.stringify(generateBody()) });
     const body = (await res.json()) as { status: string; output_url: string; musetalk_job_id: string; metrics: Record<string, unknown>; error: null };
     expect(res.status).toBe(200);
-    expect(body).toMatchObject({ status: "success", musetalk_job_id: "job-123", error: null });
-    expect(body.output_url).toBe(`${worker.httpUrl}/outputs/avatar/outputs/job-123.mp4`);
+    expect(body).toMatchObject({ status: "success", musetalk_job_id: JOB_ID, error: null });
+    expect(body.output_url).toBe(`${worker.httpUrl}/outputs/avatar/outputs/${JOB_ID}.mp4`);
     expect(body.metrics).toMatchObject({ lip_sync: false, engine: "ffmpeg" });
     expect(body.metrics.stage_times).toHaveProperty("inference");
     const probe = await probeMedia(body.output_url);
     expect(probe).toMatchObject({ hasVideo: true, hasAudio: true });
     expect(probe.durationSec).toBeCloseTo(3, 0);
     const sidecar = (await (await fetch(body.output_url.replace(/\.mp4$/, ".json"))).json()) as Record<string, unknown>;
-    expect(sidecar).toMatchObject({ musetalk_job_id: "job-123", engine: "ffmpeg", lip_sync: false });
+    expect(sidecar).toMatchObject({ musetalk_job_id: JOB_ID, engine: "ffmpeg", lip_sync: false });
   });
 
   it("answers a corrupt input with the original's 422 media_error body", async () => {
-    const { worker } = await start();
-    const res = await fetch(`${worker.httpUrl}/generate`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(generateBody("/corrupt.mp4")) });
+    const { worker } = await start({ GENERATE_API_KEY: GENERATE_KEY });
+    const res = await fetch(`${worker.httpUrl}/generate`, { method: "POST", headers: withKey, body: JSON.stringify(generateBody("/corrupt.mp4")) });
     expect(res.status).toBe(422);
     expect(await res.json()).toMatchObject({
       status: "failed",
@@ -93,11 +97,11 @@ describe("worker without an orchestrator", () => {
   });
 
   it("rejects a request that breaks the schema with FastAPI's {detail:[...]} shape", async () => {
-    const { worker } = await start();
-    const res = await fetch(`${worker.httpUrl}/generate`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ musetalk_job_id: "x", video_url: "not a url" }) });
+    const { worker } = await start({ GENERATE_API_KEY: GENERATE_KEY });
+    const res = await fetch(`${worker.httpUrl}/generate`, { method: "POST", headers: withKey, body: JSON.stringify({ musetalk_job_id: "x", video_url: "not a url" }) });
     expect(res.status).toBe(422);
     const body = (await res.json()) as { detail: Array<{ loc: string[] }> };
-    expect(body.detail.map((d) => d.loc.at(-1))).toEqual(expect.arrayContaining(["video_url", "audio_url"]));
+    expect(body.detail.map((d) => d.loc.at(-1))).toEqual(expect.arrayContaining(["musetalk_job_id", "video_url", "audio_url"]));
   });
 
   it("requires the key on /generate when GENERATE_API_KEY is set", async () => {

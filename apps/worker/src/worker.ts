@@ -1,7 +1,7 @@
 import { randomUUID } from "node:crypto";
 import { mkdir, readFile } from "node:fs/promises";
 import path from "node:path";
-import { JobId, type HeartbeatResponse, type SystemFacts, type WorkerReportedStatus } from "@fleet/contract";
+import type { HeartbeatResponse, SystemFacts, WorkerReportedStatus } from "@fleet/contract";
 import { startClaimLoop, type ClaimLoop } from "./claim-loop.js";
 import { describeConfig, type Config } from "./config.js";
 import { startEngineMonitor, type EngineMonitor } from "./engine-monitor.js";
@@ -85,8 +85,7 @@ export async function startWorker(config: Config, log: Logger, parts: WorkerPart
       runJob(input, { config, log, driver, storage, downloadAgent, gpuClass: gpuClass(), workerId: config.workerId, lipSync: () => monitor.current().engine.lip_sync ?? null }, ctx),
     progressFor: (input: JobInput, onLeaseLost) =>
       createProgressReporter({
-        // Progress of a /generate call reaches the orchestrator only for ids it can know.
-        client: client && (input.bufferJobId || JobId.safeParse(input.jobId).success) ? client : null,
+        client,
         workerId: config.workerId,
         jobId: input.jobId,
         bufferJobId: input.bufferJobId,
@@ -162,11 +161,13 @@ export async function startWorker(config: Config, log: Logger, parts: WorkerPart
       generateApiKey: config.generateApiKey,
       outputsDir: config.storage.kind === "local" && !parts.storage ? config.storage.dir : null,
       metrics: () => metrics.render(),
-      healthz: () => describeWorkerHealth(stateSources),
+      healthz: ({ privileged }) => describeWorkerHealth(stateSources, { privileged }),
       generate: (req, signal) =>
         draining
-          ? null
-          : runner.runDirect(
+          ? "draining"
+          : runner.freeSlots() === 0
+            ? "full"
+            : runner.runDirect(
               {
                 attemptId: `generate-${randomUUID()}`,
                 bufferJobId: null,
@@ -183,6 +184,9 @@ export async function startWorker(config: Config, log: Logger, parts: WorkerPart
     },
   });
   log.info({ url: httpServer.url, port: httpServer.port }, "worker_http_listening");
+  if (!config.generateApiKey) {
+    log.info({ hint: "set GENERATE_API_KEY to serve the original POST /generate on this port" }, "worker_generate_disabled");
+  }
 
   if (buffer && client && outbox) {
     log.info({ workerId: buffer.workerId, orchestratorUrl: buffer.orchestratorUrl, capacity: config.capacity }, "buffer_worker_loop_starting");

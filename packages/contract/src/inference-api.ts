@@ -1,6 +1,6 @@
 import { z } from "zod";
-import { HttpUrl, JsonObject } from "./common.js";
-import { ErrorInfo, ErrorStage, ErrorType } from "./worker-api.js";
+import { HttpUrl, JobId, JsonObject } from "./common.js";
+import { ErrorFault, ErrorInfo, ErrorStage, ErrorType } from "./worker-api.js";
 
 /**
  * Fleet's inference contract (driver `http`): the CUDA container keeps its models warm and
@@ -56,7 +56,8 @@ export type Prediction = z.infer<typeof Prediction>;
 
 /** The original worker's POST /generate, kept unchanged (driver `generate` and the worker's own port). */
 export const GenerateRequest = z.object({
-  musetalk_job_id: z.string().min(1).max(200),
+  /** A UUID, as the original's callers send: it names the output key, so nothing else may pass. */
+  musetalk_job_id: JobId,
   video_url: HttpUrl,
   audio_url: HttpUrl,
   aspect_ratio: z.string(),
@@ -68,13 +69,13 @@ export type GenerateRequest = z.infer<typeof GenerateRequest>;
 export const GenerateSuccess = z.object({
   status: z.literal("success"),
   output_url: z.string(),
-  musetalk_job_id: z.string(),
+  musetalk_job_id: JobId,
   metrics: JsonObject,
   error: z.null(),
 });
 export type GenerateSuccess = z.infer<typeof GenerateSuccess>;
 
-/** 422 (media_error) and 500 (processing_error / unknown_error) bodies of /generate. */
+/** 422 (the job's fault: media_error, download_error) and 500 (the worker's) bodies of /generate. */
 export const GenerateFailure = z.object({
   status: z.literal("failed"),
   error_type: ErrorType,
@@ -84,6 +85,7 @@ export const GenerateFailure = z.object({
   retryable: z.boolean(),
   stage_times: JsonObject.nullish(),
   stack_trace: z.string().nullish(),
+  fault: ErrorFault.optional(),
 });
 export type GenerateFailure = z.infer<typeof GenerateFailure>;
 

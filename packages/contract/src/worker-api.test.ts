@@ -1,4 +1,5 @@
 import { describe, expect, it } from "vitest";
+import { GenerateRequest } from "./inference-api.js";
 import {
   ClaimJobRequest,
   ClaimJobResponse,
@@ -128,5 +129,29 @@ describe("replies keep the shapes the original workers read", () => {
       lease_expires_at: new Date().toISOString(),
     };
     expect(ClaimJobResponse.parse({ job }).job).toMatchObject({ buffer_job_id: uuid, video_url: job.video_url });
+  });
+});
+
+describe("failures say whose fault they are", () => {
+  it("accepts a download_error marked as the job's fault, and an ErrorInfo without fault (older workers)", () => {
+    const info = { error_type: "download_error", stage: "download", message: "HTTP 503", retryable: true, details: null, fault: "job" };
+    expect(JobStatusReport.parse({ status: "failed", error_info: info }).error_info).toMatchObject({ error_type: "download_error", fault: "job" });
+    const legacy = { error_type: "media_error", stage: "validation", message: "bad", retryable: false };
+    expect(JobStatusReport.parse({ status: "failed", error_info: legacy }).error_info?.fault).toBeUndefined();
+  });
+
+  it("refuses a fault other than job or worker", () => {
+    const info = { error_type: "media_error", stage: "validation", message: "bad", retryable: false, fault: "nobody" };
+    expect(JobStatusReport.safeParse({ status: "failed", error_info: info }).success).toBe(false);
+  });
+});
+
+describe("the original /generate", () => {
+  it("takes only UUIDs as musetalk_job_id: the id names the output key", () => {
+    const body = { video_url: "http://127.0.0.1:9000/v.mp4", audio_url: "http://127.0.0.1:9000/a.wav", aspect_ratio: "9:16", resolution: "720p" };
+    expect(GenerateRequest.safeParse({ ...body, musetalk_job_id: uuid }).success).toBe(true);
+    for (const id of [`${uuid}.mp4/../${uuid}`, "../../x", "job-123", ""]) {
+      expect(GenerateRequest.safeParse({ ...body, musetalk_job_id: id }).success, id).toBe(false);
+    }
   });
 });

@@ -97,7 +97,11 @@ export const ClaimJobResponse = z.object({
 });
 export type ClaimJobResponse = z.infer<typeof ClaimJobResponse>;
 
-export const ErrorType = z.enum(["media_error", "processing_error", "unknown_error"]);
+/**
+ * `download_error`: an input URL could not be fetched (4xx, 5xx after retries, timeout, refused
+ * address). Like `media_error` it is the job's fault, never the worker's.
+ */
+export const ErrorType = z.enum(["media_error", "download_error", "processing_error", "unknown_error"]);
 export type ErrorType = z.infer<typeof ErrorType>;
 
 export const ErrorStage = z.enum([
@@ -112,6 +116,14 @@ export const ErrorStage = z.enum([
 ]);
 export type ErrorStage = z.infer<typeof ErrorStage>;
 
+/**
+ * Whose fault a failure is: `job` when its inputs caused it (unreachable URL, hostile or
+ * oversized media), `worker` when the box did (engine crash, storage, out of memory). Only
+ * worker faults should count towards quarantining a worker.
+ */
+export const ErrorFault = z.enum(["job", "worker"]);
+export type ErrorFault = z.infer<typeof ErrorFault>;
+
 /** A failure the retry policy can act on, instead of a repr() string. */
 export const ErrorInfo = z.object({
   error_type: ErrorType,
@@ -119,6 +131,8 @@ export const ErrorInfo = z.object({
   message: z.string().max(10_000),
   retryable: z.boolean(),
   details: JsonObject.nullish(),
+  /** Absent from older workers and the original ones: classify by error_type and stage then. */
+  fault: ErrorFault.optional(),
 });
 export type ErrorInfo = z.infer<typeof ErrorInfo>;
 

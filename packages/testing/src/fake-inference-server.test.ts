@@ -1,3 +1,4 @@
+import { createHash } from "node:crypto";
 import { existsSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -191,8 +192,14 @@ async function generate(s: FakeInferenceServer, body: unknown, signal?: AbortSig
   return { status: res.status, body: await res.json() };
 }
 
-function genBody(id: string, params: Record<string, unknown> = {}, videoName = "avatar.mp4") {
-  return { musetalk_job_id: id, video_url: files.urlFor(videoName), audio_url: files.urlFor("voice.wav"), aspect_ratio: "9:16", resolution: "480p", params };
+/** The id of a named test job: /generate takes UUIDs only, and a stable one names the output file. */
+function uuidFor(name: string): string {
+  const h = createHash("sha256").update(name).digest("hex");
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-4${h.slice(13, 16)}-8${h.slice(17, 20)}-${h.slice(20, 32)}`;
+}
+
+function genBody(name: string, params: Record<string, unknown> = {}, videoName = "avatar.mp4") {
+  return { musetalk_job_id: uuidFor(name), video_url: files.urlFor(videoName), audio_url: files.urlFor("voice.wav"), aspect_ratio: "9:16", resolution: "480p", params };
 }
 
 describe("fake inference server, original /generate contract", () => {
@@ -208,7 +215,7 @@ describe("fake inference server, original /generate contract", () => {
     expect(Object.keys(ok.metrics.stage_times as object).sort()).toEqual(["download", "inference", "upload", "validation"]);
     const out = await fetch(ok.output_url);
     expect(out.status).toBe(200);
-    const saved = join(s.outputDir, "gen-ok.mp4");
+    const saved = join(s.outputDir, `${uuidFor("gen-ok")}.mp4`);
     expect(await probeMedia(saved)).toMatchObject({ hasVideo: true, hasAudio: true });
   });
 

@@ -8,6 +8,9 @@ import { validateInputs } from "../pipeline/validate.js";
 import { captureLogger } from "../test-support/capture-logger.js";
 import { createFfmpegDriver } from "./ffmpeg-driver.js";
 import type { FileInferenceTask } from "./inference-driver.js";
+import { loadConfig } from "../config.js";
+
+const defaults = loadConfig({}).limits;
 
 let dir: string;
 const f = (name: string) => path.join(dir, name);
@@ -22,7 +25,7 @@ beforeAll(async () => {
 afterAll(() => rm(dir, { recursive: true, force: true }));
 
 async function task(output: string, signal: AbortSignal, progress: number[] = []): Promise<FileInferenceTask> {
-  const media = await validateInputs({ video: f("video.mp4"), audio: f("voice.wav") }, { timeoutMs: 30_000, maxDurationSec: 600, signal });
+  const media = await validateInputs({ video: f("video.mp4"), audio: f("voice.wav") }, { timeoutMs: 30_000, limits: defaults.media, bounds: defaults.ffmpeg, signal });
   return {
     jobId: "job", attemptId: "attempt", videoPath: f("video.mp4"), audioPath: f("voice.wav"), outputPath: output,
     video: media.video, audio: media.audio, aspectRatio: "1:1", resolution: "512x512", params: {}, signal,
@@ -33,7 +36,7 @@ async function task(output: string, signal: AbortSignal, progress: number[] = []
 describe("ffmpeg driver (CPU development engine)", () => {
   it("says in its health that it makes no lip movement", async () => {
     const logs = captureLogger();
-    const health = await createFfmpegDriver({ timeoutMs: 60_000, log: logs.log }).health({ signal: new AbortController().signal, busy: false });
+    const health = await createFfmpegDriver({ timeoutMs: 60_000, log: logs.log, bounds: defaults.ffmpeg }).health({ signal: new AbortController().signal, busy: false });
     expect(health).toMatchObject({ driver: "ffmpeg", state: "ready", lip_sync: false });
     expect(health.detail).toMatch(/NO lip movement/);
   });
@@ -42,7 +45,7 @@ describe("ffmpeg driver (CPU development engine)", () => {
     const logs = captureLogger();
     const progress: number[] = [];
     const out = f("out.mp4");
-    const result = await createFfmpegDriver({ timeoutMs: 60_000, log: logs.log }).infer(await task(out, new AbortController().signal, progress));
+    const result = await createFfmpegDriver({ timeoutMs: 60_000, log: logs.log, bounds: defaults.ffmpeg }).infer(await task(out, new AbortController().signal, progress));
     const probe = await probeMedia(out);
     expect(probe).toMatchObject({ hasVideo: true, hasAudio: true, videoCodec: "h264", audioCodec: "aac", width: 160, height: 120 });
     expect(probe.durationSec).toBeGreaterThan(3.3);
@@ -56,8 +59,8 @@ describe("ffmpeg driver (CPU development engine)", () => {
     await makeTestAudio(f("long.wav"), { seconds: 120 });
     const controller = new AbortController();
     const t = await task(f("aborted.mp4"), controller.signal);
-    const media = await validateInputs({ video: f("video.mp4"), audio: f("long.wav") }, { timeoutMs: 30_000, maxDurationSec: 600, signal: controller.signal });
-    const run = createFfmpegDriver({ timeoutMs: 60_000, log: captureLogger().log }).infer({ ...t, audioPath: f("long.wav"), audio: media.audio });
+    const media = await validateInputs({ video: f("video.mp4"), audio: f("long.wav") }, { timeoutMs: 30_000, limits: defaults.media, bounds: defaults.ffmpeg, signal: controller.signal });
+    const run = createFfmpegDriver({ timeoutMs: 60_000, log: captureLogger().log, bounds: defaults.ffmpeg }).infer({ ...t, audioPath: f("long.wav"), audio: media.audio });
     setTimeout(() => controller.abort("cancelled"), 300);
     const err = await run.catch((e: unknown) => e);
     expect(err).toBeInstanceOf(JobAbortedError);

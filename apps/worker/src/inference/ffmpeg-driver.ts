@@ -1,7 +1,9 @@
 import type { EngineHealth } from "@fleet/contract";
 import { stat } from "node:fs/promises";
 import type { Logger } from "../logger.js";
+import type { FfmpegBounds } from "../config.js";
 import { JobAbortedError, JobError, abortReasonOf } from "../pipeline/job-error.js";
+import { INPUT_GUARD } from "../pipeline/validate.js";
 import { excerpt } from "../util/excerpt.js";
 import { runProcess } from "../util/run-process.js";
 import type { FileInferenceDriver, FileInferenceTask } from "./inference-driver.js";
@@ -17,7 +19,7 @@ const IMAGE_FPS = 25;
  * video, with no GPU and no lip sync. Every health report, log line and metric says so, so
  * nobody mistakes its output for MuseTalk's.
  */
-export function createFfmpegDriver(opts: { timeoutMs: number; log: Logger; ffmpegPath?: string }): FileInferenceDriver {
+export function createFfmpegDriver(opts: { timeoutMs: number; log: Logger; bounds: FfmpegBounds; ffmpegPath?: string }): FileInferenceDriver {
   const ffmpeg = opts.ffmpegPath ?? "ffmpeg";
   let checked: EngineHealth | null = null;
 
@@ -50,18 +52,23 @@ export function createFfmpegDriver(opts: { timeoutMs: number; log: Logger; ffmpe
       if (audioSec === null) throw JobError.media("validation", "audio has no duration");
       opts.log.info({ jobId: task.jobId, lipSync: false, audioSec }, "ffmpeg_engine_no_lip_sync");
       const started = Date.now();
-      const input = task.video.isImage
-        ? ["-loop", "1", "-framerate", String(IMAGE_FPS), "-i", task.videoPath]
-        : ["-stream_loop", "-1", "-i", task.videoPath];
+      const threads = String(opts.bounds.threads);
+      // Each input is read with the demuxer ffprobe saw and allowed, from a local file only:
+      // ffmpeg never gets to guess a playlist or a concat list out of the bytes again.
+      const video = ["-threads", threads, ...INPUT_GUARD, "-f", task.video.demuxer, ...(task.video.isImage
+        ? ["-loop", "1", "-framerate", String(IMAGE_FPS)]
+        : ["-stream_loop", "-1"]), "-i", task.videoPath];
+      const audio = ["-threads", threads, ...INPUT_GUARD, "-f", task.audio.demuxer, "-i", task.audioPath];
       const args = [
         "-hide_banner", "-nostdin", "-y", "-loglevel", "error", "-nostats", "-progress", "pipe:1",
-        ...input,
-        "-i", task.audioPath,
+        "-filter_threads", threads,
+        ...video,
+        ...audio,
         "-map", "0:v:0", "-map", "1:a:0",
         "-t", audioSec.toFixed(3),
         // libx264 with yuv420p needs even dimensions; odd-sized phone videos exist.
         "-vf", "scale=trunc(iw/2)*2:trunc(ih/2)*2,format=yuv420p",
-        "-c:v", "libx264", "-preset", "veryfast", "-crf", "23",
+        "-c:v", "libx264", "-preset", "veryfast", "-crf", "23", "-threads", threads,
         "-c:a", "aac", "-b:a", "128k",
         "-shortest", "-movflags", "+faststart",
         task.outputPath,
@@ -69,6 +76,7 @@ export function createFfmpegDriver(opts: { timeoutMs: number; log: Logger; ffmpe
       const outcome = await runProcess(ffmpeg, args, {
         signal: task.signal,
         timeoutMs: opts.timeoutMs,
+        bounds: opts.bounds,
         onStdoutLine: (line) => {
           const m = /^out_time_(?:us|ms)=(\d+)$/.exec(line);
           if (m?.[1]) task.onProgress(Math.min(1, Number(m[1]) / 1e6 / audioSec), "encoding");
@@ -79,6 +87,16 @@ export function createFfmpegDriver(opts: { timeoutMs: number; log: Logger; ffmpe
         throw JobError.processing("inference", `Inference timed out after ${Math.round(opts.timeoutMs / 1000)} s`, true, { timeout_ms: opts.timeoutMs });
       }
       if (outcome.spawnError) throw JobError.processing("inference", `could not start ffmpeg: ${outcome.spawnError.message}`, true);
+      if (outcome.hitBound) {
+        // The inputs passed every ffprobe limit yet decoding them needs more than the bound: they
+        // lied about themselves. Retrying elsewhere would only hit the same bound.
+        throw JobError.media("inference", "decoding the inputs exceeded the worker's memory or CPU bound", {
+          max_memory_mb: Math.round(opts.bounds.memoryBytes / 1024 / 1024),
+          max_cpu_sec: opts.bounds.cpuSec,
+          signal: outcome.signal,
+          stderr_tail: excerpt(outcome.stderrTail, 1000),
+        });
+      }
       if (outcome.code !== 0) {
         const oom = /Cannot allocate memory|out of memory/i.test(outcome.stderrTail);
         throw JobError.processing("inference", `Inference failed with code ${outcome.code ?? outcome.signal}`, oom, {

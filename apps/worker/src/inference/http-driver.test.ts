@@ -9,6 +9,9 @@ import { validateInputs } from "../pipeline/validate.js";
 import { captureLogger } from "../test-support/capture-logger.js";
 import { createHttpDriver } from "./http-driver.js";
 import type { FileInferenceTask } from "./inference-driver.js";
+import { loadConfig } from "../config.js";
+
+const defaults = loadConfig({}).limits;
 
 let workDir: string;
 let jobDir: string;
@@ -23,7 +26,7 @@ beforeAll(async () => {
   await Promise.all([makeTestVideo(path.join(jobDir, "input-video.mp4"), { seconds: 1 }), makeTestAudio(path.join(jobDir, "input-audio.wav"), { seconds: 2 })]);
   media = await validateInputs(
     { video: path.join(jobDir, "input-video.mp4"), audio: path.join(jobDir, "input-audio.wav") },
-    { timeoutMs: 30_000, maxDurationSec: 600, signal: new AbortController().signal },
+    { timeoutMs: 30_000, limits: defaults.media, bounds: defaults.ffmpeg, signal: new AbortController().signal },
   );
 });
 afterEach(async () => {

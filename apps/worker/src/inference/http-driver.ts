@@ -12,7 +12,7 @@ import {
 import type { z } from "zod";
 import type { Logger } from "../logger.js";
 import { describeNetworkError } from "../orchestrator-client.js";
-import { JobAbortedError, JobError, abortReasonOf } from "../pipeline/job-error.js";
+import { JobAbortedError, JobError, abortReasonOf, faultOf } from "../pipeline/job-error.js";
 import { excerpt } from "../util/excerpt.js";
 import { requestJson } from "../util/http-json.js";
 import { sleep } from "../util/sleep.js";
@@ -158,9 +158,8 @@ export function createHttpDriver(opts: {
         }
       }
       if (prediction.status === "failed") {
-        throw new JobError(
-          prediction.error ?? { error_type: "processing_error", stage: "inference", message: "inference failed", retryable: false, details: null },
-        );
+        const error = prediction.error ?? { error_type: "processing_error", stage: "inference", message: "inference failed", retryable: false, details: null };
+        throw new JobError({ ...error, fault: error.fault ?? faultOf(error.error_type) });
       }
       if (prediction.status === "canceled") {
         if (task.signal.aborted) throw new JobAbortedError(abortReasonOf(task.signal));

@@ -64,9 +64,9 @@ describe("downloadToFile", () => {
     expect((await download(files.urlFor("/a"))).bytes).toBe(50_000);
   });
 
-  it("does not retry a 404: the input is wrong, a media_error", async () => {
+  it("does not retry a 404: the input is wrong, a download_error that is the job's fault", async () => {
     const err = await failure(download(files.urlFor("/missing.mp4")));
-    expect(err.info).toMatchObject({ error_type: "media_error", stage: "download", retryable: false });
+    expect(err.info).toMatchObject({ error_type: "download_error", stage: "download", retryable: false, fault: "job" });
     expect(files.requestCount("/missing.mp4")).toBe(1);
   });
 
@@ -81,18 +81,18 @@ describe("downloadToFile", () => {
     expect((await download(files.urlFor("/clip.mp4"))).attempts).toBe(2);
   });
 
-  it("gives up after the attempts on a source that keeps failing, as a retryable processing error", async () => {
+  it("gives up after the attempts on a source that keeps failing, as a retryable download_error that is the job's fault", async () => {
     files.fault("/clip.mp4", { kind: "status", status: 500 });
     const before = files.requestCount("/clip.mp4");
     const err = await failure(download(files.urlFor("/clip.mp4"), { limits: { attempts: 2 } }));
-    expect(err.info).toMatchObject({ error_type: "processing_error", stage: "download", retryable: true });
+    expect(err.info).toMatchObject({ error_type: "download_error", stage: "download", retryable: true, fault: "job" });
     expect(files.requestCount("/clip.mp4") - before).toBe(2);
   });
 
   it("refuses a declared size over the limit without reading the body", async () => {
     files.fault("/big.mp4", { kind: "bytes", bytes: 5 * 1024 * 1024 });
     const err = await failure(download(files.urlFor("/big.mp4")));
-    expect(err.info).toMatchObject({ error_type: "media_error", retryable: false });
+    expect(err.info).toMatchObject({ error_type: "media_error", retryable: false, fault: "job" });
     expect(err.message).toMatch(/limit/);
   });
 

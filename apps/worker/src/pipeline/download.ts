@@ -69,8 +69,9 @@ export interface DownloadOptions {
 
 /**
  * Streams `url` to `dest` with a size cap and a time limit. Redirects are followed by hand so
- * each hop is re-checked. Only network errors, 5xx and 429 are retried; any other answer is the
- * input's fault (media_error, never retried — the original retried 404s, §8.20).
+ * each hop is re-checked. Only network errors, 5xx and 429 are retried; any other answer is final
+ * (the original retried 404s, §8.20). Every failure here is a `download_error`, the job's fault:
+ * an input host that answers 503 says nothing about this worker.
  */
 export async function downloadToFile(opts: DownloadOptions): Promise<DownloadResult> {
   const { limits, log, what } = opts;
@@ -94,7 +95,7 @@ export async function downloadToFile(opts: DownloadOptions): Promise<DownloadRes
       }
     }
   }
-  throw JobError.processing("download", `failed to download ${what} after ${limits.attempts} attempts: ${lastError?.message}`, true, {
+  throw JobError.download(`failed to download ${what} after ${limits.attempts} attempts: ${lastError?.message}`, true, {
     url: redactUrl(opts.url),
     status_code: lastError?.statusCode ?? null,
     attempts: limits.attempts,
@@ -120,7 +121,7 @@ async function downloadOnce(opts: DownloadOptions): Promise<{ bytes: number; con
       const { statusCode } = res;
       if (statusCode >= 300 && statusCode < 400 && res.headers.location) {
         await res.body.dump();
-        if (hop >= MAX_REDIRECTS) throw JobError.media("download", `${what} URL redirected more than ${MAX_REDIRECTS} times`, { url: redactUrl(opts.url) });
+        if (hop >= MAX_REDIRECTS) throw JobError.download(`${what} URL redirected more than ${MAX_REDIRECTS} times`, false, { url: redactUrl(opts.url) });
         url = new URL(String(res.headers.location), target).toString();
         continue;
       }
@@ -130,7 +131,7 @@ async function downloadOnce(opts: DownloadOptions): Promise<{ bytes: number; con
       }
       if (statusCode < 200 || statusCode >= 300) {
         await res.body.dump();
-        throw JobError.media("download", `${what} download failed: HTTP ${statusCode}`, { url: redactUrl(url), status_code: statusCode });
+        throw JobError.download(`${what} download failed: HTTP ${statusCode}`, false, { url: redactUrl(url), status_code: statusCode });
       }
       const declared = Number(res.headers["content-length"] ?? NaN);
       if (Number.isFinite(declared) && declared > limits.maxBytes) {

@@ -1,4 +1,4 @@
-import type { ErrorInfo, ErrorStage, ErrorType } from "@fleet/contract";
+import type { ErrorFault, ErrorInfo, ErrorStage, ErrorType } from "@fleet/contract";
 
 /**
  * A failure the retry policy can act on. Thrown by each stage with its own classification and
@@ -11,16 +11,26 @@ export class JobError extends Error {
     super(info.message);
   }
 
+  /** The input file is unusable or over a limit: the job's fault, never retried. */
   static media(stage: ErrorStage, message: string, details?: Record<string, unknown>): JobError {
-    return new JobError({ error_type: "media_error", stage, message, retryable: false, details: details ?? null });
+    return new JobError({ error_type: "media_error", stage, message, retryable: false, details: details ?? null, fault: "job" });
   }
 
+  /**
+   * An input URL could not be fetched. The job's fault whatever the reason (its host answered
+   * 4xx/5xx or never answered): retrying it elsewhere may help, blaming this worker never does.
+   */
+  static download(message: string, retryable: boolean, details?: Record<string, unknown>): JobError {
+    return new JobError({ error_type: "download_error", stage: "download", message, retryable, details: details ?? null, fault: "job" });
+  }
+
+  /** Something on this box failed (engine, disk, storage): the worker's fault. */
   static processing(stage: ErrorStage, message: string, retryable: boolean, details?: Record<string, unknown>): JobError {
-    return new JobError({ error_type: "processing_error", stage, message, retryable, details: details ?? null });
+    return new JobError({ error_type: "processing_error", stage, message, retryable, details: details ?? null, fault: "worker" });
   }
 
   static of(type: ErrorType, stage: ErrorStage, message: string, retryable: boolean, details?: Record<string, unknown>): JobError {
-    return new JobError({ error_type: type, stage, message, retryable, details: details ?? null });
+    return new JobError({ error_type: type, stage, message, retryable, details: details ?? null, fault: faultOf(type) });
   }
 }
 
@@ -45,6 +55,11 @@ export function throwIfAborted(signal: AbortSignal): void {
   if (signal.aborted) throw new JobAbortedError(abortReasonOf(signal));
 }
 
+/** Media and download failures come from the job's inputs; everything else from the worker. */
+export function faultOf(type: ErrorType): ErrorFault {
+  return type === "media_error" || type === "download_error" ? "job" : "worker";
+}
+
 const SYSTEM_RETRYABLE = new Set(["ENOSPC", "EMFILE", "ENFILE", "ENOMEM", "EIO", "EDQUOT"]);
 
 /**
@@ -56,7 +71,7 @@ export function toErrorInfo(err: unknown, stage: ErrorStage): ErrorInfo {
   const code = (err as { code?: unknown } | null)?.code;
   const message = err instanceof Error ? err.message : String(err);
   if (typeof code === "string" && SYSTEM_RETRYABLE.has(code)) {
-    return { error_type: "processing_error", stage, message, retryable: true, details: { code } };
+    return { error_type: "processing_error", stage, message, retryable: true, details: { code }, fault: "worker" };
   }
   return {
     error_type: "unknown_error",
@@ -64,5 +79,6 @@ export function toErrorInfo(err: unknown, stage: ErrorStage): ErrorInfo {
     message,
     retryable: false,
     details: typeof code === "string" ? { code } : null,
+    fault: "worker",
   };
 }

@@ -39,7 +39,7 @@ async function deps(): Promise<PipelineDeps> {
   return {
     config,
     log,
-    driver: createFfmpegDriver({ timeoutMs: 60_000, log }),
+    driver: createFfmpegDriver({ timeoutMs: 60_000, log, bounds: config.limits.ffmpeg }),
     storage: createLocalStorage({ dir: path.join(workDir, "outputs"), baseUrl: () => "http://127.0.0.1:8000/outputs" }),
     downloadAgent: agent,
     gpuClass: "cpu",
@@ -81,7 +81,7 @@ describe("runJob", () => {
   it("stops the other download when one input fails, and still removes the work dir", async () => {
     files.fault("/avatar.mp4", { kind: "throttle", bytesPerSec: 2_000 });
     const outcome = await runJob(input({ audioUrl: files.urlFor("/missing.wav") }), await deps(), { signal: new AbortController().signal, onProgress: () => undefined });
-    expect(outcome).toMatchObject({ status: "failed", errorInfo: { error_type: "media_error", stage: "download", retryable: false } });
+    expect(outcome).toMatchObject({ status: "failed", errorInfo: { error_type: "download_error", stage: "download", retryable: false, fault: "job" } });
     if (outcome.status === "failed") expect(outcome.errorInfo.message).toMatch(/audio download failed: HTTP 404/);
     expect(await jobDirs()).toEqual([]);
   });

@@ -2,7 +2,7 @@ import { mkdir, rm } from "node:fs/promises";
 import path from "node:path";
 import type { Dispatcher } from "undici";
 import type { ErrorInfo, ErrorStage, JsonObject } from "@fleet/contract";
-import type { Config } from "../config.js";
+import type { Config, FfmpegBounds } from "../config.js";
 import type { InferenceDriver } from "../inference/inference-driver.js";
 import type { Logger } from "../logger.js";
 import { outputKey, type OutputStorage } from "../storage/output-storage.js";
@@ -120,7 +120,7 @@ export async function runJob(
     stage = "validation";
     ctx.onProgress(0.08, "validating");
     const media = await timed("validation", () =>
-      validateInputs(files, { timeoutMs: config.limits.ffprobeTimeoutMs, maxDurationSec: config.limits.maxInputDurationSec, signal: ctx.signal }),
+      validateInputs(files, { timeoutMs: config.limits.ffprobeTimeoutMs, limits: config.limits.media, bounds: config.limits.ffmpeg, signal: ctx.signal }),
     );
     throwIfAborted(ctx.signal);
 
@@ -145,12 +145,11 @@ export async function runJob(
     throwIfAborted(ctx.signal);
 
     stage = "postprocessing";
-    const output = await checkOutput(files.output, config.limits.ffprobeTimeoutMs, ctx.signal);
+    const output = await checkOutput(files.output, { timeoutMs: config.limits.ffprobeTimeoutMs, bounds: config.limits.ffmpeg, signal: ctx.signal });
 
     stage = "upload";
     ctx.onProgress(0.92, "uploading");
-    const prefix = config.storage.kind === "b2" ? config.storage.b2.prefix : "avatar/outputs";
-    const key = outputKey(prefix, input.jobId, ".mp4");
+    const key = outputKey(storage.prefix, input.jobId, ".mp4");
     const stored = await timed("upload", () => storage.putFile({ filePath: files.output, key, contentType: "video/mp4", signal: ctx.signal }));
     throwIfAborted(ctx.signal);
 
@@ -208,10 +207,10 @@ async function downloadBoth(tasks: Array<(signal: AbortSignal) => Promise<unknow
 }
 
 /** An engine may exit 0 and write garbage: the output must be a video with sound (§8.11). */
-async function checkOutput(file: string, timeoutMs: number, signal: AbortSignal): Promise<MediaInfo> {
+async function checkOutput(file: string, opts: { timeoutMs: number; bounds: FfmpegBounds; signal: AbortSignal }): Promise<MediaInfo> {
   let info: MediaInfo;
   try {
-    info = await probeMedia(file, { timeoutMs, signal, what: "output" });
+    info = await probeMedia(file, { ...opts, what: "output" });
   } catch (err) {
     if (err instanceof JobAbortedError) throw err;
     const message = err instanceof Error ? err.message : String(err);

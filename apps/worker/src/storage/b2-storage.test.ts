@@ -251,14 +251,14 @@ describe("B2 storage", () => {
 
   it("authorizes once and reuses the authorization for later uploads", async () => {
     const s = storage();
-    await s.putFile({ filePath: small, key: "a.mp4", contentType: "video/mp4", signal: signal() });
-    await s.putFile({ filePath: small, key: "b.mp4", contentType: "video/mp4", signal: signal() });
+    await s.putFile({ filePath: small, key: "avatar/outputs/a.mp4", contentType: "video/mp4", signal: signal() });
+    await s.putFile({ filePath: small, key: "avatar/outputs/b.mp4", contentType: "video/mp4", signal: signal() });
     expect(b2.requestCount("authorize")).toBe(1);
   });
 
   it("succeeds through expired tokens: it re-authorizes and takes a fresh upload URL", async () => {
     const s = storage();
-    await s.putFile({ filePath: small, key: "a.mp4", contentType: "video/mp4", signal: signal() });
+    await s.putFile({ filePath: small, key: "avatar/outputs/a.mp4", contentType: "video/mp4", signal: signal() });
     b2.expireTokens();
     await s.putFile({ filePath: large, key, contentType: "video/mp4", signal: signal() });
     expect(b2.requestCount("authorize")).toBe(2);

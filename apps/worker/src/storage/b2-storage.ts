@@ -4,7 +4,7 @@ import type { B2FileInfo } from "backblaze-b2";
 import type { B2Settings } from "../config.js";
 import type { Logger } from "../logger.js";
 import { JobError } from "../pipeline/job-error.js";
-import { encodeKey, type OutputStorage, type StoredObject } from "./output-storage.js";
+import { checkStorageKey, encodeKey, type OutputStorage, type StoredObject } from "./output-storage.js";
 import type { B2Account } from "./b2-account.js";
 import { toB2CallError } from "./b2-call-error.js";
 import { transferTimeoutMs, uploadLargeFile, verifyEcho } from "./b2-large-file.js";
@@ -128,6 +128,7 @@ export function createB2Storage(opts: { settings: B2Settings; log: Logger; retry
 
   return {
     kind: "b2",
+    prefix: s.prefix,
     async check(signal) {
       let a: B2Account;
       try {
@@ -143,6 +144,7 @@ export function createB2Storage(opts: { settings: B2Settings; log: Logger; retry
     },
 
     async putFile({ filePath, key, contentType, signal }) {
+      checkStorageKey(s.prefix, key);
       const { size } = await stat(filePath);
       if (size === 0) throw JobError.processing("upload", "Output file is empty (0 bytes)", false);
       const t0 = Date.now();
@@ -157,6 +159,7 @@ export function createB2Storage(opts: { settings: B2Settings; log: Logger; retry
     },
 
     async putJson({ key, value, signal }) {
+      checkStorageKey(s.prefix, key);
       const buf = Buffer.from(JSON.stringify(value, null, 2));
       const { sha1 } = await uploadSmall({ key, size: buf.length, contentType: "application/json", signal, body: () => bufferBody(buf) });
       return { key, url: await urlFor(key, signal), bytes: buf.length, sha1 };

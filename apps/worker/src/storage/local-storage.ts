@@ -1,13 +1,15 @@
 import { copyFile, mkdir, rename, stat, writeFile, access, constants } from "node:fs/promises";
 import path from "node:path";
-import { encodeKey, type OutputStorage, type StoredObject } from "./output-storage.js";
+import { checkStorageKey, cleanPrefix, encodeKey, type OutputStorage, type StoredObject } from "./output-storage.js";
 
 /**
  * The development store: a directory, served by the worker's own HTTP server under /outputs/,
  * so an output URL is playable without any cloud account.
  */
-export function createLocalStorage(opts: { dir: string; baseUrl: () => string }): OutputStorage {
+export function createLocalStorage(opts: { dir: string; baseUrl: () => string; prefix?: string }): OutputStorage {
+  const prefix = cleanPrefix(opts.prefix ?? "avatar/outputs");
   const target = (key: string) => {
+    checkStorageKey(prefix, key);
     const file = path.resolve(opts.dir, key);
     if (!file.startsWith(path.resolve(opts.dir) + path.sep)) throw new Error(`storage key escapes the output directory: ${key}`);
     return file;
@@ -16,6 +18,7 @@ export function createLocalStorage(opts: { dir: string; baseUrl: () => string })
 
   return {
     kind: "local",
+    prefix,
     async check() {
       await mkdir(opts.dir, { recursive: true });
       await access(opts.dir, constants.W_OK);
