@@ -20,7 +20,7 @@ import threading
 import time
 from typing import Any, Callable, Dict, Optional
 
-from engine import Canceled, Engine, Job, MediaError, ProgressCallback, SetupError, check_cancel
+from engine import Canceled, Engine, Job, MediaError, ProgressCallback, SetupError, check_cancel, env_flag, env_number
 from media import FFMPEG, probe, require_stream, run_command
 
 MODES = {"slow", "oom", "no_face", "undecodable", "fail", "empty_output", "no_output", "hang"}
@@ -61,12 +61,15 @@ class FakeEngine(Engine):
 
     @classmethod
     def from_env(cls, env: Dict[str, str]) -> "FakeEngine":
+        mode = env.get("FAKE_ENGINE_MODE") or None
+        if mode and mode not in MODES:
+            raise SetupError(f"FAKE_ENGINE_MODE must be one of {sorted(MODES)}, got {mode!r}")
         return cls(
-            load_sec=float(env.get("FAKE_ENGINE_LOAD_SEC", "0") or 0),
-            step_sec=float(env.get("FAKE_ENGINE_STEP_SEC", "0.05") or 0.05),
-            steps=int(env.get("FAKE_ENGINE_STEPS", "8") or 8),
-            default_mode=env.get("FAKE_ENGINE_MODE") or None,
-            fail_load=env.get("FAKE_ENGINE_FAIL_LOAD", "") in ("1", "true"),
+            load_sec=env_number(env, "FAKE_ENGINE_LOAD_SEC", 0.0, float, 0),
+            step_sec=env_number(env, "FAKE_ENGINE_STEP_SEC", 0.05, float, 0),
+            steps=env_number(env, "FAKE_ENGINE_STEPS", 8, int, 1),
+            default_mode=mode,
+            fail_load=env_flag(env, "FAKE_ENGINE_FAIL_LOAD", False),
         )
 
     def load(self) -> None:
@@ -76,6 +79,9 @@ class FakeEngine(Engine):
             raise SetupError("fake engine told to fail its setup (FAKE_ENGINE_FAIL_LOAD)")
         if not os.path.exists(FFMPEG) and "/" in FFMPEG:
             raise SetupError(f"ffmpeg not found at {FFMPEG}")
+        # A plain print, as MuseTalk's loaders make ("load unet model from ..."): the server must
+        # turn it into a JSON log line like everything else on stdout.
+        print(f"fake engine: models loaded in {self.load_sec:g} s")
 
     def run(self, job: Job, progress: ProgressCallback, cancel: threading.Event) -> Dict[str, Any]:
         self.run_calls += 1

@@ -28,7 +28,7 @@ from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from engine import Engine  # noqa: E402
+from engine import BrokenEngine, Engine, SetupError  # noqa: E402
 from service import InferenceService, QueueFull, ServiceConfig  # noqa: E402
 
 PREDICTION_PATH = re.compile(r"^/predictions/([A-Za-z0-9][A-Za-z0-9._-]{0,199})(/cancel)?/?$")
@@ -258,11 +258,43 @@ _INVALID = object()
 
 
 def build_engine(config: ServerConfig, env: Mapping[str, str]) -> Engine:
-    if config.engine == "fake":
-        from fake_engine import FakeEngine
-        return FakeEngine.from_env(dict(env))
-    from musetalk_engine import MuseTalkEngine
-    return MuseTalkEngine.from_env(dict(env))
+    """The configured engine; wrong engine settings give one that reports SETUP_FAILED with the
+    reason (the variable named) instead of a process that exits before anyone can ask why."""
+    try:
+        if config.engine == "fake":
+            from fake_engine import FakeEngine
+            return FakeEngine.from_env(dict(env))
+        from musetalk_engine import MuseTalkEngine
+        return MuseTalkEngine.from_env(dict(env))
+    except (SetupError, ValueError) as exc:
+        return BrokenEngine(str(exc))
+
+
+def capture_plain_output(level: str) -> Callable[..., None]:
+    """Route everything written to stdout/stderr (MuseTalk's and mmengine's prints, tqdm bars,
+    warnings, native libraries) through the JSON log, so the stdout stream stays JSON lines.
+
+    Returns the logger, which writes to a duplicate of the original stdout."""
+    sys.stdout.flush()
+    real_out = os.fdopen(os.dup(1), "w", buffering=1)
+    log = make_logger(level, stream=real_out)
+    read_end, write_end = os.pipe()
+    os.dup2(write_end, 1)
+    os.dup2(write_end, 2)
+    os.close(write_end)
+    sys.stdout = os.fdopen(1, "w", buffering=1, closefd=False)
+    sys.stderr = os.fdopen(2, "w", buffering=1, closefd=False)
+
+    def pump() -> None:
+        with os.fdopen(read_end, "rb") as lines:
+            for raw in lines:
+                # tqdm redraws with carriage returns: keep the last state of the line.
+                text = raw.decode(errors="replace").rstrip("\r\n").split("\r")[-1].strip()
+                if text:
+                    log("info", "engine_output", line=text[:2000])
+
+    threading.Thread(target=pump, name="plain-output", daemon=True).start()
+    return log
 
 
 def serve(service: InferenceService, host: str, port: int, log: Callable[..., None]) -> ThreadingHTTPServer:
@@ -279,7 +311,7 @@ def main() -> int:
     except ConfigError as exc:
         print(f"inference server: configuration error: {exc}", file=sys.stderr)
         return 2
-    log = make_logger(config.log_level)
+    log = capture_plain_output(config.log_level)
     engine = build_engine(config, os.environ)
 
     def on_stuck(pid: str) -> None:
