@@ -25,7 +25,7 @@ from typing import Any, Dict, List, Optional, Tuple
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 
-from engine import classify_exception  # noqa: E402
+from engine import MediaError, classify_exception  # noqa: E402
 from fake_engine import FakeEngine  # noqa: E402
 from server import ConfigError, load_config, make_logger, serve  # noqa: E402
 from service import InferenceService, ServiceConfig  # noqa: E402
@@ -422,15 +422,16 @@ class Contract(ServerCase):
 
 
 class Process(unittest.TestCase):
-    def test_the_server_process_serves_a_job_and_stops_cleanly_on_sigterm(self) -> None:
+    def start(self, **extra: str) -> Tuple[subprocess.Popen, str, str]:
         tmp = tempfile.mkdtemp(prefix="fleet-inference-proc-")
         self.addCleanup(shutil.rmtree, tmp, True)
-        video, audio = make_media(tmp)
         env = {**os.environ, "INFERENCE_ENGINE": "fake", "INFERENCE_PORT": "0", "INFERENCE_WORK_ROOT": tmp,
-               "INFERENCE_JOBS_DIR": os.path.join(tmp, "jobs"), "FAKE_ENGINE_STEP_SEC": "0"}
+               "INFERENCE_JOBS_DIR": os.path.join(tmp, "jobs"), "FAKE_ENGINE_STEP_SEC": "0", **extra}
         proc = subprocess.Popen([sys.executable, os.path.join(HERE, "server.py")], env=env,
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         self.addCleanup(lambda: proc.poll() is None and proc.kill())
+        self.addCleanup(proc.stdout.close)
+        self.addCleanup(proc.stderr.close)
         port = None
         for line in proc.stdout:
             record = json.loads(line)
@@ -438,39 +439,82 @@ class Process(unittest.TestCase):
                 port = record["port"]
                 break
         self.assertIsNotNone(port)
-        base = f"http://127.0.0.1:{port}"
+        return proc, f"http://127.0.0.1:{port}", tmp
 
-        def get(path: str) -> Dict[str, Any]:
-            with urllib.request.urlopen(base + path, timeout=WAIT_SEC) as response:
-                return json.loads(response.read())
+    def get(self, base: str, path: str) -> Dict[str, Any]:
+        with urllib.request.urlopen(base + path, timeout=WAIT_SEC) as response:
+            return json.loads(response.read())
 
+    def wait_health(self, base: str, status: str) -> Dict[str, Any]:
         deadline = time.monotonic() + WAIT_SEC
-        while get("/health-check")["status"] != "READY":
-            self.assertLess(time.monotonic(), deadline, "server never became READY")
+        while (health := self.get(base, "/health-check"))["status"] != status:
+            self.assertLess(time.monotonic(), deadline, f"server never became {status}: {health}")
             time.sleep(0.05)
+        return health
+
+    def test_the_server_process_serves_a_job_and_stops_cleanly_on_sigterm(self) -> None:
+        proc, base, tmp = self.start()
+        video, audio = make_media(tmp)
+        self.wait_health(base, "READY")
+        deadline = time.monotonic() + WAIT_SEC
         body = json.dumps({"input": {"video_path": video, "audio_path": audio, "output_path": os.path.join(tmp, "o.mp4"),
                                      "aspect_ratio": "1:1", "resolution": "512x512"}}).encode()
         urllib.request.urlopen(urllib.request.Request(base + "/predictions/p1", data=body, method="PUT"), timeout=WAIT_SEC).read()
-        while get("/predictions/p1")["status"] not in ("succeeded", "failed", "canceled"):
+        while self.get(base, "/predictions/p1")["status"] not in ("succeeded", "failed", "canceled"):
             self.assertLess(time.monotonic(), deadline, "prediction never finished")
             time.sleep(0.05)
-        self.assertEqual(get("/predictions/p1")["status"], "succeeded")
+        self.assertEqual(self.get(base, "/predictions/p1")["status"], "succeeded")
         proc.send_signal(signal.SIGTERM)
         self.assertEqual(proc.wait(timeout=WAIT_SEC), 0)
         rest = proc.stdout.read()
         self.assertIn("inference_server_stopped", rest)
-        proc.stdout.close()
-        proc.stderr.close()
+
+    def test_plain_prints_from_the_engine_become_json_log_lines(self) -> None:
+        proc, base, _tmp = self.start()
+        self.wait_health(base, "READY")
+        proc.send_signal(signal.SIGTERM)
+        self.assertEqual(proc.wait(timeout=WAIT_SEC), 0)
+        records = [json.loads(line) for line in proc.stdout.read().splitlines()]  # every line is JSON
+        printed = [r for r in records if r["msg"] == "engine_output"]
+        self.assertTrue(any("fake engine: models loaded" in r["line"] for r in printed), records)
+        self.assertEqual(proc.stderr.read(), "", "nothing bypasses the JSON log")
+
+    def test_a_non_numeric_engine_setting_is_setup_failed_naming_the_variable(self) -> None:
+        for engine, name in (("fake", "FAKE_ENGINE_STEPS"), ("musetalk", "MUSETALK_FPS"),
+                             ("musetalk", "INFERENCE_MAX_DURATION_SEC")):
+            with self.subTest(name=name):
+                proc, base, _tmp = self.start(INFERENCE_ENGINE=engine, **{name: "ten"})
+                health = self.wait_health(base, "SETUP_FAILED")
+                self.assertIn(name, health["detail"])
+                proc.send_signal(signal.SIGTERM)
+                self.assertEqual(proc.wait(timeout=WAIT_SEC), 0)
+
+
+class DiskFull(unittest.TestCase):
+    def test_a_full_disk_is_a_retryable_processing_error(self) -> None:
+        try:
+            with open("/dev/full", "wb") as full:
+                full.write(b"x" * 65536)
+                full.flush()
+        except OSError as exc:
+            info = classify_exception(exc, stage="preprocessing")
+        self.assertEqual((info["error_type"], info["retryable"]), ("processing_error", True))
+        self.assertEqual(info["details"]["cause"], "disk_full")
+
+    def test_ffmpeg_running_out_of_disk_is_a_retryable_processing_error(self) -> None:
+        from engine import ProcessingError
+        from media import run_command
+        with self.assertRaises(ProcessingError) as caught:
+            run_command(["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i", "testsrc=size=320x240:duration=2",
+                         "-f", "rawvideo", "/dev/full"],
+                        threading.Event(), stage="preprocessing", what="frame extraction", error_class=MediaError)
+        self.assertTrue(caught.exception.retryable)
+        self.assertEqual(caught.exception.to_error_info()["details"]["cause"], "disk_full")
 
 
 class MuseTalkEngineWithoutAGpu(ServerCase):
     def test_the_musetalk_engine_reports_setup_failed_where_torch_or_cuda_is_missing(self) -> None:
         from musetalk_engine import MuseTalkEngine
-        try:
-            import torch  # noqa: F401
-            self.skipTest("torch is installed here; this test is for machines without it")
-        except ImportError:
-            pass
         root = tempfile.mkdtemp(prefix="fake-musetalk-")
         self.addCleanup(shutil.rmtree, root, True)
         os.makedirs(os.path.join(root, "musetalk"))
@@ -478,7 +522,9 @@ class MuseTalkEngineWithoutAGpu(ServerCase):
         self.addCleanup(os.chdir, cwd)
         self.start_server(MuseTalkEngine(root=root))  # type: ignore[arg-type]
         health = self.wait_for("SETUP_FAILED", lambda: (h := self.health())["status"] == "SETUP_FAILED" and h)
-        self.assertIn("torch", health["detail"])
+        # Without torch: the import fails; with torch but no GPU: CUDA is missing, and it says how
+        # to run on CPU instead.
+        self.assertRegex(health["detail"], "torch|CUDA is not available.*INFERENCE_DEVICE=cpu")
         self.assertEqual(health["engine"], "musetalk-v15")
 
 
