@@ -42,6 +42,20 @@ class MediaLimits:
     max_duration_sec: float = 600.0
 
 
+def limits_from_env(env: Dict[str, str]) -> MediaLimits:
+    from engine import env_number
+    return MediaLimits(
+        max_side_px=env_number(env, "INFERENCE_MAX_SIDE_PX", 4096, int, 16),
+        max_duration_sec=env_number(env, "INFERENCE_MAX_DURATION_SEC", 600.0, float, 1),
+    )
+
+
+def demuxer(info: Dict[str, object]) -> List[str]:
+    """`-f <the demuxer ffprobe found>`: the decode uses the format that passed the allow-list."""
+    name = str(info.get("format_name") or "").split(",")[0]
+    return ["-f", name] if name in ALLOWED_FORMATS else []
+
+
 def probe(path: str, kind: str, limits: Optional[MediaLimits] = None) -> Dict[str, object]:
     """Streams and duration of a media file; MediaError when ffprobe cannot read it or it is
     outside what the engine accepts (format, size, length). Nothing is decoded before this."""

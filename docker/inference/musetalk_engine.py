@@ -39,8 +39,8 @@ from engine import (
     check_cancel, disk_full_error, env_flag, env_number, is_cuda_oom, is_disk_full,
 )
 from media import (
-    ENCODER_ARGS, FFMPEG, INPUT_GUARD, MediaLimits, choose_h264_encoder, mux_audio, probe, require_stream,
-    run_command,
+    ENCODER_ARGS, FFMPEG, INPUT_GUARD, MediaLimits, choose_h264_encoder, demuxer, limits_from_env, mux_audio, probe,
+    require_stream, run_command,
 )
 
 Box = Tuple[int, int, int, int]
@@ -138,10 +138,7 @@ class MuseTalkEngine(Engine):
             extra_margin=env_number(env, "MUSETALK_EXTRA_MARGIN", 10, int, 0, 200),
             parsing_mode=env.get("MUSETALK_PARSING_MODE") or "jaw",
             cheek_width=env_number(env, "MUSETALK_CHEEK_WIDTH", 90, int, 0, 500),
-            limits=MediaLimits(
-                max_side_px=env_number(env, "INFERENCE_MAX_SIDE_PX", 4096, int, 16),
-                max_duration_sec=env_number(env, "INFERENCE_MAX_DURATION_SEC", 600.0, float, 1),
-            ),
+            limits=limits_from_env(env),
         )
 
     # -- load once -----------------------------------------------------------------------------
@@ -286,7 +283,7 @@ class MuseTalkEngine(Engine):
         times["validation"] = _lap(clock)
 
         progress(0.02, "audio")
-        chunks = self._audio_chunks(job, cancel)
+        chunks = self._audio_chunks(job, audio_info, cancel)
         times["audio"] = _lap(clock, times)
 
         avatar = self.prepare(job.video_path, video_info, os.path.join(job.work_dir, "frames"), progress, cancel)
@@ -316,10 +313,10 @@ class MuseTalkEngine(Engine):
             "stage_times": times,
         }
 
-    def _audio_chunks(self, job: Job, cancel: threading.Event) -> Any:
+    def _audio_chunks(self, job: Job, info: Dict[str, Any], cancel: threading.Event) -> Any:
         # MuseTalk reads 16 kHz mono PCM; converting first accepts any container ffmpeg decodes.
         wav = os.path.join(job.work_dir, "audio16k.wav")
-        run_command([FFMPEG, "-y", "-v", "error", *INPUT_GUARD, "-i", job.audio_path, "-vn", "-ac", "1",
+        run_command([FFMPEG, "-y", "-v", "error", *INPUT_GUARD, *demuxer(info), "-i", job.audio_path, "-vn", "-ac", "1",
                      "-ar", str(AUDIO_SAMPLE_RATE), "-c:a", "pcm_s16le", wav],
                     cancel, stage="preprocessing", what="audio conversion", error_class=MediaError)
         features, length = self.audio.get_audio_feature(wav, weight_dtype=self.dtype)
@@ -347,7 +344,8 @@ class MuseTalkEngine(Engine):
         avatar = Avatar(frames_dir=frames_dir, width=width, height=height)
         duration = float(info.get("duration") or 0.0)
         expected = max(1, int(round(duration * self.fps)))
-        for index, frame in enumerate(self._decode(video_path, width, height, os.path.dirname(frames_dir), cancel)):
+        decoded = self._decode(video_path, demuxer(info), width, height, os.path.dirname(frames_dir), cancel)
+        for index, frame in enumerate(decoded):
             check_cancel(cancel)
             ok, encoded = cv2.imencode(".jpg", frame, [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])
             if not ok:
@@ -383,7 +381,7 @@ class MuseTalkEngine(Engine):
                           for i, latent in enumerate(avatar.latents)]
         return avatar
 
-    def _decode(self, video_path: str, width: int, height: int, work_dir: str,
+    def _decode(self, video_path: str, input_format: List[str], width: int, height: int, work_dir: str,
                 cancel: threading.Event) -> Iterator[Any]:
         """BGR frames at self.fps, one at a time, from an ffmpeg pipe (ffmpeg drops or repeats
         frames to reach the rate, so 29.97 and 23.976 fps avatars become self.fps exactly)."""
@@ -392,7 +390,7 @@ class MuseTalkEngine(Engine):
         log_path = os.path.join(work_dir, "decoder.log")
         with open(log_path, "wb") as decoder_log:
             proc = subprocess.Popen(
-                [FFMPEG, "-v", "error", "-nostdin", *INPUT_GUARD, "-i", video_path, "-map", "0:v:0", "-an",
+                [FFMPEG, "-v", "error", "-nostdin", *INPUT_GUARD, *input_format, "-i", video_path, "-map", "0:v:0", "-an",
                  "-vf", f"fps={self.fps}", "-f", "rawvideo", "-pix_fmt", "bgr24", "-"],
                 stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=decoder_log,
             )

@@ -246,6 +246,70 @@ class Generation(EngineCase):
         self.assertTrue(all(name.endswith(".jpg") for name in frames))
 
 
+class HostileMedia(EngineCase):
+    """Inputs are refused as media errors from ffprobe's answer alone: nothing is decoded."""
+
+    def setUp(self) -> None:
+        super().setUp()
+        self.video, self.audio = os.path.join(self.dir, "avatar.mp4"), os.path.join(self.dir, "voice.wav")
+        make_avatar(self.video, "25", 0.4)
+        make_voice(self.audio, 0.5)
+
+    def refused(self, video: str, audio: str, expected: str) -> MediaError:
+        with self.assertRaises(MediaError) as caught:
+            self.run_job(self.job(video, audio))
+        self.assertEqual(caught.exception.stage, "validation")
+        self.assertIn(expected, caught.exception.message)
+        self.assertEqual(self.models.detector.calls, 0, "nothing was decoded")
+        self.assertEqual(self.models.vae.encoded, [])
+        return caught.exception
+
+    def test_an_hls_playlist_of_local_segments_is_refused_by_format(self) -> None:
+        playlist = os.path.join(self.dir, "playlist.mp4")
+        ffmpeg("-f", "lavfi", "-i", f"testsrc2=size={WIDTH}x{HEIGHT}:rate=25:duration=2", "-f", "hls",
+               "-hls_time", "1", os.path.join(self.dir, "p.m3u8"))
+        shutil.copy(os.path.join(self.dir, "p.m3u8"), playlist)
+        error = self.refused(playlist, self.audio, "format 'hls' is not accepted")
+        self.assertEqual(error.details["format_name"], "hls")
+
+    def test_an_hls_playlist_naming_a_url_is_not_fetched(self) -> None:
+        playlist = os.path.join(self.dir, "remote.m3u8")
+        with open(playlist, "w") as handle:
+            handle.write("#EXTM3U\n#EXT-X-TARGETDURATION:1\n#EXTINF:1,\nhttp://127.0.0.1:9/x.ts\n#EXT-X-ENDLIST\n")
+        error = self.refused(playlist, self.audio, "not decodable")
+        self.assertIn("not on whitelist", error.details["ffprobe_stderr"])
+
+    def test_a_concat_list_disguised_as_mp4_is_refused(self) -> None:
+        listing = os.path.join(self.dir, "list.mp4")
+        with open(listing, "w") as handle:
+            handle.write("ffconcat version 1.0\nfile 'avatar.mp4'\n")
+        self.refused(listing, self.audio, "format 'concat' is not accepted")
+
+    def test_an_image_sequence_pattern_is_refused(self) -> None:
+        ffmpeg("-f", "lavfi", "-i", f"testsrc2=size={WIDTH}x{HEIGHT}:rate=25:duration=0.2",
+               os.path.join(self.dir, "img%03d.png"))
+        # A file whose name is a pattern: ffmpeg's image2 demuxer would read img001.png, img002.png...
+        pattern = os.path.join(self.dir, "img%03d.png")
+        shutil.copy(os.path.join(self.dir, "img001.png"), pattern)
+        self.refused(pattern, self.audio, "format 'image2' is not accepted")
+
+    def test_a_picture_wider_than_the_limit_is_refused(self) -> None:
+        wide = os.path.join(self.dir, "wide.mkv")
+        ffmpeg("-f", "lavfi", "-i", "color=c=gray:size=4100x16:rate=25:duration=0.2", "-c:v", "ffv1", wide)
+        error = self.refused(wide, self.audio, "over the 4096 px limit")
+        self.assertEqual(error.details["width"], 4100)
+
+    def test_a_voice_longer_than_ten_minutes_is_refused(self) -> None:
+        long_voice = os.path.join(self.dir, "long.wav")
+        ffmpeg("-f", "lavfi", "-i", "anullsrc=r=8000:cl=mono", "-t", "601", long_voice)
+        self.refused(self.video, long_voice, "over the 600 s limit")
+
+    def test_the_limits_come_from_the_environment(self) -> None:
+        self.engine.limits = MuseTalkEngine.from_env({"INFERENCE_MAX_SIDE_PX": "100",
+                                                      "INFERENCE_MAX_DURATION_SEC": "10"}).limits
+        self.refused(self.video, self.audio, "over the 100 px limit")
+
+
 class Settings(unittest.TestCase):
     def test_the_device_setting_accepts_cpu_and_cuda_only(self) -> None:
         from engine import SetupError

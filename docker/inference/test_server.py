@@ -397,6 +397,17 @@ class Contract(ServerCase):
         self.assertEqual((status, after["status"]), (200, "succeeded"))
         self.assertEqual(self.engine.run_calls, 1)
 
+    def test_a_playlist_or_concat_list_as_input_is_a_media_error_before_decoding(self) -> None:
+        self.start_server(FakeEngine(step_sec=0))
+        listing = os.path.join(self.work, "list.mp4")
+        with open(listing, "w") as handle:
+            handle.write(f"ffconcat version 1.0\nfile '{os.path.basename(self.video)}'\n")
+        self.assertEqual(self.put("concat", video_path=listing)[0], 202)
+        done = self.wait_terminal("concat")
+        self.assertEqual((done["status"], done["error"]["error_type"], done["error"]["retryable"]),
+                         ("failed", "media_error", False))
+        self.assertIn("'concat' is not accepted", done["error"]["message"])
+
     def test_bad_requests_are_refused_with_fleet_error_bodies(self) -> None:
         self.start_server(FakeEngine(step_sec=0))
         status, body = self.call("PUT", "/predictions/x", {"input": {"video_path": "relative.mp4"}})
