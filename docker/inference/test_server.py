@@ -523,6 +523,56 @@ class DiskFull(unittest.TestCase):
         self.assertEqual(caught.exception.to_error_info()["details"]["cause"], "disk_full")
 
 
+class SignatureCheck(unittest.TestCase):
+    """checks/signature_check.py, against a source tree written from its own list of expectations,
+    then with one of them broken the way a MuseTalk commit bump could break it."""
+
+    def write_tree(self, root: str) -> None:
+        from checks.signature_check import ATTRIBUTES, CALLS, FILES, NAMES
+        sources: Dict[str, List[str]] = {}
+        classes: Dict[Tuple[str, str], List[str]] = {}
+        for relative, dotted, keywords, positional in CALLS:
+            params = [f"p{i}" for i in range(positional)] + list(keywords)
+            if "." in dotted:
+                cls, method = dotted.split(".")
+                classes.setdefault((relative, cls), []).append(f"    def {method}(self, {', '.join(params)}): pass")
+            elif dotted[0].isupper():
+                classes.setdefault((relative, dotted), []).append(f"    def __init__(self, {', '.join(params)}): pass")
+            else:
+                sources.setdefault(relative, []).append(f"def {dotted}({', '.join(params)}): pass")
+        for relative, cls, attribute in ATTRIBUTES:
+            classes.setdefault((relative, cls), []).append(f"    def _set_{attribute}(self):\n        self.{attribute} = 1")
+        for (relative, cls), body in classes.items():
+            sources.setdefault(relative, []).append(f"class {cls}:\n" + "\n".join(body))
+        for relative, name in NAMES:
+            if not any(line.startswith(f"class {name}:") for line in sources.get(relative, [])):
+                sources.setdefault(relative, []).append(f"{name} = None")
+        for relative in FILES:
+            sources.setdefault(relative, [])
+        for relative, lines in sources.items():
+            path = os.path.join(root, relative)
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            with open(path, "w") as handle:
+                handle.write("\n\n".join(lines) + "\n")
+
+    def test_a_source_with_every_name_passes_and_a_renamed_keyword_fails_naming_it(self) -> None:
+        from checks.signature_check import check
+        root = tempfile.mkdtemp(prefix="fleet-signature-")
+        self.addCleanup(shutil.rmtree, root, True)
+        self.write_tree(root)
+        self.assertEqual(check(root), [])
+        path = os.path.join(root, "musetalk/utils/audio_processor.py")
+        with open(path) as handle:
+            text = handle.read()
+        with open(path, "w") as handle:
+            handle.write(text.replace("audio_padding_length_left", "padding_left"))
+        os.remove(os.path.join(root, "musetalk/utils/preprocessing.py"))
+        problems = check(root)
+        self.assertIn("musetalk/utils/audio_processor.py: AudioProcessor.get_whisper_chunk: "
+                      "no keyword argument 'audio_padding_length_left'", problems)
+        self.assertTrue(any("preprocessing.py: missing" in p for p in problems), problems)
+
+
 class MuseTalkEngineWithoutAGpu(ServerCase):
     def test_the_musetalk_engine_reports_setup_failed_where_torch_or_cuda_is_missing(self) -> None:
         from musetalk_engine import MuseTalkEngine
