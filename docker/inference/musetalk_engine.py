@@ -482,5 +482,37 @@ class MuseTalkEngine(Engine):
         return passthrough
 
 
+class StandInMuseTalkEngine(MuseTalkEngine):
+    """This engine's code on CPU with standins.py's small models instead of MuseTalk's
+    (INFERENCE_ENGINE=standin): what the worker's end-to-end tests and the CPU benchmark run.
+    The face box is fixed (STANDIN_FACE_BOX=x1,y1,x2,y2); frames that are almost black have no face."""
+
+    name = "musetalk-v15-standin"
+    lip_sync = False
+
+    @classmethod
+    def from_env(cls, env: Dict[str, str]) -> "MuseTalkEngine":
+        engine = super().from_env({**env, "INFERENCE_DEVICE": "cpu", "MUSETALK_ENCODER": "libx264"})
+        raw = env.get("STANDIN_FACE_BOX") or "60,40,132,120"
+        try:
+            box = tuple(int(v) for v in raw.split(","))
+        except ValueError:
+            box = ()
+        if len(box) != 4:
+            raise SetupError(f"STANDIN_FACE_BOX must be x1,y1,x2,y2, got {raw!r}")
+        engine.standin_box = box  # type: ignore[attr-defined]
+        return engine
+
+    def load(self) -> None:
+        try:
+            import torch
+            from standins import attach_standins
+        except ImportError as exc:
+            raise SetupError(f"the stand-in engine needs torch and OpenCV (python3-torch, python3-opencv): {exc}") from exc
+        torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
+        self.standins = attach_standins(self, getattr(self, "standin_box", (60, 40, 132, 120)))
+        self._warm_up()
+
+
 def _lap(clock: float, times: Optional[Dict[str, float]] = None) -> float:
     return round(time.monotonic() - clock - sum((times or {}).values()), 3)

@@ -65,8 +65,8 @@ def load_config(env: Mapping[str, str]) -> ServerConfig:
         return value
 
     engine = env.get("INFERENCE_ENGINE") or "musetalk"
-    if engine not in ("musetalk", "fake"):
-        raise ConfigError(f"INFERENCE_ENGINE must be musetalk or fake, got {engine!r}")
+    if engine not in ("musetalk", "fake", "standin"):
+        raise ConfigError(f"INFERENCE_ENGINE must be musetalk, fake or standin, got {engine!r}")
     level = env.get("LOG_LEVEL") or "info"
     if level not in LEVELS:
         raise ConfigError(f"LOG_LEVEL must be one of {', '.join(LEVELS)}, got {level!r}")
@@ -264,6 +264,9 @@ def build_engine(config: ServerConfig, env: Mapping[str, str]) -> Engine:
         if config.engine == "fake":
             from fake_engine import FakeEngine
             return FakeEngine.from_env(dict(env))
+        if config.engine == "standin":
+            from musetalk_engine import StandInMuseTalkEngine
+            return StandInMuseTalkEngine.from_env(dict(env))
         from musetalk_engine import MuseTalkEngine
         return MuseTalkEngine.from_env(dict(env))
     except (SetupError, ValueError) as exc:
