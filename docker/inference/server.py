@@ -314,6 +314,19 @@ def main() -> int:
     except ConfigError as exc:
         print(f"inference server: configuration error: {exc}", file=sys.stderr)
         return 2
+    # Handlers first: a SIGTERM that arrives while the engine loads (or as soon as it failed to)
+    # still stops the server cleanly.
+    stop = threading.Event()
+    signals_seen = []
+
+    def on_signal(signum: int, _frame: Any) -> None:
+        signals_seen.append(signum)
+        if len(signals_seen) > 1:
+            os._exit(1)
+        stop.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
     log = capture_plain_output(config.log_level)
     engine = build_engine(config, os.environ)
 
@@ -330,17 +343,6 @@ def main() -> int:
         engine=engine.name, work_root=config.service.work_root)
     service.start()
 
-    stop = threading.Event()
-    signals_seen = []
-
-    def on_signal(signum: int, _frame: Any) -> None:
-        signals_seen.append(signum)
-        if len(signals_seen) > 1:
-            os._exit(1)
-        stop.set()
-
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
     while not stop.wait(1.0):
         pass
     log("info", "inference_server_stopping")

@@ -127,7 +127,7 @@ async function task(
     audio: media.audio,
     aspectRatio: "9:16",
     resolution: "720p",
-    params: params,
+    params,
     signal,
     onProgress: (p) => progress.push(p),
   };
