@@ -171,6 +171,8 @@ class Engine:
     version = "0"
     # False for engines that make a video without lip movement (the fake/CPU ones).
     lip_sync = True
+    # The server's JSON logger (the service sets it); engines log events through it.
+    log: Callable[..., None] = staticmethod(lambda *_args, **_fields: None)
 
     def load(self) -> None:
         raise NotImplementedError
@@ -180,6 +182,10 @@ class Engine:
         raise NotImplementedError
 
     def gpu_info(self) -> Optional[Dict[str, Any]]:
+        return None
+
+    def cache_info(self) -> Optional[Dict[str, Any]]:
+        """The prepared-avatar cache's size and hit rate, for /health-check; None without one."""
         return None
 
     def after_failure(self) -> None:

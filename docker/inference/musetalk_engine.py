@@ -34,6 +34,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple
 
+from avatar_cache import AvatarCache, cache_key, file_sha256
 from engine import (
     Engine, Job, MediaError, OutOfMemory, ProcessingError, ProgressCallback, SetupError,
     check_cancel, disk_full_error, env_flag, env_number, is_cuda_oom, is_disk_full,
@@ -107,7 +108,8 @@ class MuseTalkEngine(Engine):
 
     def __init__(self, root: str = "/app", device: str = "cuda", gpu_id: int = 0, fp16: bool = True,
                  encoder: str = "auto", fps: int = 25, bbox_shift: int = 0, extra_margin: int = 10,
-                 parsing_mode: str = "jaw", cheek_width: int = 90, limits: MediaLimits = MediaLimits()) -> None:
+                 parsing_mode: str = "jaw", cheek_width: int = 90, limits: MediaLimits = MediaLimits(),
+                 cache_dir: Optional[str] = None, cache_max_bytes: int = 20 * 2**30) -> None:
         if device not in ("cuda", "cpu"):
             raise SetupError(f"INFERENCE_DEVICE must be cuda or cpu, got {device!r}")
         self.root = root
@@ -123,6 +125,11 @@ class MuseTalkEngine(Engine):
         self.parsing_mode = parsing_mode
         self.cheek_width = cheek_width
         self.limits = limits
+        self.cache_dir = cache_dir
+        self.cache_max_bytes = cache_max_bytes
+        self.cache: Optional[AvatarCache] = None
+        # Part of the cache key: prepared latents belong to the weights that made them.
+        self.weights_id = "none"
         self._gpu: Optional[Dict[str, Any]] = None
 
     @classmethod
@@ -139,6 +146,8 @@ class MuseTalkEngine(Engine):
             parsing_mode=env.get("MUSETALK_PARSING_MODE") or "jaw",
             cheek_width=env_number(env, "MUSETALK_CHEEK_WIDTH", 90, int, 0, 500),
             limits=limits_from_env(env),
+            cache_dir=env.get("INFERENCE_AVATAR_CACHE_DIR") or None,
+            cache_max_bytes=env_number(env, "INFERENCE_AVATAR_CACHE_MAX_BYTES", 20 * 2**30, int, 0),
         )
 
     # -- load once -----------------------------------------------------------------------------
@@ -205,6 +214,10 @@ class MuseTalkEngine(Engine):
             blend=lambda frame, face, box, mask, crop_box: get_image_blending(frame, face, list(box), mask, crop_box),
         )
         self._warm_up()
+        sums = os.path.join(self.root, "models", "SHA256SUMS")
+        if os.path.isfile(sums):
+            self.weights_id = file_sha256(sums)[:16]
+        self.open_cache()
         self.encoder = choose_h264_encoder(self.encoder_preference)
         if device.type == "cuda":
             props = torch.cuda.get_device_properties(device)
@@ -223,6 +236,20 @@ class MuseTalkEngine(Engine):
         self.timesteps = torch.tensor([0], device=device)
         self.audio, self.whisper = audio, whisper
         self.detect, self.prepare_material, self.blend = detect, prepare_material, blend
+
+    def open_cache(self) -> None:
+        if self.cache_dir and self.cache_max_bytes > 0:
+            self.cache = AvatarCache(self.cache_dir, self.cache_max_bytes, log=self.log)
+
+    def cache_info(self) -> Optional[Dict[str, Any]]:
+        return self.cache.stats() if self.cache is not None else None
+
+    def preparation_settings(self) -> Dict[str, Any]:
+        """Everything that changes a prepared avatar (the cache key, with the video's sha256)."""
+        return {"engine": self.name, "version": self.version, "weights": self.weights_id, "fps": self.fps,
+                "bbox_shift": self.bbox_shift, "extra_margin": self.extra_margin,
+                "parsing_mode": self.parsing_mode, "cheek_width": self.cheek_width, "crop": CROP_SIZE,
+                "jpeg_quality": JPEG_QUALITY, "dtype": str(self.dtype)}
 
     def _warm_up(self) -> None:
         """One tiny UNet step: an unsupported GPU fails here (SETUP_FAILED), not in a job."""
@@ -286,12 +313,24 @@ class MuseTalkEngine(Engine):
         chunks = self._audio_chunks(job, audio_info, cancel)
         times["audio"] = _lap(clock, times)
 
-        avatar = self.prepare(job.video_path, video_info, os.path.join(job.work_dir, "frames"), progress, cancel)
+        def prepare(directory: str) -> Avatar:
+            return self.prepare(job.video_path, video_info, os.path.join(directory, "frames"), progress, cancel)
+
+        if self.cache is not None:
+            key = cache_key(file_sha256(job.video_path), self.preparation_settings())
+            avatar, lease, hit = self.cache.get_or_prepare(key, prepare, self._save_avatar, self._load_avatar)
+            cache_outcome = "hit" if hit else "miss"
+        else:
+            avatar, lease, cache_outcome = prepare(job.work_dir), None, "off"
         times["prepare"] = _lap(clock, times)
 
         silent_video = os.path.join(job.work_dir, "video.mp4")
         generation_started = time.monotonic()
-        passthrough = self._generate(job, chunks, avatar, silent_video, progress, cancel)
+        try:
+            passthrough = self._generate(job, chunks, avatar, silent_video, progress, cancel)
+        finally:
+            if lease is not None:
+                lease.release()
         generation_sec = time.monotonic() - generation_started
         times["generate"] = _lap(clock, times)
 
@@ -310,6 +349,9 @@ class MuseTalkEngine(Engine):
             "frames_without_face": passthrough,
             "batch_size": job.batch_size,
             "encoder": self.encoder,
+            "avatar_cache": cache_outcome,
+            "prepare_sec": times["prepare"],
+            "wall_sec": round(time.monotonic() - clock, 3),
             "stage_times": times,
         }
 
@@ -379,6 +421,24 @@ class MuseTalkEngine(Engine):
         # the right shape, so it borrows its nearest neighbour's.
         avatar.latents = [latent if latent is not None else avatar.latents[min(known, key=lambda k: abs(k - i))]
                           for i, latent in enumerate(avatar.latents)]
+        return avatar
+
+    def _save_avatar(self, avatar: Avatar, path: str) -> None:
+        torch = self.torch
+        torch.save({
+            "width": avatar.width, "height": avatar.height, "boxes": avatar.boxes,
+            "latents": torch.cat(avatar.latents, dim=0).cpu(),
+            "materials": avatar.materials,
+        }, path)
+
+    def _load_avatar(self, directory: str) -> Avatar:
+        data = self.torch.load(os.path.join(directory, "avatar.pt"), map_location="cpu")
+        latents = data["latents"].to(device=self.device, dtype=self.dtype)
+        avatar = Avatar(frames_dir=os.path.join(directory, "frames"), width=int(data["width"]),
+                        height=int(data["height"]), boxes=[None if b is None else tuple(b) for b in data["boxes"]],
+                        latents=list(latents.split(1, dim=0)), materials=list(data["materials"]))
+        if not (avatar.count == len(avatar.latents) == len(avatar.materials)) or avatar.count == 0:
+            raise ValueError("prepared avatar's parts disagree on the frame count")
         return avatar
 
     def _decode(self, video_path: str, input_format: List[str], width: int, height: int, work_dir: str,
@@ -512,6 +572,7 @@ class StandInMuseTalkEngine(MuseTalkEngine):
         torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
         self.standins = attach_standins(self, getattr(self, "standin_box", (60, 40, 132, 120)))
         self._warm_up()
+        self.open_cache()
 
 
 def _lap(clock: float, times: Optional[Dict[str, float]] = None) -> float:

@@ -75,6 +75,7 @@ class InferenceService:
     def __init__(self, engine: Engine, config: ServiceConfig, log: Callable[..., None],
                  on_stuck: Callable[[str], None]) -> None:
         self.engine = engine
+        self.engine.log = log
         self.config = config
         self.log = log
         self.on_stuck = on_stuck
@@ -116,6 +117,7 @@ class InferenceService:
                 "lip_sync": self.engine.lip_sync,
                 "detail": self._detail,
                 "gpu": self.engine.gpu_info() if self._state == "READY" else None,
+                "avatar_cache": self.engine.cache_info() if self._state == "READY" else None,
                 "running": self._running,
                 "queued": len(self._queue),
                 "model_load_sec": self._load_sec,
