@@ -22,7 +22,6 @@ sys.path.insert(0, HERE)
 
 try:
     import cv2  # noqa: F401
-    import numpy as np
     import torch
 except ImportError as missing:  # pragma: no cover - a CI setup error, reported as a failure
     raise ImportError(f"test_engine needs Debian's python3-torch and python3-opencv: {missing}") from missing
