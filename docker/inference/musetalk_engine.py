@@ -20,6 +20,10 @@ padding 2/2, which is how the original image invoked it. What differs, and why:
   every ffmpeg exit code is checked;
 - INFERENCE_DEVICE=cpu runs the same code without CUDA (fp32, slowly): that is how CI tests it,
   with small stand-in models of the real tensor shapes injected by attach_models();
+- a prepared avatar is kept across jobs (avatar_cache.py, keyed by the video's bytes and the
+  preparation settings), so a reused avatar costs only generation;
+- the mask is made by get_image_prepare_material (realtime_inference.py's blur of 0.1 × the crop,
+  where inference.py's get_image blurs 0.05 ×), so it can be computed once;
 - CUDA out-of-memory becomes a retryable processing_error, and the CUDA cache is emptied after it.
 """
 
@@ -460,7 +464,8 @@ class MuseTalkEngine(Engine):
                     data = proc.stdout.read(frame_bytes)
                     if len(data) < frame_bytes:
                         break
-                    yield np.frombuffer(data, dtype=np.uint8).reshape(height, width, 3)
+                    # A writable array: DWPose's and the face detector's pipelines may work in place.
+                    yield np.frombuffer(bytearray(data), dtype=np.uint8).reshape(height, width, 3)
                 code = proc.wait()
             finally:
                 if proc.poll() is None:
