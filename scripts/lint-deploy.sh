@@ -36,7 +36,7 @@ else
 fi
 
 # What py_compile checks, without leaving __pycache__ behind.
-if python3 - docker/inference/*.py <<'PY'
+if python3 - docker/inference/*.py docker/inference/checks/*.py <<'PY'
 import sys
 for path in sys.argv[1:]:
     with open(path, encoding="utf-8") as handle:
@@ -48,11 +48,11 @@ else
   failed=1
 fi
 
-for script in scripts/build-bundle.sh scripts/check-bundles.sh scripts/lint-deploy.sh docker/inference/fetch-weights.sh; do
+for script in scripts/build-bundle.sh scripts/check-bundles.sh scripts/lint-deploy.sh scripts/gpu-smoke.sh docker/inference/fetch-weights.sh; do
   bash -n "$script" || { echo "lint-deploy: $script has a syntax error"; failed=1; }
 done
 if command -v shellcheck >/dev/null 2>&1; then
-  shellcheck scripts/build-bundle.sh scripts/check-bundles.sh scripts/lint-deploy.sh docker/inference/fetch-weights.sh || failed=1
+  shellcheck scripts/build-bundle.sh scripts/check-bundles.sh scripts/lint-deploy.sh scripts/gpu-smoke.sh docker/inference/fetch-weights.sh || failed=1
 fi
 
 if [ "$failed" -ne 0 ]; then

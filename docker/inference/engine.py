@@ -7,6 +7,7 @@ the errors below so the server can report a contract `ErrorInfo` without guessin
 
 from __future__ import annotations
 
+import errno
 import threading
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, Optional
@@ -90,6 +91,45 @@ class Canceled(Exception):
     """Raised by an engine when it notices the cancel event between two steps."""
 
 
+def is_disk_full(exc: BaseException) -> bool:
+    """ENOSPC/EDQUOT: the box's disk, not the input, is at fault, so another box may succeed."""
+    if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return True
+    return "no space left on device" in str(exc).lower() or "disk quota exceeded" in str(exc).lower()
+
+
+def disk_full_error(exc: BaseException, stage: str) -> "ProcessingError":
+    return ProcessingError(f"disk full: {exc}"[:10_000], stage=stage, retryable=True,
+                           details={"cause": "disk_full", "hint": "free space on the work volume"})
+
+
+def env_number(env: Dict[str, str], name: str, default: float, cast: Callable[[str], Any],
+               minimum: Optional[float] = None, maximum: Optional[float] = None) -> Any:
+    """One numeric setting; a bad value is a SetupError naming the variable (health: SETUP_FAILED)."""
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = cast(raw)
+    except ValueError:
+        raise SetupError(f"{name} must be {'an integer' if cast is int else 'a number'}, got {raw!r}") from None
+    if (minimum is not None and value < minimum) or (maximum is not None and value > maximum):
+        bounds = f"from {minimum} to {maximum}" if maximum is not None else f">= {minimum}"
+        raise SetupError(f"{name} must be {bounds}, got {raw!r}")
+    return value
+
+
+def env_flag(env: Dict[str, str], name: str, default: bool) -> bool:
+    raw = (env.get(name) or "").strip().lower()
+    if raw == "":
+        return default
+    if raw in ("1", "true", "yes", "on"):
+        return True
+    if raw in ("0", "false", "no", "off"):
+        return False
+    raise SetupError(f"{name} must be true or false, got {env.get(name)!r}")
+
+
 def is_cuda_oom(exc: BaseException) -> bool:
     # torch raises torch.cuda.OutOfMemoryError (a RuntimeError) or, from some kernels, a bare
     # RuntimeError with this text; cuDNN and cuBLAS have their own wording for the same thing.
@@ -106,6 +146,8 @@ def classify_exception(exc: BaseException, stage: str) -> Dict[str, Any]:
     """ErrorInfo for any exception an engine let escape."""
     if isinstance(exc, EngineError):
         return exc.to_error_info()
+    if is_disk_full(exc):
+        return disk_full_error(exc, stage).to_error_info()
     if is_cuda_oom(exc):
         return OutOfMemory(str(exc), stage=stage).to_error_info()
     return {
@@ -129,6 +171,8 @@ class Engine:
     version = "0"
     # False for engines that make a video without lip movement (the fake/CPU ones).
     lip_sync = True
+    # The server's JSON logger (the service sets it); engines log events through it.
+    log: Callable[..., None] = staticmethod(lambda *_args, **_fields: None)
 
     def load(self) -> None:
         raise NotImplementedError
@@ -140,5 +184,21 @@ class Engine:
     def gpu_info(self) -> Optional[Dict[str, Any]]:
         return None
 
+    def cache_info(self) -> Optional[Dict[str, Any]]:
+        """The prepared-avatar cache's size and hit rate, for /health-check; None without one."""
+        return None
+
     def after_failure(self) -> None:
         """Release what a failed run may have left allocated (the CUDA cache after an OOM)."""
+
+
+class BrokenEngine(Engine):
+    """Stands in for an engine whose settings are wrong: the server still answers, SETUP_FAILED."""
+
+    name = "unconfigured"
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+
+    def load(self) -> None:
+        raise SetupError(self.reason)

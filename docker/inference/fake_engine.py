@@ -20,8 +20,8 @@ import threading
 import time
 from typing import Any, Callable, Dict, Optional
 
-from engine import Canceled, Engine, Job, MediaError, ProgressCallback, SetupError, check_cancel
-from media import FFMPEG, probe, require_stream, run_command
+from engine import Canceled, Engine, Job, MediaError, ProgressCallback, SetupError, check_cancel, env_flag, env_number
+from media import FFMPEG, INPUT_GUARD, MediaLimits, limits_from_env, probe, require_stream, run_command
 
 MODES = {"slow", "oom", "no_face", "undecodable", "fail", "empty_output", "no_output", "hang"}
 
@@ -40,6 +40,7 @@ class FakeEngine(Engine):
         fail_load: bool = False,
         hang_sec: float = 3600.0,
         step_hook: Optional[Callable[[int], None]] = None,
+        limits: MediaLimits = MediaLimits(),
     ) -> None:
         if default_mode and default_mode not in MODES:
             raise ValueError(f"unknown fake mode {default_mode!r}; one of {sorted(MODES)}")
@@ -52,6 +53,7 @@ class FakeEngine(Engine):
         # Tests pass a hook that blocks until they release the step, so they can observe
         # progress and cancel mid-run without depending on timing.
         self.step_hook = step_hook
+        self.limits = limits
         # Tests count these: the server must load once, however many jobs run.
         self.load_calls = 0
         self.run_calls = 0
@@ -61,12 +63,16 @@ class FakeEngine(Engine):
 
     @classmethod
     def from_env(cls, env: Dict[str, str]) -> "FakeEngine":
+        mode = env.get("FAKE_ENGINE_MODE") or None
+        if mode and mode not in MODES:
+            raise SetupError(f"FAKE_ENGINE_MODE must be one of {sorted(MODES)}, got {mode!r}")
         return cls(
-            load_sec=float(env.get("FAKE_ENGINE_LOAD_SEC", "0") or 0),
-            step_sec=float(env.get("FAKE_ENGINE_STEP_SEC", "0.05") or 0.05),
-            steps=int(env.get("FAKE_ENGINE_STEPS", "8") or 8),
-            default_mode=env.get("FAKE_ENGINE_MODE") or None,
-            fail_load=env.get("FAKE_ENGINE_FAIL_LOAD", "") in ("1", "true"),
+            load_sec=env_number(env, "FAKE_ENGINE_LOAD_SEC", 0.0, float, 0),
+            step_sec=env_number(env, "FAKE_ENGINE_STEP_SEC", 0.05, float, 0),
+            steps=env_number(env, "FAKE_ENGINE_STEPS", 8, int, 1),
+            default_mode=mode,
+            fail_load=env_flag(env, "FAKE_ENGINE_FAIL_LOAD", False),
+            limits=limits_from_env(env),
         )
 
     def load(self) -> None:
@@ -76,6 +82,9 @@ class FakeEngine(Engine):
             raise SetupError("fake engine told to fail its setup (FAKE_ENGINE_FAIL_LOAD)")
         if not os.path.exists(FFMPEG) and "/" in FFMPEG:
             raise SetupError(f"ffmpeg not found at {FFMPEG}")
+        # A plain print, as MuseTalk's loaders make ("load unet model from ..."): the server must
+        # turn it into a JSON log line like everything else on stdout.
+        print(f"fake engine: models loaded in {self.load_sec:g} s")
 
     def run(self, job: Job, progress: ProgressCallback, cancel: threading.Event) -> Dict[str, Any]:
         self.run_calls += 1
@@ -83,9 +92,9 @@ class FakeEngine(Engine):
         started = time.monotonic()
 
         progress(0.02, "preprocessing")
-        video = probe(job.video_path, "video")
+        video = probe(job.video_path, "video", self.limits)
         require_stream(video, "video", "video")
-        audio = probe(job.audio_path, "audio")
+        audio = probe(job.audio_path, "audio", self.limits)
         require_stream(audio, "audio", "audio")
         if mode == "undecodable":
             raise MediaError("video file is not decodable media", stage="preprocessing")
@@ -133,7 +142,7 @@ class FakeEngine(Engine):
 
         cmd = [
             FFMPEG, "-y", "-v", "error", "-nostats", "-progress", "pipe:1",
-            "-stream_loop", "-1", "-i", job.video_path, "-i", job.audio_path,
+            "-stream_loop", "-1", *INPUT_GUARD, "-i", job.video_path, *INPUT_GUARD, "-i", job.audio_path,
             "-map", "0:v:0", "-map", "1:a:0", "-shortest",
             "-vf", "scale=trunc(iw/2)*2:trunc(ih/2)*2",
             "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", "-c:a", "aac",

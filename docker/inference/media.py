@@ -8,9 +8,10 @@ import shutil
 import subprocess
 import threading
 import time
+from dataclasses import dataclass
 from typing import Callable, Dict, List, Optional
 
-from engine import Canceled, MediaError, ProcessingError
+from engine import Canceled, MediaError, ProcessingError, disk_full_error, is_disk_full
 
 FFMPEG = os.environ.get("FFMPEG_BIN") or shutil.which("ffmpeg") or "ffmpeg"
 FFPROBE = os.environ.get("FFPROBE_BIN") or shutil.which("ffprobe") or "ffprobe"
@@ -22,14 +23,49 @@ ENCODER_ARGS = {
 }
 
 
-def probe(path: str, kind: str) -> Dict[str, object]:
-    """Streams and duration of a media file; MediaError when ffprobe cannot read it."""
+# Every ffmpeg/ffprobe that opens a job's input reads local files only: a crafted playlist or
+# concat list would otherwise make ffmpeg fetch URLs or read other files on the box.
+INPUT_GUARD = ["-protocol_whitelist", "file"]
+
+# Demuxers an avatar or a voice may come in (ffprobe's format_name is a comma list, e.g.
+# "mov,mp4,m4a,3gp,3g2,mj2"). Playlists, concat lists and image sequences (hls, concat, image2...)
+# name other files and are refused before anything is decoded.
+ALLOWED_FORMATS = frozenset({
+    "mov", "mp4", "m4a", "3gp", "3g2", "mj2", "matroska", "webm", "avi", "wav", "mp3", "ogg",
+    "flac", "aac", "mpegts", "flv", "asf", "wv", "w64",
+})
+
+
+@dataclass(frozen=True)
+class MediaLimits:
+    max_side_px: int = 4096
+    max_duration_sec: float = 600.0
+
+
+def limits_from_env(env: Dict[str, str]) -> MediaLimits:
+    from engine import env_number
+    return MediaLimits(
+        max_side_px=env_number(env, "INFERENCE_MAX_SIDE_PX", 4096, int, 16),
+        max_duration_sec=env_number(env, "INFERENCE_MAX_DURATION_SEC", 600.0, float, 1),
+    )
+
+
+def demuxer(info: Dict[str, object]) -> List[str]:
+    """`-f <the demuxer ffprobe found>`: the decode uses the format that passed the allow-list."""
+    name = str(info.get("format_name") or "").split(",")[0]
+    return ["-f", name] if name in ALLOWED_FORMATS else []
+
+
+def probe(path: str, kind: str, limits: Optional[MediaLimits] = None) -> Dict[str, object]:
+    """Streams and duration of a media file; MediaError when ffprobe cannot read it or it is
+    outside what the engine accepts (format, size, length). Nothing is decoded before this."""
     if not os.path.isfile(path):
         raise MediaError(f"{kind} file not found: {path}", stage="validation")
     try:
         done = subprocess.run(
-            [FFPROBE, "-v", "error", "-show_entries",
-             "stream=codec_type,width,height,avg_frame_rate,r_frame_rate:format=duration",
+            [FFPROBE, "-v", "error", *INPUT_GUARD, "-show_entries",
+             "stream=codec_type,width,height,avg_frame_rate,r_frame_rate:stream_tags=rotate"
+             ":stream_side_data=rotation:format=duration,format_name",
              "-of", "json", path],
             capture_output=True, text=True, timeout=60,
         )
@@ -41,17 +77,51 @@ def probe(path: str, kind: str) -> Dict[str, object]:
             stage="validation",
             details={"ffprobe_stderr": done.stderr[-500:]},
         )
-    info = json.loads(done.stdout or "{}")
+    try:
+        info = json.loads(done.stdout or "{}")
+    except ValueError as exc:
+        raise MediaError(f"{kind} file: unreadable ffprobe output", stage="validation") from exc
     streams = info.get("streams") or []
-    duration = _to_float((info.get("format") or {}).get("duration"))
+    fmt = info.get("format") or {}
+    format_name = str(fmt.get("format_name") or "unknown")
+    duration = _to_float(fmt.get("duration"))
     video = next((s for s in streams if s.get("codec_type") == "video"), None)
     audio = next((s for s in streams if s.get("codec_type") == "audio"), None)
-    return {
+    width, height = _display_size(video) if video else (None, None)
+    result = {
         "duration": duration,
+        "format_name": format_name,
         "video": video,
         "audio": audio,
+        "width": width,
+        "height": height,
         "fps": _fraction(video.get("avg_frame_rate") or video.get("r_frame_rate")) if video else None,
     }
+    if limits is not None:
+        check_limits(result, kind, limits)
+    return result
+
+
+def check_limits(info: Dict[str, object], kind: str, limits: MediaLimits) -> None:
+    format_name = str(info.get("format_name"))
+    if not set(format_name.split(",")) & ALLOWED_FORMATS:
+        raise MediaError(f"{kind} file format {format_name!r} is not accepted", stage="validation",
+                         details={"format_name": format_name, "allowed": sorted(ALLOWED_FORMATS)})
+    duration = info.get("duration")
+    if not isinstance(duration, float) or duration <= 0:
+        raise MediaError(f"{kind} file has no duration", stage="validation", details={"format_name": format_name})
+    if duration > limits.max_duration_sec:
+        raise MediaError(f"{kind} is {duration:.1f} s long, over the {limits.max_duration_sec:g} s limit",
+                         stage="validation",
+                         details={"duration_sec": duration, "max_duration_sec": limits.max_duration_sec})
+    width, height = info.get("width"), info.get("height")
+    if info.get("video") is not None and kind == "video":
+        if not isinstance(width, int) or not isinstance(height, int) or width <= 0 or height <= 0:
+            raise MediaError(f"{kind} stream has no picture size", stage="validation")
+        if max(width, height) > limits.max_side_px:
+            raise MediaError(f"{kind} is {width}x{height}, over the {limits.max_side_px} px limit per side",
+                             stage="validation",
+                             details={"width": width, "height": height, "max_side_px": limits.max_side_px})
 
 
 def require_stream(info: Dict[str, object], codec_type: str, kind: str) -> None:
@@ -93,6 +163,8 @@ def run_command(
     if proc.returncode != 0:
         message = f"{what} failed (ffmpeg exit {proc.returncode})"
         details = {"stderr": "".join(stderr_tail)[-1000:]}
+        if is_disk_full(RuntimeError(details["stderr"])):
+            raise disk_full_error(RuntimeError(message + ": " + details["stderr"][-300:]), stage)
         if error_class is MediaError:
             raise MediaError(message, stage=stage, details=details)
         raise error_class(message, stage=stage, details=details)
@@ -118,7 +190,7 @@ def choose_h264_encoder(preferred: str = "auto") -> str:
 def mux_audio(video_path: str, audio_path: str, output_path: str, cancel: threading.Event) -> None:
     """Video stream copied, audio to AAC, cut at the shorter of the two (the original's mux)."""
     run_command(
-        [FFMPEG, "-y", "-v", "error", "-i", video_path, "-i", audio_path,
+        [FFMPEG, "-y", "-v", "error", *INPUT_GUARD, "-i", video_path, *INPUT_GUARD, "-i", audio_path,
          "-map", "0:v:0", "-map", "1:a:0", "-c:v", "copy", "-c:a", "aac", "-shortest",
          "-movflags", "+faststart", output_path],
         cancel, stage="postprocessing", what="audio mux",
@@ -161,6 +233,20 @@ def _kill(proc: subprocess.Popen) -> None:
         proc.wait(timeout=10)
     except subprocess.TimeoutExpired:
         pass
+
+
+def _display_size(video: Dict[str, object]):
+    """Width and height as ffmpeg will decode them: it applies the rotation a phone recorded."""
+    width, height = video.get("width"), video.get("height")
+    if not isinstance(width, int) or not isinstance(height, int):
+        return None, None
+    rotation = _to_float((video.get("tags") or {}).get("rotate")) or 0.0  # type: ignore[union-attr]
+    for side in video.get("side_data_list") or []:  # type: ignore[union-attr]
+        if isinstance(side, dict) and "rotation" in side:
+            rotation = _to_float(side.get("rotation")) or 0.0
+    if round(abs(rotation)) % 180 == 90:
+        return height, width
+    return width, height
 
 
 def _to_float(value: object) -> Optional[float]:

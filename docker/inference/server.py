@@ -28,7 +28,7 @@ from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from engine import Engine  # noqa: E402
+from engine import BrokenEngine, Engine, SetupError  # noqa: E402
 from service import InferenceService, QueueFull, ServiceConfig  # noqa: E402
 
 PREDICTION_PATH = re.compile(r"^/predictions/([A-Za-z0-9][A-Za-z0-9._-]{0,199})(/cancel)?/?$")
@@ -65,8 +65,8 @@ def load_config(env: Mapping[str, str]) -> ServerConfig:
         return value
 
     engine = env.get("INFERENCE_ENGINE") or "musetalk"
-    if engine not in ("musetalk", "fake"):
-        raise ConfigError(f"INFERENCE_ENGINE must be musetalk or fake, got {engine!r}")
+    if engine not in ("musetalk", "fake", "standin"):
+        raise ConfigError(f"INFERENCE_ENGINE must be musetalk, fake or standin, got {engine!r}")
     level = env.get("LOG_LEVEL") or "info"
     if level not in LEVELS:
         raise ConfigError(f"LOG_LEVEL must be one of {', '.join(LEVELS)}, got {level!r}")
@@ -258,11 +258,46 @@ _INVALID = object()
 
 
 def build_engine(config: ServerConfig, env: Mapping[str, str]) -> Engine:
-    if config.engine == "fake":
-        from fake_engine import FakeEngine
-        return FakeEngine.from_env(dict(env))
-    from musetalk_engine import MuseTalkEngine
-    return MuseTalkEngine.from_env(dict(env))
+    """The configured engine; wrong engine settings give one that reports SETUP_FAILED with the
+    reason (the variable named) instead of a process that exits before anyone can ask why."""
+    try:
+        if config.engine == "fake":
+            from fake_engine import FakeEngine
+            return FakeEngine.from_env(dict(env))
+        if config.engine == "standin":
+            from musetalk_engine import StandInMuseTalkEngine
+            return StandInMuseTalkEngine.from_env(dict(env))
+        from musetalk_engine import MuseTalkEngine
+        return MuseTalkEngine.from_env(dict(env))
+    except (SetupError, ValueError) as exc:
+        return BrokenEngine(str(exc))
+
+
+def capture_plain_output(level: str) -> Callable[..., None]:
+    """Route everything written to stdout/stderr (MuseTalk's and mmengine's prints, tqdm bars,
+    warnings, native libraries) through the JSON log, so the stdout stream stays JSON lines.
+
+    Returns the logger, which writes to a duplicate of the original stdout."""
+    sys.stdout.flush()
+    real_out = os.fdopen(os.dup(1), "w", buffering=1)
+    log = make_logger(level, stream=real_out)
+    read_end, write_end = os.pipe()
+    os.dup2(write_end, 1)
+    os.dup2(write_end, 2)
+    os.close(write_end)
+    sys.stdout = os.fdopen(1, "w", buffering=1, closefd=False)
+    sys.stderr = os.fdopen(2, "w", buffering=1, closefd=False)
+
+    def pump() -> None:
+        with os.fdopen(read_end, "rb") as lines:
+            for raw in lines:
+                # tqdm redraws with carriage returns: keep the last state of the line.
+                text = raw.decode(errors="replace").rstrip("\r\n").split("\r")[-1].strip()
+                if text:
+                    log("info", "engine_output", line=text[:2000])
+
+    threading.Thread(target=pump, name="plain-output", daemon=True).start()
+    return log
 
 
 def serve(service: InferenceService, host: str, port: int, log: Callable[..., None]) -> ThreadingHTTPServer:
@@ -279,7 +314,20 @@ def main() -> int:
     except ConfigError as exc:
         print(f"inference server: configuration error: {exc}", file=sys.stderr)
         return 2
-    log = make_logger(config.log_level)
+    # Handlers first: a SIGTERM that arrives while the engine loads (or as soon as it failed to)
+    # still stops the server cleanly.
+    stop = threading.Event()
+    signals_seen = []
+
+    def on_signal(signum: int, _frame: Any) -> None:
+        signals_seen.append(signum)
+        if len(signals_seen) > 1:
+            os._exit(1)
+        stop.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    log = capture_plain_output(config.log_level)
     engine = build_engine(config, os.environ)
 
     def on_stuck(pid: str) -> None:
@@ -295,17 +343,6 @@ def main() -> int:
         engine=engine.name, work_root=config.service.work_root)
     service.start()
 
-    stop = threading.Event()
-    signals_seen = []
-
-    def on_signal(signum: int, _frame: Any) -> None:
-        signals_seen.append(signum)
-        if len(signals_seen) > 1:
-            os._exit(1)
-        stop.set()
-
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
     while not stop.wait(1.0):
         pass
     log("info", "inference_server_stopping")

@@ -18,7 +18,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Any, Callable, Deque, Dict, List, Optional
 
-from engine import Canceled, Engine, Job, classify_exception
+from engine import Canceled, Engine, Job, classify_exception, is_disk_full
 from media import check_output
 
 TERMINAL = ("succeeded", "failed", "canceled")
@@ -75,6 +75,7 @@ class InferenceService:
     def __init__(self, engine: Engine, config: ServiceConfig, log: Callable[..., None],
                  on_stuck: Callable[[str], None]) -> None:
         self.engine = engine
+        self.engine.log = log
         self.config = config
         self.log = log
         self.on_stuck = on_stuck
@@ -116,6 +117,7 @@ class InferenceService:
                 "lip_sync": self.engine.lip_sync,
                 "detail": self._detail,
                 "gpu": self.engine.gpu_info() if self._state == "READY" else None,
+                "avatar_cache": self.engine.cache_info() if self._state == "READY" else None,
                 "running": self._running,
                 "queued": len(self._queue),
                 "model_load_sec": self._load_sec,
@@ -294,12 +296,15 @@ class InferenceService:
             self._finish_locked(prediction, "canceled")
             return
         problem = check_output(job.output_path)
+        disk_full = False
         if problem is None:
-            problem = _publish(job.output_path, prediction.input["output_path"], prediction.id)
+            problem, disk_full = _publish(job.output_path, prediction.input["output_path"], prediction.id)
         if problem is not None:
+            # A full disk is the box's fault, not the job's: another box may succeed.
             self._finish_locked(prediction, "failed", error={
-                "error_type": "processing_error", "stage": "postprocessing", "retryable": False,
-                "message": f"engine finished but {problem}", "details": None,
+                "error_type": "processing_error", "stage": "postprocessing", "retryable": disk_full,
+                "message": f"engine finished but {problem}",
+                "details": {"cause": "disk_full"} if disk_full else None,
             })
             return
         metrics = dict(outcome.get("metrics") or {})
@@ -357,17 +362,21 @@ class InferenceService:
             del self._predictions[pid]
 
 
-def _publish(tmp_path: str, output_path: str, pid: str) -> Optional[str]:
-    """Move the checked output into place atomically: the worker never sees half a file."""
+def _publish(tmp_path: str, output_path: str, pid: str) -> "tuple[Optional[str], bool]":
+    """Move the checked output into place atomically: the worker never sees half a file.
+    Returns (why it failed or None, whether the disk was full)."""
+    staging = None
     try:
         directory = os.path.dirname(output_path) or "."
         os.makedirs(directory, exist_ok=True)
         staging = os.path.join(directory, f".{os.path.basename(output_path)}.{pid}.{uuid.uuid4().hex[:8]}.partial")
         shutil.move(tmp_path, staging)
         os.replace(staging, output_path)
-        return None
+        return None, False
     except OSError as exc:
-        return f"the output could not be written to {output_path}: {exc}"
+        if staging is not None and os.path.exists(staging):
+            os.remove(staging)
+        return f"the output could not be written to {output_path}: {exc}", is_disk_full(exc)
 
 
 def _timeout_error(timeout_sec: float) -> Dict[str, Any]:

@@ -25,7 +25,7 @@ from typing import Any, Dict, List, Optional, Tuple
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 
-from engine import classify_exception  # noqa: E402
+from engine import MediaError, classify_exception  # noqa: E402
 from fake_engine import FakeEngine  # noqa: E402
 from server import ConfigError, load_config, make_logger, serve  # noqa: E402
 from service import InferenceService, ServiceConfig  # noqa: E402
@@ -397,6 +397,17 @@ class Contract(ServerCase):
         self.assertEqual((status, after["status"]), (200, "succeeded"))
         self.assertEqual(self.engine.run_calls, 1)
 
+    def test_a_playlist_or_concat_list_as_input_is_a_media_error_before_decoding(self) -> None:
+        self.start_server(FakeEngine(step_sec=0))
+        listing = os.path.join(self.work, "list.mp4")
+        with open(listing, "w") as handle:
+            handle.write(f"ffconcat version 1.0\nfile '{os.path.basename(self.video)}'\n")
+        self.assertEqual(self.put("concat", video_path=listing)[0], 202)
+        done = self.wait_terminal("concat")
+        self.assertEqual((done["status"], done["error"]["error_type"], done["error"]["retryable"]),
+                         ("failed", "media_error", False))
+        self.assertIn("'concat' is not accepted", done["error"]["message"])
+
     def test_bad_requests_are_refused_with_fleet_error_bodies(self) -> None:
         self.start_server(FakeEngine(step_sec=0))
         status, body = self.call("PUT", "/predictions/x", {"input": {"video_path": "relative.mp4"}})
@@ -422,15 +433,16 @@ class Contract(ServerCase):
 
 
 class Process(unittest.TestCase):
-    def test_the_server_process_serves_a_job_and_stops_cleanly_on_sigterm(self) -> None:
+    def start(self, **extra: str) -> Tuple[subprocess.Popen, str, str]:
         tmp = tempfile.mkdtemp(prefix="fleet-inference-proc-")
         self.addCleanup(shutil.rmtree, tmp, True)
-        video, audio = make_media(tmp)
         env = {**os.environ, "INFERENCE_ENGINE": "fake", "INFERENCE_PORT": "0", "INFERENCE_WORK_ROOT": tmp,
-               "INFERENCE_JOBS_DIR": os.path.join(tmp, "jobs"), "FAKE_ENGINE_STEP_SEC": "0"}
+               "INFERENCE_JOBS_DIR": os.path.join(tmp, "jobs"), "FAKE_ENGINE_STEP_SEC": "0", **extra}
         proc = subprocess.Popen([sys.executable, os.path.join(HERE, "server.py")], env=env,
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         self.addCleanup(lambda: proc.poll() is None and proc.kill())
+        self.addCleanup(proc.stdout.close)
+        self.addCleanup(proc.stderr.close)
         port = None
         for line in proc.stdout:
             record = json.loads(line)
@@ -438,39 +450,132 @@ class Process(unittest.TestCase):
                 port = record["port"]
                 break
         self.assertIsNotNone(port)
-        base = f"http://127.0.0.1:{port}"
+        return proc, f"http://127.0.0.1:{port}", tmp
 
-        def get(path: str) -> Dict[str, Any]:
-            with urllib.request.urlopen(base + path, timeout=WAIT_SEC) as response:
-                return json.loads(response.read())
+    def get(self, base: str, path: str) -> Dict[str, Any]:
+        with urllib.request.urlopen(base + path, timeout=WAIT_SEC) as response:
+            return json.loads(response.read())
 
+    def wait_health(self, base: str, status: str) -> Dict[str, Any]:
         deadline = time.monotonic() + WAIT_SEC
-        while get("/health-check")["status"] != "READY":
-            self.assertLess(time.monotonic(), deadline, "server never became READY")
+        while (health := self.get(base, "/health-check"))["status"] != status:
+            self.assertLess(time.monotonic(), deadline, f"server never became {status}: {health}")
             time.sleep(0.05)
+        return health
+
+    def test_the_server_process_serves_a_job_and_stops_cleanly_on_sigterm(self) -> None:
+        proc, base, tmp = self.start()
+        video, audio = make_media(tmp)
+        self.wait_health(base, "READY")
+        deadline = time.monotonic() + WAIT_SEC
         body = json.dumps({"input": {"video_path": video, "audio_path": audio, "output_path": os.path.join(tmp, "o.mp4"),
                                      "aspect_ratio": "1:1", "resolution": "512x512"}}).encode()
         urllib.request.urlopen(urllib.request.Request(base + "/predictions/p1", data=body, method="PUT"), timeout=WAIT_SEC).read()
-        while get("/predictions/p1")["status"] not in ("succeeded", "failed", "canceled"):
+        while self.get(base, "/predictions/p1")["status"] not in ("succeeded", "failed", "canceled"):
             self.assertLess(time.monotonic(), deadline, "prediction never finished")
             time.sleep(0.05)
-        self.assertEqual(get("/predictions/p1")["status"], "succeeded")
+        self.assertEqual(self.get(base, "/predictions/p1")["status"], "succeeded")
         proc.send_signal(signal.SIGTERM)
         self.assertEqual(proc.wait(timeout=WAIT_SEC), 0)
         rest = proc.stdout.read()
         self.assertIn("inference_server_stopped", rest)
-        proc.stdout.close()
-        proc.stderr.close()
+
+    def test_plain_prints_from_the_engine_become_json_log_lines(self) -> None:
+        proc, base, _tmp = self.start()
+        self.wait_health(base, "READY")
+        proc.send_signal(signal.SIGTERM)
+        self.assertEqual(proc.wait(timeout=WAIT_SEC), 0)
+        records = [json.loads(line) for line in proc.stdout.read().splitlines()]  # every line is JSON
+        printed = [r for r in records if r["msg"] == "engine_output"]
+        self.assertTrue(any("fake engine: models loaded" in r["line"] for r in printed), records)
+        self.assertEqual(proc.stderr.read(), "", "nothing bypasses the JSON log")
+
+    def test_a_non_numeric_engine_setting_is_setup_failed_naming_the_variable(self) -> None:
+        for engine, name in (("fake", "FAKE_ENGINE_STEPS"), ("musetalk", "MUSETALK_FPS"),
+                             ("musetalk", "INFERENCE_MAX_DURATION_SEC")):
+            with self.subTest(name=name):
+                proc, base, _tmp = self.start(INFERENCE_ENGINE=engine, **{name: "ten"})
+                health = self.wait_health(base, "SETUP_FAILED")
+                self.assertIn(name, health["detail"])
+                proc.send_signal(signal.SIGTERM)
+                self.assertEqual(proc.wait(timeout=WAIT_SEC), 0)
+
+
+class DiskFull(unittest.TestCase):
+    def test_a_full_disk_is_a_retryable_processing_error(self) -> None:
+        try:
+            with open("/dev/full", "wb") as full:
+                full.write(b"x" * 65536)
+                full.flush()
+        except OSError as exc:
+            info = classify_exception(exc, stage="preprocessing")
+        self.assertEqual((info["error_type"], info["retryable"]), ("processing_error", True))
+        self.assertEqual(info["details"]["cause"], "disk_full")
+
+    def test_ffmpeg_running_out_of_disk_is_a_retryable_processing_error(self) -> None:
+        from engine import ProcessingError
+        from media import run_command
+        with self.assertRaises(ProcessingError) as caught:
+            run_command(["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i", "testsrc=size=320x240:duration=2",
+                         "-f", "rawvideo", "/dev/full"],
+                        threading.Event(), stage="preprocessing", what="frame extraction", error_class=MediaError)
+        self.assertTrue(caught.exception.retryable)
+        self.assertEqual(caught.exception.to_error_info()["details"]["cause"], "disk_full")
+
+
+class SignatureCheck(unittest.TestCase):
+    """checks/signature_check.py, against a source tree written from its own list of expectations,
+    then with one of them broken the way a MuseTalk commit bump could break it."""
+
+    def write_tree(self, root: str) -> None:
+        from checks.signature_check import ATTRIBUTES, CALLS, FILES, NAMES
+        sources: Dict[str, List[str]] = {}
+        classes: Dict[Tuple[str, str], List[str]] = {}
+        for relative, dotted, keywords, positional in CALLS:
+            params = [f"p{i}" for i in range(positional)] + list(keywords)
+            if "." in dotted:
+                cls, method = dotted.split(".")
+                classes.setdefault((relative, cls), []).append(f"    def {method}(self, {', '.join(params)}): pass")
+            elif dotted[0].isupper():
+                classes.setdefault((relative, dotted), []).append(f"    def __init__(self, {', '.join(params)}): pass")
+            else:
+                sources.setdefault(relative, []).append(f"def {dotted}({', '.join(params)}): pass")
+        for relative, cls, attribute in ATTRIBUTES:
+            classes.setdefault((relative, cls), []).append(f"    def _set_{attribute}(self):\n        self.{attribute} = 1")
+        for (relative, cls), body in classes.items():
+            sources.setdefault(relative, []).append(f"class {cls}:\n" + "\n".join(body))
+        for relative, name in NAMES:
+            if not any(line.startswith(f"class {name}:") for line in sources.get(relative, [])):
+                sources.setdefault(relative, []).append(f"{name} = None")
+        for relative in FILES:
+            sources.setdefault(relative, [])
+        for relative, lines in sources.items():
+            path = os.path.join(root, relative)
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            with open(path, "w") as handle:
+                handle.write("\n\n".join(lines) + "\n")
+
+    def test_a_source_with_every_name_passes_and_a_renamed_keyword_fails_naming_it(self) -> None:
+        from checks.signature_check import check
+        root = tempfile.mkdtemp(prefix="fleet-signature-")
+        self.addCleanup(shutil.rmtree, root, True)
+        self.write_tree(root)
+        self.assertEqual(check(root), [])
+        path = os.path.join(root, "musetalk/utils/audio_processor.py")
+        with open(path) as handle:
+            text = handle.read()
+        with open(path, "w") as handle:
+            handle.write(text.replace("audio_padding_length_left", "padding_left"))
+        os.remove(os.path.join(root, "musetalk/utils/preprocessing.py"))
+        problems = check(root)
+        self.assertIn("musetalk/utils/audio_processor.py: AudioProcessor.get_whisper_chunk: "
+                      "no keyword argument 'audio_padding_length_left'", problems)
+        self.assertTrue(any("preprocessing.py: missing" in p for p in problems), problems)
 
 
 class MuseTalkEngineWithoutAGpu(ServerCase):
     def test_the_musetalk_engine_reports_setup_failed_where_torch_or_cuda_is_missing(self) -> None:
         from musetalk_engine import MuseTalkEngine
-        try:
-            import torch  # noqa: F401
-            self.skipTest("torch is installed here; this test is for machines without it")
-        except ImportError:
-            pass
         root = tempfile.mkdtemp(prefix="fake-musetalk-")
         self.addCleanup(shutil.rmtree, root, True)
         os.makedirs(os.path.join(root, "musetalk"))
@@ -478,7 +583,9 @@ class MuseTalkEngineWithoutAGpu(ServerCase):
         self.addCleanup(os.chdir, cwd)
         self.start_server(MuseTalkEngine(root=root))  # type: ignore[arg-type]
         health = self.wait_for("SETUP_FAILED", lambda: (h := self.health())["status"] == "SETUP_FAILED" and h)
-        self.assertIn("torch", health["detail"])
+        # Without torch: the import fails; with torch but no GPU: CUDA is missing, and it says how
+        # to run on CPU instead.
+        self.assertRegex(health["detail"], "torch|CUDA is not available.*INFERENCE_DEVICE=cpu")
         self.assertEqual(health["engine"], "musetalk-v15")
 
 

@@ -142,7 +142,13 @@ export function createHttpDriver(opts: {
           const res = await requestJson(pool, { method: "GET", path: predictionPath(id), timeoutMs: 10_000, signal: task.signal });
           const parsed = Prediction.safeParse(res.json);
           if (res.statusCode === 404) {
-            throw JobError.processing("inference", "the inference engine lost the prediction (restarted?)", true);
+            // The engine keeps predictions in memory: a 404 for one it accepted means the process
+            // restarted mid-job (an out-of-memory kill, a crash, a redeploy). Retryable: the next
+            // attempt may run elsewhere; a job that kills every engine stops at MAX_ATTEMPTS.
+            throw JobError.processing("inference", "the inference engine lost the prediction: it restarted mid-job (out-of-memory kill or crash?)", true, {
+              cause: "engine_restarted",
+              prediction_id: id,
+            });
           }
           if (!parsed.success) throw new Error(`HTTP ${res.statusCode}: ${excerpt(res.text, 200)}`);
           prediction = parsed.data;
