@@ -59,7 +59,7 @@ async function finishJob(t: TestApp, webhookUrl: string, workerId: string): Prom
   const id = await createJobId(t.app, { webhook_url: webhookUrl });
   const job = await claimJob(t.app, workerId);
   expect(job.musetalk_job_id).toBe(id);
-  await reportStatus(t.app, job.buffer_job_id, { status: "succeeded", output_url: "https://cdn.example.com/o.mp4", metrics: { total_time: 3 } });
+  await reportStatus(t.app, job.buffer_job_id, { status: "succeeded", output_url: "https://93.184.216.34/o.mp4", metrics: { total_time: 3 } });
   return id;
 }
 
@@ -89,7 +89,7 @@ describe("terminal webhooks", () => {
         expect(verifyWebhook(SECRET, r.body, signature as string, Math.floor(Date.now() / 1000))).toBe(true);
         expect(verifyWebhook("another-secret-000000", r.body, signature as string, Math.floor(Date.now() / 1000))).toBe(false);
         const payload = WebhookPayload.parse(JSON.parse(r.body));
-        expect(payload.job).toMatchObject({ id: jobId, status: "succeeded", output_url: "https://cdn.example.com/o.mp4" });
+        expect(payload.job).toMatchObject({ id: jobId, status: "succeeded", output_url: "https://93.184.216.34/o.mp4" });
       }
       // Nothing more is sent after the 2xx.
       await new Promise((r) => setTimeout(r, 300));
