@@ -18,6 +18,7 @@ import type { DatabaseHandle } from "./db/client.js";
 import { createApiKeyAuth } from "./http/api-key-auth.js";
 import { ApiError } from "./http/api-error.js";
 import { handleError } from "./http/error-handler.js";
+import { assertJsonDepth } from "./http/json-depth.js";
 import { assertStorableText } from "./http/unstorable-text.js";
 import { resolveHost as defaultResolveHost, type ResolveHost } from "./http/url-guard.js";
 import { Counters } from "./metrics.js";
@@ -78,13 +79,19 @@ export async function buildApp(options: BuildAppOptions): Promise<App> {
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
 
-  // 2. Body parsing: JSON only (text/plain bodies get 415), and an empty JSON body reads as no
-  //    body, so body-less POSTs (drain/undrain) work with clients that always send the header.
+  // 2. Body parsing: JSON only (text/plain bodies get 415), at most BODY_LIMIT_BYTES and
+  //    MAX_JSON_DEPTH levels deep; an empty JSON body reads as no body, so body-less POSTs
+  //    (drain/undrain) work with clients that always send the header.
   const parseJson = app.getDefaultJsonParser("error", "error");
   app.removeAllContentTypeParsers();
   app.addContentTypeParser("application/json", { parseAs: "string" }, (request, body, done) => {
     const text = body.toString();
     if (text.trim() === "") return done(null, undefined);
+    try {
+      assertJsonDepth(text);
+    } catch (err) {
+      return done(err as Error, undefined);
+    }
     void parseJson(request, text, done);
   });
 
