@@ -29,7 +29,7 @@ describe("listJobs", () => {
 
       // The statement listJobs really sends, captured on its way to the database.
       const sent: SQL[] = [];
-      const capturing: Executor = { execute: ((query: SQL) => (sent.push(query), db.db.execute(query))) as Executor["execute"] };
+      const capturing: Executor = { execute: ((query: SQL) => (sent.push(query), db.db.execute(query))) };
       const first = await listJobs(capturing, { limit: 50 });
       expect(first.jobs).toHaveLength(50);
       const next = first.next ?? undefined;
