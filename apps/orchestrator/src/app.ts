@@ -21,6 +21,7 @@ import { handleError } from "./http/error-handler.js";
 import { assertJsonDepth } from "./http/json-depth.js";
 import { assertStorableText } from "./http/unstorable-text.js";
 import { resolveHost as defaultResolveHost, type ResolveHost } from "./http/url-guard.js";
+import { startGaugeRefresher } from "./gauge-refresher.js";
 import { Counters } from "./metrics.js";
 import { attemptRoutes } from "./routes/attempt-routes.js";
 import type { RouteDeps } from "./routes/deps.js";
@@ -143,6 +144,8 @@ export async function buildApp(options: BuildAppOptions): Promise<App> {
 
   // 6. Routes, all from the contract's table (contract-route.ts attaches each route's auth hook).
   const wake = new WakeSignal();
+  const gauges = startGaugeRefresher(db.db, config, log);
+  app.addHook("onClose", () => gauges.stop());
   const deps: RouteDeps = {
     config,
     db,
@@ -152,6 +155,7 @@ export async function buildApp(options: BuildAppOptions): Promise<App> {
     heartbeats: new HeartbeatBatcher(db.db, config.LEASE_TTL_SEC),
     counters: options.counters ?? new Counters(),
     resolveHost: options.resolveHost ?? defaultResolveHost,
+    gauges,
   };
   await app.register(healthRoutes(deps));
   await app.register(workerRoutes(deps));

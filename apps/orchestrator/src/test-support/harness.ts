@@ -50,7 +50,7 @@ export interface TestApp {
 export async function startTestApp(
   databaseUrl: string,
   overrides: Record<string, string> = {},
-  options: { resolveHost?: ResolveHost; beforeReady?: (app: App) => void } = {},
+  options: { resolveHost?: ResolveHost; beforeReady?: (app: App) => void; wrapDatabase?: (db: DatabaseHandle) => DatabaseHandle } = {},
 ): Promise<TestApp> {
   const config = testConfig(databaseUrl, overrides);
   const logs: string[] = [];
@@ -61,7 +61,8 @@ export async function startTestApp(
     },
   });
   const log = createLogger(config, sink);
-  const db = await createDatabase(config, log);
+  const opened = await createDatabase(config, log);
+  const db = options.wrapDatabase ? options.wrapDatabase(opened) : opened;
   const counters = new Counters();
   // Tests never ask real DNS about a name: names resolve from a table a test passes (none by default).
   const resolveHost = options.resolveHost ?? staticResolver({});
@@ -77,7 +78,7 @@ export async function startTestApp(
     logs,
     async close() {
       await app.close();
-      await db.close();
+      await opened.close();
     },
   };
 }
