@@ -47,8 +47,8 @@ describe("loadConnectionConfig", () => {
 
 describe("loadWorkerBoxConfig", () => {
   it("reads the worker's names with their fallbacks and defaults", () => {
-    const cfg = loadWorkerBoxConfig({ ORCHESTRATOR_BASE_URL: "https://api.example.com", WORKER_MODE: "buffer", WORK_DIR: "/w" });
-    expect(cfg.orchestratorUrl).toBe("https://api.example.com");
+    const cfg = loadWorkerBoxConfig({ ORCHESTRATOR_BASE_URL: "https://203.0.113.10", WORKER_MODE: "buffer", WORK_DIR: "/w" });
+    expect(cfg.orchestratorUrl).toBe("https://203.0.113.10");
     expect(cfg.workerId).toMatch(/^buffer-/);
     expect(cfg.inferenceDriver).toBe("ffmpeg");
     expect(cfg.storage).toBe("local");
@@ -57,10 +57,10 @@ describe("loadWorkerBoxConfig", () => {
 
   it("lets an --env-file override the shell, like docker run --env-file", async () => {
     const file = join(dir, ".env");
-    await writeFile(file, "BUFFER_WORKER_ID=buffer-orch-local-2\nBUFFER_ORCHESTRATOR_BASE_URL=https://vps.example.com\nSTORAGE=b2\n");
+    await writeFile(file, "BUFFER_WORKER_ID=buffer-orch-local-2\nBUFFER_ORCHESTRATOR_BASE_URL=https://203.0.113.12\nSTORAGE=b2\n");
     const cfg = loadWorkerBoxConfig({ BUFFER_WORKER_ID: "from-shell", ORCHESTRATOR_BASE_URL: "https://other" }, file);
     expect(cfg.workerId).toBe("buffer-orch-local-2");
-    expect(cfg.orchestratorUrl).toBe("https://vps.example.com");
+    expect(cfg.orchestratorUrl).toBe("https://203.0.113.12");
     expect(cfg.storage).toBe("b2");
   });
 

@@ -34,7 +34,7 @@ describe("the app", () => {
   });
 
   dbTest("health, readiness, metrics and the OpenAPI document answer", async ({ databaseUrl }) => {
-    const t = await startTestApp(databaseUrl);
+    const t = await startTestApp(databaseUrl, { METRICS_REFRESH_SEC: "0.1" });
     try {
       expect((await call(t.app, "GET", "/health", { key: null })).json).toEqual({ status: "ok" });
       expect((await call(t.app, "GET", "/healthz", { key: null })).json).toEqual({ status: "ok" });
@@ -44,7 +44,12 @@ describe("the app", () => {
       await createJobViaApi(t.app);
       await createJobViaApi(t.app);
       await claim(t.app, "m1");
-      const metrics = await call(t.app, "GET", "/metrics", { key: null });
+      // Database gauges come from a cache refreshed every METRICS_REFRESH_SEC: wait for the refresh.
+      let metrics = await call(t.app, "GET", "/metrics", { key: null });
+      for (const deadline = Date.now() + 20_000; !metrics.body.includes('fleet_jobs{status="running"} 1') && Date.now() < deadline; ) {
+        await new Promise((r) => setTimeout(r, 50));
+        metrics = await call(t.app, "GET", "/metrics", { key: null });
+      }
       expect(metrics.headers["content-type"]).toMatch(/^text\/plain/);
       expect(metrics.body).toContain('fleet_jobs{status="queued"} 1');
       expect(metrics.body).toContain('fleet_jobs{status="running"} 1');

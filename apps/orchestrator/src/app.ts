@@ -18,8 +18,10 @@ import type { DatabaseHandle } from "./db/client.js";
 import { createApiKeyAuth } from "./http/api-key-auth.js";
 import { ApiError } from "./http/api-error.js";
 import { handleError } from "./http/error-handler.js";
+import { assertJsonDepth } from "./http/json-depth.js";
 import { assertStorableText } from "./http/unstorable-text.js";
 import { resolveHost as defaultResolveHost, type ResolveHost } from "./http/url-guard.js";
+import { startGaugeRefresher } from "./gauge-refresher.js";
 import { Counters } from "./metrics.js";
 import { attemptRoutes } from "./routes/attempt-routes.js";
 import type { RouteDeps } from "./routes/deps.js";
@@ -78,13 +80,19 @@ export async function buildApp(options: BuildAppOptions): Promise<App> {
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
 
-  // 2. Body parsing: JSON only (text/plain bodies get 415), and an empty JSON body reads as no
-  //    body, so body-less POSTs (drain/undrain) work with clients that always send the header.
+  // 2. Body parsing: JSON only (text/plain bodies get 415), at most BODY_LIMIT_BYTES and
+  //    MAX_JSON_DEPTH levels deep; an empty JSON body reads as no body, so body-less POSTs
+  //    (drain/undrain) work with clients that always send the header.
   const parseJson = app.getDefaultJsonParser("error", "error");
   app.removeAllContentTypeParsers();
   app.addContentTypeParser("application/json", { parseAs: "string" }, (request, body, done) => {
     const text = body.toString();
     if (text.trim() === "") return done(null, undefined);
+    try {
+      assertJsonDepth(text);
+    } catch (err) {
+      return done(err as Error, undefined);
+    }
     void parseJson(request, text, done);
   });
 
@@ -136,6 +144,8 @@ export async function buildApp(options: BuildAppOptions): Promise<App> {
 
   // 6. Routes, all from the contract's table (contract-route.ts attaches each route's auth hook).
   const wake = new WakeSignal();
+  const gauges = startGaugeRefresher(db.db, config, log);
+  app.addHook("onClose", () => gauges.stop());
   const deps: RouteDeps = {
     config,
     db,
@@ -145,6 +155,7 @@ export async function buildApp(options: BuildAppOptions): Promise<App> {
     heartbeats: new HeartbeatBatcher(db.db, config.LEASE_TTL_SEC),
     counters: options.counters ?? new Counters(),
     resolveHost: options.resolveHost ?? defaultResolveHost,
+    gauges,
   };
   await app.register(healthRoutes(deps));
   await app.register(workerRoutes(deps));

@@ -18,6 +18,7 @@ describe("loadConfig", () => {
     const config = loadConfig(minimal);
     expect(config.DATABASE_URL).toBeUndefined();
     expect(config.WEBHOOK_SECRET).toBeUndefined();
+    expect(config.METRICS_TOKEN).toBeUndefined();
     expect(config).toMatchObject({
       DATA_DIR: "./.data/orchestrator",
       HOST: "0.0.0.0",
@@ -32,9 +33,15 @@ describe("loadConfig", () => {
       QUARANTINE_SEC: 600,
       REAPER_INTERVAL_SEC: 2,
       ALLOW_PRIVATE_NETWORK_URLS: false,
+      METRICS_REFRESH_SEC: 5,
       LOG_LEVEL: "info",
       LOG_PRETTY: false,
     });
+  });
+
+  test("a METRICS_TOKEN shorter than 16 characters is refused by name", () => {
+    expect(problemsOf({ ...minimal, METRICS_TOKEN: "short" })).toEqual(["METRICS_TOKEN: must be at least 16 characters"]);
+    expect(loadConfig({ ...minimal, METRICS_TOKEN: "a-long-enough-token" }).METRICS_TOKEN).toBe("a-long-enough-token");
   });
 
   test("a missing INTERNAL_API_KEY is reported by name", () => {

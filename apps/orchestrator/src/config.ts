@@ -48,6 +48,10 @@ export const ConfigSchema = z.object({
   WEBHOOK_RETRY_WINDOW_SEC: z.coerce.number().min(1).max(7 * 86_400).default(3600),
   WEBHOOK_TIMEOUT_SEC: Seconds(10),
   ALLOW_PRIVATE_NETWORK_URLS: BoolEnv.default(false),
+  /** Unset: /metrics is open to anyone who can reach the port (firewall it). */
+  METRICS_TOKEN: z.string().min(16, "must be at least 16 characters").optional(),
+  /** How old the database gauges on /metrics may be; scrapes never query. */
+  METRICS_REFRESH_SEC: Seconds(5),
   LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
   LOG_PRETTY: BoolEnv.default(false),
 });

@@ -39,7 +39,7 @@ async function waitForStatus(url: string, expected: number, timeoutMs = 30_000):
   throw new Error(`${url} answered ${last}, not ${expected}, within ${timeoutMs} ms`);
 }
 
-const job = { video_url: "https://media.example.com/v.mp4", audio_url: "https://media.example.com/a.wav" };
+const job = { video_url: "https://93.184.216.34/v.mp4", audio_url: "https://93.184.216.34/a.wav" };
 
 describe("the orchestrator process", () => {
   test("with DATABASE_URL unset it runs on embedded PGlite, serves a heartbeat and a claim, and keeps its state across a restart", async () => {
@@ -69,7 +69,7 @@ describe("the orchestrator process", () => {
       expect(await getJob(orchestrator, jobId)).toMatchObject({ id: jobId, status: "running", worker_id: "box-1", attempts: 1 });
       const done = await post<JobStatusReportResponse>(orchestrator, `/internal/buffer/jobs/${claimed?.buffer_job_id}/status`, {
         status: "succeeded",
-        output_url: "https://cdn.example.com/o.mp4",
+        output_url: "https://93.184.216.34/o.mp4",
       });
       expect(done.json).toEqual({ detail: "ok", job_status: "succeeded" });
       const workers = await fetch(`${orchestrator.url}/internal/buffer/workers`, { headers: { "x-internal-api-key": orchestrator.internalApiKey } });

@@ -3,7 +3,7 @@ import { describe, expect, it } from "vitest";
 import { ConfigError, WORKER_ENV_NAMES, describeConfig, loadConfig } from "./config.js";
 
 const facts = { hostname: "gpu-box-2", tmpdir: "/tmp" };
-const joined = { BUFFER_WORKER_ID: "buffer-orch-local-2", BUFFER_ORCHESTRATOR_BASE_URL: "https://api.example.com", INTERNAL_API_KEY: "k" };
+const joined = { BUFFER_WORKER_ID: "buffer-orch-local-2", BUFFER_ORCHESTRATOR_BASE_URL: "https://203.0.113.10", INTERNAL_API_KEY: "k" };
 
 describe("loadConfig", () => {
   it("uses the original's defaults when nothing is set, with the buffer loop off", () => {
@@ -40,8 +40,8 @@ describe("loadConfig", () => {
   });
 
   it("falls back to ORCHESTRATOR_BASE_URL when BUFFER_ORCHESTRATOR_BASE_URL is unset, and drops a trailing slash", () => {
-    const c = loadConfig({ BUFFER_WORKER_ID: "w", ORCHESTRATOR_BASE_URL: "https://orch.example.com/", INTERNAL_API_KEY: "k" }, facts);
-    expect(c.buffer?.orchestratorUrl).toBe("https://orch.example.com");
+    const c = loadConfig({ BUFFER_WORKER_ID: "w", ORCHESTRATOR_BASE_URL: "https://203.0.113.11/", INTERNAL_API_KEY: "k" }, facts);
+    expect(c.buffer?.orchestratorUrl).toBe("https://203.0.113.11");
   });
 
   it("derives buffer-<hostname> when WORKER_MODE=buffer and no id is given", () => {

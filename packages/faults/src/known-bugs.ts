@@ -7,7 +7,7 @@ export interface KnownBug {
   /** A process exit this bug explains (fault suite). */
   exit?(exit: UnexpectedExit): boolean;
   /** A response this bug explains (fuzz), given the request that was sent. */
-  response?(req: { url: string; payload?: string | undefined }, res: { status: number; body: string }): boolean;
+  response?(req: { url: string; payload?: string | Buffer | undefined }, res: { status: number; body: string }): boolean;
 }
 
 /**
@@ -21,6 +21,6 @@ export function knownBugOfExit(exit: UnexpectedExit): KnownBug | undefined {
   return KNOWN_BUGS.find((bug) => bug.exit?.(exit));
 }
 
-export function knownBugOfResponse(req: { url: string; payload?: string | undefined }, res: { status: number; body: string }): KnownBug | undefined {
+export function knownBugOfResponse(req: { url: string; payload?: string | Buffer | undefined }, res: { status: number; body: string }): KnownBug | undefined {
   return KNOWN_BUGS.find((bug) => bug.response?.(req, res));
 }

@@ -22,7 +22,7 @@ const SAMPLE_BODIES: Partial<Record<keyof typeof routes, unknown>> = {
   claimJob: { worker_id: "auth-probe" },
   reportJobStatus: { status: "failed", error: "x" },
   reportProgress: { progress: 0.5, worker_id: "auth-probe" },
-  createJob: { video_url: "https://e.example.com/v.mp4", audio_url: "https://e.example.com/a.wav" },
+  createJob: { video_url: "https://93.184.216.34/v.mp4", audio_url: "https://93.184.216.34/a.wav" },
 };
 
 /** Rebuilds full "METHOD /path" entries from Fastify's printed route tree (4 columns per level). */

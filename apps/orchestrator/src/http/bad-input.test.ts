@@ -39,7 +39,7 @@ dbTest("a table of malformed requests across the routes: each gets its 4xx and s
     const hb = (w: string) => `/internal/buffer/workers/${w}/heartbeat`;
     const status = `/internal/buffer/jobs/${running.buffer_job_id}/status`;
     const progress = `/internal/jobs/${running.musetalk_job_id}/progress`;
-    const job = { video_url: "https://media.example.com/v.mp4", audio_url: "https://media.example.com/a.wav" };
+    const job = { video_url: "https://93.184.216.34/v.mp4", audio_url: "https://93.184.216.34/a.wav" };
 
     const cases: Case[] = [
       // heartbeat
@@ -65,7 +65,7 @@ dbTest("a table of malformed requests across the routes: each gets its 4xx and s
       { name: "status for a malformed buffer_job_id", method: "POST", url: "/internal/buffer/jobs/not-a-uuid/status", body: { status: "failed" }, status: 400, code: "invalid_request" },
       { name: "unknown status value", method: "POST", url: status, body: { status: "done" }, status: 400, code: "invalid_request" },
       { name: "status missing", method: "POST", url: status, body: { error: "x" }, status: 400, code: "invalid_request" },
-      { name: "ftp output_url", method: "POST", url: status, body: { status: "succeeded", output_url: "ftp://cdn.example.com/o.mp4" }, status: 400, code: "invalid_request" },
+      { name: "ftp output_url", method: "POST", url: status, body: { status: "succeeded", output_url: "ftp://93.184.216.34/o.mp4" }, status: 400, code: "invalid_request" },
       { name: "output_url that is not a URL", method: "POST", url: status, body: { status: "succeeded", output_url: "output.mp4" }, status: 400, code: "invalid_request" },
       { name: "unknown error_type", method: "POST", url: status, body: { status: "failed", error_info: { error_type: "gpu_error", stage: "inference", message: "x", retryable: true } }, status: 400, code: "invalid_request" },
       { name: "metrics as a string", method: "POST", url: status, body: { status: "failed", metrics: "fast" }, status: 400, code: "invalid_request" },
@@ -82,7 +82,7 @@ dbTest("a table of malformed requests across the routes: each gets its 4xx and s
       // ops
       { name: "drain an unknown worker", method: "POST", url: "/internal/buffer/workers/ghost/drain", status: 404, code: "not_found" },
       // public API
-      { name: "ftp video_url", method: "POST", url: "/v1/avatar/jobs", body: { ...job, video_url: "ftp://media.example.com/v.mp4" }, status: 400, code: "invalid_request" },
+      { name: "ftp video_url", method: "POST", url: "/v1/avatar/jobs", body: { ...job, video_url: "ftp://93.184.216.34/v.mp4" }, status: 400, code: "invalid_request" },
       { name: "javascript: audio_url", method: "POST", url: "/v1/avatar/jobs", body: { ...job, audio_url: "javascript:alert(1)" }, status: 400, code: "invalid_request" },
       { name: "missing audio_url", method: "POST", url: "/v1/avatar/jobs", body: { video_url: job.video_url }, status: 400, code: "invalid_request" },
       { name: "aspect ratio that is not a ratio", method: "POST", url: "/v1/avatar/jobs", body: { ...job, aspect_ratio: "wide" }, status: 400, code: "invalid_request" },
@@ -139,7 +139,7 @@ dbTest("text PostgreSQL cannot store and URLs the router cannot read are 400s wi
     const surrogate = await call(t.app, "POST", "/v1/avatar/jobs", {
       key: null,
       headers: { "x-api-key": PUBLIC_KEY },
-      body: { video_url: "https://media.example.com/a.mp4", audio_url: "https://media.example.com/a.wav", metadata: { name: "\ud800" } },
+      body: { video_url: "https://93.184.216.34/a.mp4", audio_url: "https://93.184.216.34/a.wav", metadata: { name: "\ud800" } },
     });
     expect([surrogate.status, surrogate.error?.code, surrogate.error?.details?.[0]?.path]).toEqual([400, "invalid_request", "body.metadata.name"]);
     expect(await snapshotTables(t.db)).toBe(before);

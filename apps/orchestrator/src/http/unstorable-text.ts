@@ -8,20 +8,28 @@ import { ApiError } from "./api-error.js";
 // eslint-disable-next-line no-control-regex -- finding NUL is the point
 const UNSTORABLE = /\u0000|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
 
+/**
+ * Walks the value with an explicit stack, not recursion: however deep a body is nested, this
+ * check cannot overflow the call stack (the parser's depth limit is a separate line of defence).
+ */
 export function findUnstorableText(value: unknown, path = "body"): string | undefined {
-  if (typeof value === "string") return UNSTORABLE.test(value) ? path : undefined;
-  if (Array.isArray(value)) {
-    for (const [i, item] of value.entries()) {
-      const found = findUnstorableText(item, `${path}.${i}`);
-      if (found) return found;
-    }
-    return undefined;
-  }
-  if (value !== null && typeof value === "object") {
-    for (const [key, item] of Object.entries(value)) {
-      if (UNSTORABLE.test(key)) return `${path}.${key.replace(UNSTORABLE, "?")}`;
-      const found = findUnstorableText(item, `${path}.${key}`);
-      if (found) return found;
+  const pending: Array<[unknown, string]> = [[value, path]];
+  for (let next = pending.pop(); next; next = pending.pop()) {
+    const [item, where] = next;
+    if (typeof item === "string") {
+      if (UNSTORABLE.test(item)) return where;
+    } else if (Array.isArray(item)) {
+      // Pushed in reverse so the first offender in document order is the one reported.
+      for (let i = item.length - 1; i >= 0; i--) pending.push([item[i], `${where}.${i}`]);
+    } else if (item !== null && typeof item === "object") {
+      const entries = Object.entries(item);
+      for (const [key] of entries) {
+        if (UNSTORABLE.test(key)) return `${where}.${key.replace(UNSTORABLE, "?")}`;
+      }
+      for (let i = entries.length - 1; i >= 0; i--) {
+        const [key, child] = entries[i] as [string, unknown];
+        pending.push([child, `${where}.${key}`]);
+      }
     }
   }
   return undefined;

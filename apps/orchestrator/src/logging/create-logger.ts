@@ -1,5 +1,6 @@
 import pino from "pino";
 import type { Config } from "../config.js";
+import { serializeError } from "./serialize-error.js";
 
 /**
  * Paths pino censors. Keys travel in headers (x-internal-api-key, x-api-key, authorization) and
@@ -35,6 +36,7 @@ export function createLogger(
     name: "fleet-orchestrator",
     level: config.LOG_LEVEL,
     redact: { paths: REDACT_PATHS, censor: "[redacted]" },
+    serializers: { err: serializeError },
     ...(config.LOG_PRETTY && !destination ? { transport: { target: "pino-pretty" } } : {}),
   };
   return destination ? pino(options, destination) : pino(options);

@@ -6,6 +6,9 @@ import type { JobRow } from "../views/job-view.js";
 /**
  * Newest first, keyset-paged on (created_at, id). The cursor carries created_at as PostgreSQL's
  * own text, because a JS Date would drop the microseconds and skip or repeat rows on a page edge.
+ * The ORDER BY spells `nulls last` to match jobs_created_at_idx / jobs_status_created_at_idx:
+ * plain `desc` means `nulls first`, and PostgreSQL then sorts the whole table instead of reading
+ * the index (0.5 s instead of 0.2 ms at 500k jobs), though the columns are never null.
  */
 export async function listJobs(
   db: Executor,
@@ -18,7 +21,7 @@ export async function listJobs(
     db,
     sql`select *, created_at::text as created_at_text from jobs
          where ${sql.join(filters, sql` and `)}
-         order by created_at desc, id desc
+         order by created_at desc nulls last, id desc nulls last
          limit ${options.limit + 1}`,
   );
   const page = rows.slice(0, options.limit);

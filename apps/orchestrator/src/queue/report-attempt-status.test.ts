@@ -124,7 +124,7 @@ describe("terminal status reports", () => {
       let job = await claimJob(t.app, "flaky");
       await reportStatus(t.app, job.buffer_job_id, fail);
       job = await claimJob(t.app, "flaky");
-      await reportStatus(t.app, job.buffer_job_id, { status: "succeeded", output_url: "https://cdn.example.com/o.mp4" });
+      await reportStatus(t.app, job.buffer_job_id, { status: "succeeded", output_url: "https://93.184.216.34/o.mp4" });
       job = await claimJob(t.app, "flaky");
       await reportStatus(t.app, job.buffer_job_id, fail);
       // fail, success, fail: not two in a row, still eligible.
@@ -205,7 +205,7 @@ describe("lock order", () => {
             ...held.map((a, i) =>
               reportStatus(t.app, a.buffer_job_id, i % 2 === 0
                 ? { status: "failed", error: "boom", error_info: { error_type: "processing_error", stage: "inference", message: "boom", retryable: false } }
-                : { status: "succeeded", output_url: `https://cdn.example.com/${a.buffer_job_id}.mp4` }),
+                : { status: "succeeded", output_url: `https://93.184.216.34/${a.buffer_job_id}.mp4` }),
             ),
             ...Array.from({ length: 16 }, () => heartbeat(t.app, "busy-box", { status: "busy", capacity, active_jobs: active })),
           ]);

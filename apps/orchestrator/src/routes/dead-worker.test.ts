@@ -21,7 +21,7 @@ dbTest(
     try {
       await heartbeat(t.app, "doomed");
       await heartbeat(t.app, "survivor");
-      const jobId = await createJobId(t.app, { webhook_url: "https://hooks.example.com/fleet" });
+      const jobId = await createJobId(t.app, { webhook_url: "https://93.184.216.34/fleet" });
       const first = await claimJob(t.app, "doomed");
       expect(first.musetalk_job_id).toBe(jobId);
       expect((await call(t.app, "POST", `/internal/jobs/${jobId}/progress`, {
@@ -45,7 +45,7 @@ dbTest(
       const before = await snapshotTables(t.db);
       const lateStatus = await reportStatus(t.app, first.buffer_job_id, {
         status: "succeeded",
-        output_url: "https://cdn.example.com/stale.mp4",
+        output_url: "https://93.184.216.34/stale.mp4",
         metrics: {},
         error: null,
       });
@@ -68,14 +68,14 @@ dbTest(
       ]);
 
       // The survivor finishes; its success is recorded once, and a repeated report is a no-op 200.
-      const done = { status: "succeeded", output_url: "https://cdn.example.com/real.mp4", metrics: { total_time: 12 }, error: null };
+      const done = { status: "succeeded", output_url: "https://93.184.216.34/real.mp4", metrics: { total_time: 12 }, error: null };
       expect((await reportStatus(t.app, second.buffer_job_id, done)).json).toEqual({ detail: "ok", job_status: "succeeded" });
       const afterSuccess = await snapshotTables(t.db);
       expect((await reportStatus(t.app, second.buffer_job_id, done)).json).toEqual({ detail: "ok", job_status: "succeeded" });
       expect(await snapshotTables(t.db)).toBe(afterSuccess);
 
       const job = (await getJobView(t.app, jobId));
-      expect(job).toMatchObject({ status: "succeeded", output_url: "https://cdn.example.com/real.mp4", worker_id: "survivor", attempts: 2, progress: 1 });
+      expect(job).toMatchObject({ status: "succeeded", output_url: "https://93.184.216.34/real.mp4", worker_id: "survivor", attempts: 2, progress: 1 });
       const attempts = await queryRows<{ worker_id: string; status: string }>(
         t.db.db,
         sql`select worker_id, status from buffer_jobs where job_id = ${jobId} order by attempt`,

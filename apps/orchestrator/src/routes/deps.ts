@@ -1,6 +1,7 @@
 import type { Logger } from "pino";
 import type { WakeSignal } from "../claims/wake-signal.js";
 import type { Config } from "../config.js";
+import type { GaugeRefresher } from "../gauge-refresher.js";
 import type { DatabaseHandle } from "../db/client.js";
 import type { ApiKeyAuth } from "../http/api-key-auth.js";
 import type { ResolveHost } from "../http/url-guard.js";
@@ -17,4 +18,5 @@ export interface RouteDeps {
   heartbeats: HeartbeatBatcher;
   counters: Counters;
   resolveHost: ResolveHost;
+  gauges: GaugeRefresher;
 }

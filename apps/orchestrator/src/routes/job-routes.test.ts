@@ -1,4 +1,5 @@
 import type { CancelJobResponse, JobView, ListJobsResponse } from "@fleet/contract";
+import { staticResolver } from "@fleet/egress";
 import { sql } from "drizzle-orm";
 import { describe, expect } from "vitest";
 import { queryRows } from "../db/client.js";
@@ -15,6 +16,7 @@ import {
   heartbeat,
   PUBLIC_KEY,
   reportStatus,
+  snapshotTables,
   startTestApp,
 } from "../test-support/harness.js";
 
@@ -30,7 +32,7 @@ describe("public job API", () => {
         output_url: null,
         metrics: null,
         error: null,
-        input: { video_url: "https://media.example.com/avatar.mp4", audio_url: "https://media.example.com/voice.wav", aspect_ratio: "9:16", resolution: "720p", params: { bbox_shift: 5 } },
+        input: { video_url: "https://93.184.216.34/avatar.mp4", audio_url: "https://93.184.216.34/voice.wav", aspect_ratio: "9:16", resolution: "720p", params: { bbox_shift: 5 } },
         metadata: { client_id: "c1" },
         attempts: 0,
         max_attempts: 3,
@@ -107,7 +109,7 @@ describe("public job API", () => {
     const t = await startTestApp(databaseUrl);
     try {
       await heartbeat(t.app, "w");
-      const id = await createJobId(t.app, { webhook_url: "https://hooks.example.com/x" });
+      const id = await createJobId(t.app, { webhook_url: "https://93.184.216.34/x" });
       const res = await call<CancelJobResponse>(t.app, "DELETE", `/v1/avatar/jobs/${id}`, { key: null, headers: { "x-api-key": PUBLIC_KEY } });
       expect(res.status).toBe(200);
       expect(res.json.detail).toBe("Job cancelled");
@@ -161,24 +163,38 @@ describe("public job API", () => {
     }
   });
 
-  dbTest("input and webhook URLs on private networks are refused unless allowed", async ({ databaseUrl }) => {
-    const strict = await startTestApp(databaseUrl, {}, { resolveHost: (h) => Promise.resolve(h === "intranet.example.com" ? ["10.1.2.3"] : ["93.184.216.34"]) });
+  dbTest("input and webhook URLs on private networks are refused unless allowed, in every spelling, changing no row", async ({ databaseUrl }) => {
+    const resolveHost = staticResolver({ "intranet.fleet.internal": ["93.184.216.34", "10.1.2.3"], "meta.fleet.internal": ["fd00::1"] });
+    const strict = await startTestApp(databaseUrl, {}, { resolveHost });
     try {
+      const before = await snapshotTables(strict.db);
       for (const body of [
         { video_url: "http://127.0.0.1:9000/v.mp4" },
         { audio_url: "http://[::1]/a.wav" },
-        { video_url: "https://intranet.example.com/v.mp4" },
+        { video_url: "http://localhost./v.mp4" },
+        { video_url: "http://[::7f00:1]/v.mp4" },
+        { video_url: "http://[::ffff:0:7f00:1]/v.mp4" },
+        { video_url: "http://[64:ff9b::a9fe:a9fe]/latest" },
+        { video_url: "http://[64:ff9b:1::a9fe:a9fe]/latest" },
+        { audio_url: "http://[2002:a9fe:a9fe::]/a.wav" },
+        { audio_url: "http://[fec0::1]/a.wav" },
+        { video_url: "https://intranet.fleet.internal/v.mp4" },
+        { video_url: "https://intranet.fleet.internal./v.mp4" },
+        { webhook_url: "https://meta.fleet.internal/hook" },
         { webhook_url: "http://169.254.169.254/latest" },
+        { webhook_url: "http://[::ffff:a9fe:a9fe]/latest" },
       ]) {
         const res = await createJobViaApi(strict.app, body);
         expect([res.status, res.error?.code], JSON.stringify(body)).toEqual([422, "url_not_allowed"]);
       }
+      expect(await snapshotTables(strict.db)).toBe(before);
     } finally {
       await strict.close();
     }
     const lax = await startTestApp(databaseUrl, { ALLOW_PRIVATE_NETWORK_URLS: "true" });
     try {
       expect((await createJobViaApi(lax.app, { video_url: "http://127.0.0.1:9000/v.mp4" })).status).toBe(201);
+      expect((await createJobViaApi(lax.app, { video_url: "http://[::7f00:1]/v.mp4" })).status).toBe(201);
     } finally {
       await lax.close();
     }

@@ -7,6 +7,7 @@ import {
   type JobStatusReportResponse,
   type JobView,
 } from "@fleet/contract";
+import { staticResolver } from "@fleet/egress";
 import { createDatabaseTest } from "@fleet/testing/postgres";
 import { sql } from "drizzle-orm";
 import type { Logger } from "pino";
@@ -49,7 +50,7 @@ export interface TestApp {
 export async function startTestApp(
   databaseUrl: string,
   overrides: Record<string, string> = {},
-  options: { resolveHost?: ResolveHost; beforeReady?: (app: App) => void } = {},
+  options: { resolveHost?: ResolveHost; beforeReady?: (app: App) => void; wrapDatabase?: (db: DatabaseHandle) => DatabaseHandle } = {},
 ): Promise<TestApp> {
   const config = testConfig(databaseUrl, overrides);
   const logs: string[] = [];
@@ -60,11 +61,11 @@ export async function startTestApp(
     },
   });
   const log = createLogger(config, sink);
-  const db = await createDatabase(config, log);
+  const opened = await createDatabase(config, log);
+  const db = options.wrapDatabase ? options.wrapDatabase(opened) : opened;
   const counters = new Counters();
-  // Tests must not depend on the sandbox's DNS: every name resolves to a public address unless a
-  // test says otherwise.
-  const resolveHost = options.resolveHost ?? (() => Promise.resolve(["93.184.216.34"]));
+  // Tests never ask real DNS about a name: names resolve from a table a test passes (none by default).
+  const resolveHost = options.resolveHost ?? staticResolver({});
   const app = await buildApp({ config, db, log, counters, resolveHost });
   options.beforeReady?.(app);
   await app.ready();
@@ -77,7 +78,7 @@ export async function startTestApp(
     logs,
     async close() {
       await app.close();
-      await db.close();
+      await opened.close();
     },
   };
 }
@@ -128,8 +129,8 @@ export async function createJobViaApi(app: App, body: Record<string, unknown> = 
     key: null,
     headers: { "x-api-key": PUBLIC_KEY, ...headers },
     body: {
-      video_url: "https://media.example.com/avatar.mp4",
-      audio_url: "https://media.example.com/voice.wav",
+      video_url: "https://93.184.216.34/avatar.mp4",
+      audio_url: "https://93.184.216.34/voice.wav",
       aspect_ratio: "9:16",
       resolution: "720p",
       ...body,

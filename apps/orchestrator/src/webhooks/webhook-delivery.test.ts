@@ -1,5 +1,6 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import { verifyWebhook, WebhookPayload } from "@fleet/contract";
+import { staticResolver } from "@fleet/egress";
 import { sql } from "drizzle-orm";
 import { describe, expect } from "vitest";
 import { queryRows, type Executor } from "../db/client.js";
@@ -59,7 +60,7 @@ async function finishJob(t: TestApp, webhookUrl: string, workerId: string): Prom
   const id = await createJobId(t.app, { webhook_url: webhookUrl });
   const job = await claimJob(t.app, workerId);
   expect(job.musetalk_job_id).toBe(id);
-  await reportStatus(t.app, job.buffer_job_id, { status: "succeeded", output_url: "https://cdn.example.com/o.mp4", metrics: { total_time: 3 } });
+  await reportStatus(t.app, job.buffer_job_id, { status: "succeeded", output_url: "https://93.184.216.34/o.mp4", metrics: { total_time: 3 } });
   return id;
 }
 
@@ -89,7 +90,7 @@ describe("terminal webhooks", () => {
         expect(verifyWebhook(SECRET, r.body, signature as string, Math.floor(Date.now() / 1000))).toBe(true);
         expect(verifyWebhook("another-secret-000000", r.body, signature as string, Math.floor(Date.now() / 1000))).toBe(false);
         const payload = WebhookPayload.parse(JSON.parse(r.body));
-        expect(payload.job).toMatchObject({ id: jobId, status: "succeeded", output_url: "https://cdn.example.com/o.mp4" });
+        expect(payload.job).toMatchObject({ id: jobId, status: "succeeded", output_url: "https://93.184.216.34/o.mp4" });
       }
       // Nothing more is sent after the 2xx.
       await new Promise((r) => setTimeout(r, 300));
@@ -135,6 +136,32 @@ describe("terminal webhooks", () => {
     } finally {
       await delivery.stop();
       await broken.close();
+      await t.close();
+    }
+  });
+
+  dbTest("a name accepted as public that resolves inside at delivery time (rebinding) is never connected to, and an IP-literal row is refused too", async ({ databaseUrl }) => {
+    // At submit the name is public; by delivery it points at the receiver on 127.0.0.1.
+    const t = await startTestApp(databaseUrl, {}, { resolveHost: staticResolver({ "hooks.fleet.internal": ["93.184.216.34"] }) });
+    const receiver = await startReceiver((_n, res) => res.writeHead(204).end());
+    const port = new URL(receiver.url).port;
+    const jobId = await finishJob(t, `http://hooks.fleet.internal:${port}/hooks/fleet`, "w");
+    // A row whose URL is an IPv4-mapped literal (as if accepted before this policy existed); set
+    // before the delivery loop starts, so no attempt ever sees another URL.
+    const literalJob = await finishJob(t, `http://hooks.fleet.internal:${port}/hooks/fleet`, "w2");
+    await t.db.db.execute(sql`update webhook_deliveries set url = ${`http://[::ffff:7f00:1]:${port}/hooks/fleet`} where job_id = ${literalJob}`);
+    const delivery = startWebhookDelivery(t.db.db, t.config, t.log, { pollMs: 100, resolve: staticResolver({ "hooks.fleet.internal": ["127.0.0.1"] }) });
+    try {
+      for (const id of [jobId, literalJob]) {
+        await waitFor("a failed delivery attempt", async () => ((await deliveryOf(t.db.db, id))?.attempts ?? 0) >= 1);
+        const [row] = await queryRows<{ last_error: string | null; status: string }>(t.db.db, sql`select last_error, status from webhook_deliveries where job_id = ${id}`);
+        expect(row?.status).not.toBe("delivered");
+        expect(row?.last_error).toMatch(/not a public address/);
+      }
+      expect(receiver.received).toHaveLength(0);
+    } finally {
+      await delivery.stop();
+      await receiver.close();
       await t.close();
     }
   });

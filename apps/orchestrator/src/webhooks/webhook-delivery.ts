@@ -1,4 +1,5 @@
 import type { WebhookEvent } from "@fleet/contract";
+import { systemResolve, type Resolve } from "@fleet/egress";
 import type { Logger } from "pino";
 import type { Config } from "../config.js";
 import type { Executor } from "../db/client.js";
@@ -27,11 +28,15 @@ export function startWebhookDelivery(
   db: Executor,
   config: WebhookConfig,
   log: Logger,
-  options: { concurrency?: number; pollMs?: number; counters?: Counters } = {},
+  options: { concurrency?: number; pollMs?: number; counters?: Counters; resolve?: Resolve } = {},
 ): WebhookDelivery {
   const concurrency = options.concurrency ?? 16;
   const timeoutMs = config.WEBHOOK_TIMEOUT_SEC * 1000;
-  const dispatcher = createWebhookDispatcher({ allowPrivate: config.ALLOW_PRIVATE_NETWORK_URLS, timeoutMs });
+  const dispatcher = createWebhookDispatcher({
+    allowPrivate: config.ALLOW_PRIVATE_NETWORK_URLS,
+    timeoutMs,
+    resolve: options.resolve ?? systemResolve,
+  });
   const webhookLog = log.child({ component: "webhooks" });
   const inFlight = new Set<Promise<void>>();
 

@@ -1,15 +1,14 @@
 import { createWriteStream } from "node:fs";
 import { rm } from "node:fs/promises";
-import net from "node:net";
 import { Transform } from "node:stream";
 import { pipeline } from "node:stream/promises";
-import { Agent, request, type Dispatcher } from "undici";
+import { classifyAddress, createGuardedAgent, findEgressRefusal, normalizeHostname, systemResolve, type Resolve } from "@fleet/egress";
+import { request, type Agent, type Dispatcher } from "undici";
 import type { Logger } from "../logger.js";
 import { describeNetworkError } from "../orchestrator-client.js";
 import { backoffDelay } from "../util/backoff.js";
 import { sleep } from "../util/sleep.js";
 import { JobAbortedError, JobError, abortReasonOf } from "./job-error.js";
-import { findUrlNotAllowed, guardedLookup, isBlockedAddress } from "./ssrf-guard.js";
 
 const MAX_REDIRECTS = 5;
 
@@ -27,13 +26,17 @@ export interface DownloadResult {
 }
 
 /**
- * The connection pool for input downloads. Without ALLOW_PRIVATE_NETWORK_URLS every connection
- * goes through the SSRF guard's lookup, redirects included.
+ * The connection pool for input downloads: the guarded agent of @fleet/egress, the same policy
+ * the orchestrator applies at submit and to webhooks. Without ALLOW_PRIVATE_NETWORK_URLS every
+ * connection (redirects included) must go to an address that was checked. `resolve` is
+ * injectable so tests never ask real DNS about a name.
  */
-export function createDownloadAgent(opts: { allowPrivate: boolean; connectTimeoutMs: number }): Agent {
-  return new Agent({
-    connect: opts.allowPrivate ? { timeout: opts.connectTimeoutMs } : { timeout: opts.connectTimeoutMs, lookup: guardedLookup },
-    keepAliveTimeout: 4_000,
+export function createDownloadAgent(opts: { allowPrivate: boolean; connectTimeoutMs: number; resolve?: Resolve }): Agent {
+  return createGuardedAgent({
+    allowPrivate: opts.allowPrivate,
+    resolve: opts.resolve ?? systemResolve,
+    connectTimeoutMs: opts.connectTimeoutMs,
+    keepAliveTimeoutMs: 4_000,
   });
 }
 
@@ -161,7 +164,7 @@ async function downloadOnce(opts: DownloadOptions): Promise<{ bytes: number; con
     }
   } catch (err) {
     if (err instanceof JobError || opts.signal.aborted) throw err;
-    const refused = findUrlNotAllowed(err);
+    const refused = findEgressRefusal(err);
     if (refused) throw JobError.media("download", `${what} URL not allowed: ${refused.message}`, { url: redactUrl(url) });
     if (timeout.aborted) throw new RetryableDownloadError(`timed out after ${limits.timeoutMs} ms`, null);
     throw new RetryableDownloadError(describeNetworkError(err), null);
@@ -178,10 +181,11 @@ function checkTarget(url: string, what: string, allowPrivate: boolean): URL {
   if (target.protocol !== "http:" && target.protocol !== "https:") {
     throw JobError.media("download", `${what} URL must be http(s), got ${target.protocol}`, { url: redactUrl(url) });
   }
-  // An IP literal never goes through DNS lookup, so the connect-time guard cannot see it.
-  const host = target.hostname.replace(/^\[|\]$/g, "");
-  if (!allowPrivate && net.isIP(host) !== 0 && isBlockedAddress(host)) {
-    throw JobError.media("download", `${what} URL not allowed: ${host} is a loopback/private/link-local address (set ALLOW_PRIVATE_NETWORK_URLS=true to allow)`, {
+  // The guarded agent refuses this too; checking here names the hop without opening a pool slot.
+  const host = normalizeHostname(target.hostname);
+  const verdict = classifyAddress(host);
+  if (!allowPrivate && verdict.range !== "not_an_address" && !verdict.public) {
+    throw JobError.media("download", `${what} URL not allowed: ${host} is not a public address (${verdict.range}); set ALLOW_PRIVATE_NETWORK_URLS=true to allow`, {
       url: redactUrl(url),
     });
   }

@@ -1,4 +1,5 @@
 import { Writable } from "node:stream";
+import { staticResolver } from "@fleet/egress";
 import { buildApp, createDatabase, createLogger, loadConfig, type App, type DatabaseHandle } from "@fleet/orchestrator";
 import pg from "pg";
 
@@ -6,24 +7,20 @@ export const FUZZ_INTERNAL_KEY = "fuzz-internal-key-0001";
 export const FUZZ_PUBLIC_KEY = "fuzz-public-key-0001";
 
 /**
- * A fixed DNS table instead of the machine's resolver: CI has no DNS, and the guard's private
- * resolution paths need names that resolve to private addresses. Names not listed do not
- * resolve, which the guard lets through by design (the worker re-checks what it connects to).
+ * A fixed DNS table instead of the machine's resolver: no name ever leaves the machine, and the
+ * guard's private resolution paths need names that resolve to private addresses. Names not
+ * listed do not resolve, which the guard lets through by design (every connection is re-checked).
  */
-export const FUZZ_DNS: Readonly<Record<string, readonly string[]>> = {
-  "media.example.com": ["93.184.216.34"],
-  "cdn.example.org": ["2606:2800:220:1:248:1893:25c8:1946"],
-  "internal.fuzz.test": ["10.1.2.3"],
-  "metadata.fuzz.test": ["169.254.169.254"],
-  "rebind.fuzz.test": ["93.184.216.34", "127.0.0.1"],
-  "v6-loopback.fuzz.test": ["::1"],
+export const FUZZ_DNS: Readonly<Record<string, string[]>> = {
+  "media.fuzz.internal": ["93.184.216.34"],
+  "cdn.fuzz.internal": ["2606:2800:220:1:248:1893:25c8:1946"],
+  "internal.fuzz.internal": ["10.1.2.3"],
+  "metadata.fuzz.internal": ["169.254.169.254"],
+  "rebind.fuzz.internal": ["93.184.216.34", "127.0.0.1"],
+  "v6-loopback.fuzz.internal": ["::1"],
 };
 
-function resolveFromTable(hostname: string): Promise<string[]> {
-  const found = FUZZ_DNS[hostname];
-  if (!found) return Promise.reject(Object.assign(new Error(`getaddrinfo ENOTFOUND ${hostname}`), { code: "ENOTFOUND" }));
-  return Promise.resolve([...found]);
-}
+const resolveFromTable = staticResolver(FUZZ_DNS);
 
 export interface FuzzApp {
   app: App;

@@ -2,6 +2,7 @@ import { HEADERS, routes, type RouteName } from "@fleet/contract";
 import fc from "fast-check";
 import { FUZZ_INTERNAL_KEY, FUZZ_PUBLIC_KEY } from "./fuzz-app.js";
 import { headerValue, weirdString } from "./garbage.js";
+import { hostileEncodingArb, hostilePayload, PERCENT_SEGMENTS } from "./hostile-payloads.js";
 import { routeBody } from "./route-bodies.js";
 
 /** Ids that exist in the database, so requests reach past "not found" into the real paths. */
@@ -20,7 +21,7 @@ export interface FuzzRequest {
   method: string;
   url: string;
   headers: Record<string, string>;
-  payload?: string;
+  payload?: string | Buffer;
   auth: AuthVariant;
   /** The body as sent, parsed back (so raw JSON with duplicate keys is judged by its effective values). */
   body?: unknown;
@@ -34,7 +35,7 @@ function wellFormed(value: string): string {
 }
 
 const ALL_METHODS = ["GET", "POST", "PUT", "DELETE", "PATCH"] as const;
-const OVERSIZED = JSON.stringify({ video_url: "https://media.example.com/a.mp4", metadata: { pad: "z".repeat(300 * 1024) } });
+const OVERSIZED = JSON.stringify({ video_url: "https://media.fuzz.internal/a.mp4", metadata: { pad: "z".repeat(300 * 1024) } });
 
 function paramArb(name: string, world: FuzzWorld): fc.Arbitrary<string> {
   const known = name === "worker_id" ? world.workerIds : name === "buffer_job_id" ? world.bufferJobIds : world.jobIds;
@@ -97,9 +98,9 @@ function authHeaders(route: RouteName, variant: AuthVariant, pickPublic: boolean
 }
 
 /** The body as the server's JSON parser sees it (duplicate keys: the last wins), or undefined. */
-function asServerReadsIt(payload: string): unknown {
+function asServerReadsIt(payload: string | Buffer): unknown {
   try {
-    return JSON.parse(payload) as unknown;
+    return JSON.parse(payload.toString()) as unknown;
   } catch {
     return undefined;
   }
@@ -108,10 +109,11 @@ function asServerReadsIt(payload: string): unknown {
 /** How the body travels: mostly JSON, sometimes broken JSON, the wrong content type, nothing, or too much. */
 const encodingArb = fc.oneof(
   { weight: 10, arbitrary: fc.constant({ kind: "json" as const, contentType: "application/json" }) },
-  { weight: 1, arbitrary: fc.constant({ kind: "json" as const, contentType: "application/json; charset=utf-8" }) },
-  { weight: 2, arbitrary: fc.constantFrom("text/plain", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x", "application/xml", "application/jsonx", "").map((contentType) => ({ kind: "json" as const, contentType })) },
+  { weight: 1, arbitrary: fc.constantFrom("application/json; charset=utf-8", "APPLICATION/JSON", "application/json; charset=utf-16", "application/json; charset=latin1").map((contentType) => ({ kind: "json" as const, contentType })) },
+  { weight: 2, arbitrary: fc.constantFrom("text/plain", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x", "application/xml", "application/jsonx", "application/octet-stream", "").map((contentType) => ({ kind: "json" as const, contentType })) },
   { weight: 2, arbitrary: fc.constant({ kind: "broken" as const, contentType: "application/json" }) },
   { weight: 1, arbitrary: fc.constant({ kind: "oversized" as const, contentType: "application/json" }) },
+  { weight: 4, arbitrary: fc.constant({ kind: "hostile" as const, contentType: "application/json" }) },
 );
 
 const brokenJson = fc.oneof(
@@ -122,9 +124,9 @@ const brokenJson = fc.oneof(
     '{"worker_id":"fuzz-w1","wait_ms":1e400}',
     '{"progress":-1e-400,"worker_id":"fuzz-w1"}',
     '{"status":"idle","status":"offline"}',
-    '{"status":"succeeded","output_url":"https://media.example.com/o.mp4","output_url":null}',
-    '{"video_url":"https://media.example.com/a.mp4","audio_url":"https://media.example.com/b.wav","priority":1e400}',
-    '{"video_url":"https://media.example.com/a.mp4","audio_url":"https://media.example.com/b.wav","video_url":"http://127.0.0.1/a.mp4"}',
+    '{"status":"succeeded","output_url":"https://media.fuzz.internal/o.mp4","output_url":null}',
+    '{"video_url":"https://media.fuzz.internal/a.mp4","audio_url":"https://media.fuzz.internal/b.wav","priority":1e400}',
+    '{"video_url":"https://media.fuzz.internal/a.mp4","audio_url":"https://media.fuzz.internal/b.wav","video_url":"http://127.0.0.1/a.mp4"}',
   ),
   fc.string({ unit: "binary", maxLength: 50 }),
 );
@@ -157,6 +159,9 @@ export function requestArb({ route, world, auth }: RequestOptions): fc.Arbitrary
       body: routeBody(route, world),
       encoding: encodingArb,
       broken: brokenJson,
+      hostile: hostileEncodingArb,
+      // Now and then one path segment sent exactly as a hostile client would write it.
+      percentSegment: auth === "valid" ? fc.option(fc.constantFrom(...PERCENT_SEGMENTS), { freq: 8 }) : fc.constant(null),
       idempotencyKey: fc.option(headerValue, { freq: 2 }),
       requestId: fc.option(headerValue, { freq: 4 }),
     })
@@ -166,13 +171,16 @@ export function requestArb({ route, world, auth }: RequestOptions): fc.Arbitrary
         const value = r.path[i] ?? "";
         path = path.replace(`:${name}`, r.rawPath ? value : encodeURIComponent(wellFormed(value)));
       });
+      const [firstParam] = params;
+      if (r.percentSegment !== null) path = firstParam !== undefined ? def.path.replace(`:${firstParam}`, r.percentSegment).replace(/:[a-z_]+/g, "x") : `${path}/${r.percentSegment}`;
       const headers: Record<string, string> = { ...authHeaders(route, r.authVariant, r.pickPublic) };
       if (r.idempotencyKey !== null && route === "createJob") headers[HEADERS.idempotencyKey] = r.idempotencyKey;
       if (r.requestId !== null) headers[HEADERS.requestId] = r.requestId;
-      let payload: string | undefined;
+      let payload: string | Buffer | undefined;
       if (r.body !== undefined) {
         if (r.encoding.contentType) headers["content-type"] = r.encoding.contentType;
-        payload = r.encoding.kind === "broken" ? r.broken : r.encoding.kind === "oversized" ? OVERSIZED : JSON.stringify(r.body);
+        const kind = r.encoding.kind;
+        payload = kind === "broken" ? r.broken : kind === "oversized" ? OVERSIZED : kind === "hostile" ? hostilePayload(r.body, r.hostile) : JSON.stringify(r.body);
       }
       return {
         route,
@@ -182,7 +190,7 @@ export function requestArb({ route, world, auth }: RequestOptions): fc.Arbitrary
         ...(payload !== undefined ? { payload } : {}),
         auth: r.authVariant,
         ...(payload !== undefined ? { body: asServerReadsIt(payload) } : {}),
-        matchesRoute: r.method === def.method && !r.rawPath,
+        matchesRoute: r.method === def.method && !r.rawPath && r.percentSegment === null,
       };
     });
 }

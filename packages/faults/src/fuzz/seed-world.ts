@@ -26,8 +26,8 @@ export async function seedWorld(app: App): Promise<FuzzWorld> {
   const jobIds: string[] = [];
   for (let i = 0; i < 8; i++) {
     const job = await send(app, "POST", "/v1/avatar/jobs", "public", {
-      video_url: `https://media.example.com/avatar-${i}.mp4`,
-      audio_url: `https://media.example.com/voice-${i}.wav`,
+      video_url: `https://media.fuzz.internal/avatar-${i}.mp4`,
+      audio_url: `https://media.fuzz.internal/voice-${i}.wav`,
     });
     jobIds.push(String(job.id));
   }
@@ -40,7 +40,7 @@ export async function seedWorld(app: App): Promise<FuzzWorld> {
   }
   await send(app, "POST", `/internal/buffer/jobs/${bufferJobIds[0]}/status`, "internal", {
     status: "succeeded",
-    output_url: "https://media.example.com/out.mp4",
+    output_url: "https://media.fuzz.internal/out.mp4",
     metrics: {},
     error: null,
   });
