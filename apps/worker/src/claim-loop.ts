@@ -1,4 +1,4 @@
-import type { ClaimedJob } from "@fleet/contract";
+import type { ClaimedJobReply } from "@fleet/contract";
 import type { Logger } from "./logger.js";
 import type { OrchestratorClient } from "./orchestrator-client.js";
 import { backoffDelay, jitter } from "./util/backoff.js";
@@ -16,7 +16,7 @@ export interface ClaimLoopOptions {
   /** Null when a claim may be made now, else the reason it may not (logged on change). */
   blockedBy: () => string | null;
   /** Must register the job synchronously, so the next `blockedBy()` sees the slot taken. */
-  onJob: (job: ClaimedJob) => void;
+  onJob: (job: ClaimedJobReply) => void;
   /** Notified whenever something `blockedBy` reads may have changed. */
   changes: ChangeSignal;
 }

@@ -1,7 +1,7 @@
 import { randomUUID } from "node:crypto";
 import { mkdir, readFile } from "node:fs/promises";
 import path from "node:path";
-import { JobId, type HeartbeatResponse, type SystemFacts, type WorkerReportedStatus } from "@fleet/contract";
+import { JobId, type HeartbeatReply, type SystemFacts, type WorkerReportedStatus } from "@fleet/contract";
 import { startClaimLoop, type ClaimLoop } from "./claim-loop.js";
 import { describeConfig, type Config } from "./config.js";
 import { startEngineMonitor, type EngineMonitor } from "./engine-monitor.js";
@@ -128,7 +128,7 @@ export async function startWorker(config: Config, log: Logger, parts: WorkerPart
     return { status: "idle", error: null };
   }
 
-  function onReply(reply: HeartbeatResponse) {
+  function onReply(reply: HeartbeatReply) {
     for (const id of reply.cancel) runner.abort(id, "cancelled");
     for (const id of reply.lost) runner.abort(id, "lost");
     if (reply.drain !== drainRequested) {
@@ -194,7 +194,15 @@ export async function startWorker(config: Config, log: Logger, parts: WorkerPart
       timeoutMs: config.orchestratorTimeoutMs,
       log,
       buildBody: () => {
-        const { status, error } = reportedStatus();
+        const reported = reportedStatus();
+        const { error } = reported;
+        // The original orchestrator knows only idle and busy; the reason rides in `error`.
+        const status =
+          heartbeat?.snapshot().protocol === "original" && reported.status !== "idle" && reported.status !== "busy"
+            ? runner.running() > 0
+              ? "busy"
+              : "idle"
+            : reported.status;
         const engine = monitor.current().engine;
         // Engine details and errors are foreign text; keep them storable (see util/well-formed.ts).
         return wellFormed({
