@@ -88,7 +88,7 @@ describe("orchestrator client", () => {
     expect(await client.reportProgress(jobId, { progress: 0.5, worker_id: "w" })).toMatchObject({ ok: true, value: { progress: null } });
   });
 
-  it("still refuses a 200 that is not a reply at all, or whose ids or URLs are malformed", async () => {
+  it("still refuses a 200 that is not a reply at all or whose ids are malformed, and never hands over a job with a bad URL as runnable", async () => {
     let body: unknown = "<html>captive portal</html>";
     server = await startTestHttpServer((_req, res) => {
       if (typeof body === "string") {
@@ -105,6 +105,9 @@ describe("orchestrator client", () => {
     body = {
       job: { buffer_job_id: "3f1c2a4e-8b7d-4c3e-9a1f-2b3c4d5e6f70", musetalk_job_id: "9a8b7c6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d", video_url: "file:///etc/passwd", audio_url: "http://127.0.0.1:1/a.wav", aspect_ratio: "1:1", resolution: "512x512" },
     };
+    // A valid attempt id with a bad URL is handed over as unrunnable (to be reported failed), never as a job to run.
+    expect(await client.claimJob({ worker_id: "w", wait_ms: 0 })).toMatchObject({ ok: true, value: { job: { unrunnable: true } } });
+    body = { job: { buffer_job_id: "not-an-id", musetalk_job_id: "9a8b7c6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d" } };
     expect(await client.claimJob({ worker_id: "w", wait_ms: 0 })).toMatchObject({ ok: false, statusCode: 200 });
     body = { reason: "no_job" };
     expect(await client.claimJob({ worker_id: "w", wait_ms: 0 })).toMatchObject({ ok: false, statusCode: 200 });

@@ -244,6 +244,23 @@ export async function startWorker(config: Config, log: Logger, parts: WorkerPart
         return null;
       },
       onJob: (job) => runner.startClaimed(job),
+      onUnrunnable: (job, problem) => {
+        const message = `claimed job is malformed: ${problem}`;
+        void outbox.deliver({
+          buffer_job_id: job.buffer_job_id,
+          musetalk_job_id: job.musetalk_job_id ?? "unknown",
+          worker_id: config.workerId,
+          written_at: new Date().toISOString(),
+          report: {
+            status: "failed",
+            error: message,
+            output_url: null,
+            metrics: null,
+            // Its input is what is wrong: no other worker would do better, so never retried.
+            error_info: { error_type: "media_error", stage: "validation", message, retryable: false, details: null },
+          },
+        });
+      },
     });
   } else if (config.bufferDisabledReason === "missing_config") {
     log.warn({ workerId: config.workerId, missing: config.bufferMissing }, "buffer_worker_disabled_missing_config");

@@ -238,8 +238,18 @@ export const ClaimedJobReply = z.object({
 });
 export type ClaimedJobReply = z.infer<typeof ClaimedJobReply>;
 
+/**
+ * A claimed job this worker cannot run (a URL that is not http, a missing field): its valid
+ * `buffer_job_id` still lets the worker report it failed instead of leaving it running forever
+ * on an orchestrator with no lease (the original). The raw fields are kept for the message.
+ */
+export const UnrunnableJobReply = z
+  .looseObject({ buffer_job_id: BufferJobId, musetalk_job_id: z.string().max(200).optional() })
+  .transform((j) => ({ ...j, unrunnable: true as const }));
+export type UnrunnableJobReply = z.infer<typeof UnrunnableJobReply>;
+
 export const ClaimJobReply = z.object({
-  job: ClaimedJobReply.nullable(),
+  job: z.union([ClaimedJobReply, UnrunnableJobReply]).nullable(),
   /** A Fleet refusal reason, or whatever a newer orchestrator says; absent from the original. */
   reason: z.string().max(64).optional(),
 });

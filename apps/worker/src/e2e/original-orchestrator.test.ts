@@ -124,4 +124,19 @@ describe("a Fleet worker on the original orchestrator", () => {
     expect(claims.some((r) => r.at >= outageEnded)).toBe(true);
     expect(worker.logRecords().filter((r) => r.msg === "buffer_job_claimed")).toHaveLength(2);
   });
+
+  test("reports a claimed job it cannot run (a URL that is not http) failed, instead of leaving it running forever", async () => {
+    const { original, worker } = await startPair("fleet-on-original-3");
+    await worker.waitForLog("orchestrator_protocol_detected");
+    const bad = original.enqueue({ video_url: "ftp://127.0.0.1/avatar.mp4", audio_url: files.urlFor("/voice.wav") });
+    await waitFor("the malformed job to end", () => bad.status !== "pending_buffer" && bad.status !== "running" && bad);
+    expect(bad).toMatchObject({ status: "failed", worker_id: "fleet-on-original-3" });
+    expect(bad.error).toMatch(/claimed job is malformed: video_url/);
+    expect(await worker.waitForLog("buffer_claim_unrunnable_job")).toMatchObject({ bufferJobId: bad.buffer_job_id, jobId: bad.id });
+
+    // The worker goes on claiming: the next, well-formed job succeeds.
+    const good = submit(original);
+    await waitFor("the good job", () => good.status === "succeeded" && good);
+    expect(worker.logRecords().filter((r) => r.msg === "buffer_claim_error")).toEqual([]);
+  });
 });
