@@ -316,9 +316,11 @@ async function main() {
     if (!probe.hasVideo || !probe.hasAudio) fail(`output ${done.output_url} is not a video with sound: ${JSON.stringify(probe)}`);
     say(`job ${job.id} succeeded through the http driver; output uploaded to B2: ${done.output_url} (${bytes.length} bytes, ${probe.durationSec}s)`);
 
+    // The one-GPU worker stops first, so the box's two workers are the only ones claiming.
+    await stopAll([worker, inference]);
     const box = await checkGpuBox({ bundles, env, tmp, b2, files, orchestratorUrl, internalKey, publicKey });
 
-    await stopAll([worker, ...box.workers, orchestrator, inference, ...box.engines]);
+    await stopAll([...box.workers, orchestrator, ...box.engines]);
   } finally {
     for (const entry of procs) if (!entry.exit) entry.child.kill("SIGKILL");
     for (const cleanup of cleanups.reverse()) {

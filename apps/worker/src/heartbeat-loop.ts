@@ -7,7 +7,7 @@ import { backoffDelay, jitter } from "./util/backoff.js";
 export interface HeartbeatLoopOptions {
   client: OrchestratorClient;
   workerId: string;
-  /** Used until a reply names the orchestrator's own interval (the original's never does). */
+  /** Capped by the interval and lease a Fleet orchestrator's reply names (the original's names none). */
   intervalMs: number;
   timeoutMs: number;
   log: Logger;
@@ -27,7 +27,7 @@ export interface HeartbeatSnapshot {
   lastStatusCode: number | null;
   /** Which orchestrator answered the last accepted beat; null before the first. */
   protocol: OrchestratorProtocol | null;
-  /** The interval in force: the orchestrator's when it named one, else the configured one. */
+  /** The interval in force: the configured one, capped by what the orchestrator's reply names. */
   intervalMs: number;
 }
 
@@ -184,14 +184,15 @@ export function startHeartbeatLoop(opts: HeartbeatLoopOptions): HeartbeatLoop {
 }
 
 /**
- * The orchestrator knows its lease TTL and offline window, so its interval wins over the
- * configured one. Leases are renewed only by beats, so at least three beats fit in one lease:
- * a single lost beat never costs a running job. The orchestrator's numbers are bounded to
- * 0.25–60 s so a bad reply can neither flood it nor let a worker fall silent.
+ * The orchestrator knows its lease TTL and offline window, so its interval caps the configured
+ * one (a worker set to beat faster keeps doing so). Leases are renewed only by beats, so at least
+ * three beats fit in one lease: a single lost beat never costs a running job. The orchestrator's
+ * numbers are bounded to 0.25–60 s so a bad reply can neither flood it nor silence a worker.
  */
 export function heartbeatIntervalFor(reply: Pick<HeartbeatReply, "heartbeat_interval_sec" | "lease_ttl_sec">, configuredMs: number): number {
   const bounded = (ms: number) => Math.round(Math.min(60_000, Math.max(250, ms)));
-  let ms = reply.heartbeat_interval_sec !== undefined ? bounded(reply.heartbeat_interval_sec * 1000) : configuredMs;
+  let ms = configuredMs;
+  if (reply.heartbeat_interval_sec !== undefined) ms = Math.min(ms, bounded(reply.heartbeat_interval_sec * 1000));
   if (reply.lease_ttl_sec !== undefined) ms = Math.min(ms, bounded((reply.lease_ttl_sec * 1000) / 3));
   return ms;
 }
