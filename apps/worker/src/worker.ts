@@ -196,9 +196,11 @@ export async function startWorker(config: Config, log: Logger, parts: WorkerPart
       buildBody: () => {
         const reported = reportedStatus();
         const { error } = reported;
-        // The original orchestrator knows only idle and busy; the reason rides in `error`.
+        // The original orchestrator knows only idle and busy; the reason rides in `error`. Until a
+        // reply proves the orchestrator is Fleet, speak the original's words: a first beat it
+        // refuses would leave the protocol unlearned and the worker locked out.
         const status =
-          heartbeat?.snapshot().protocol === "original" && reported.status !== "idle" && reported.status !== "busy"
+          heartbeat?.snapshot().protocol !== "fleet" && reported.status !== "idle" && reported.status !== "busy"
             ? runner.running() > 0
               ? "busy"
               : "idle"

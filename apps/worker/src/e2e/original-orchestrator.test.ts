@@ -35,13 +35,13 @@ afterEach(async () => {
   original = null;
 });
 
-async function startPair(workerId: string): Promise<{ original: OriginalOrchestrator; worker: WorkerProcess }> {
+async function startPair(workerId: string, env: Record<string, string> = {}): Promise<{ original: OriginalOrchestrator; worker: WorkerProcess }> {
   original = await startOriginalOrchestrator();
   worker = await startWorkerProcess({
     orchestratorUrl: original.url,
     internalApiKey: original.internalApiKey,
     workerId,
-    env: { BUFFER_POLL_INTERVAL_SEC: "0.5" },
+    env: { BUFFER_POLL_INTERVAL_SEC: "0.5", ...env },
   });
   return { original, worker };
 }
@@ -138,5 +138,21 @@ describe("a Fleet worker on the original orchestrator", () => {
     const good = submit(original);
     await waitFor("the good job", () => good.status === "succeeded" && good);
     expect(worker.logRecords().filter((r) => r.msg === "buffer_claim_error")).toEqual([]);
+  });
+
+  test("says idle with the reason in error while its engine is down, never a status the original does not know", async () => {
+    const closed = await startOriginalOrchestrator();
+    const deadEngine = closed.url;
+    await closed.close();
+    const { original, worker } = await startPair("fleet-on-original-4", { INFERENCE_DRIVER: "http", INFERENCE_URL: deadEngine });
+    await worker.waitForLog("orchestrator_protocol_detected");
+    const row = await waitFor("a heartbeat naming the engine problem", () => {
+      const w = original.worker("fleet-on-original-4");
+      return w?.error?.includes("inference engine") && w;
+    });
+    expect(row.status).toBe("idle");
+    expect(original.requests().filter((r) => r.path.endsWith("/heartbeat") && r.status !== 200)).toEqual([]);
+    // It claims nothing while the engine cannot run a job.
+    expect(original.requests().filter((r) => r.path === "/internal/buffer/jobs/claim")).toEqual([]);
   });
 });
