@@ -32,7 +32,10 @@ WORKDIR /app
 COPY --from=build /out /app
 USER node
 # DATA_DIR only matters without DATABASE_URL (embedded PGlite); compose.vps.yaml sets a PostgreSQL URL.
-ENV HOST=0.0.0.0 \
+# /app/bin/fleet is the operator CLI: `docker compose exec orchestrator fleet workers` uses this
+# container's orchestrator and keys.
+ENV PATH=/app/bin:$PATH \
+    HOST=0.0.0.0 \
     PORT=8080 \
     DATA_DIR=/var/lib/fleet/orchestrator
 EXPOSE 8080

@@ -35,7 +35,10 @@ COPY --from=build /out /app
 USER node
 # A 1-MiB young generation collects upload buffers sooner: peak RSS uploading a 1 GiB output
 # drops from ~182 MiB to ~125 MiB (apps/worker/bench/README.md).
-ENV HOST=0.0.0.0 \
+# /app/bin/fleet is the operator CLI: `docker compose exec worker fleet doctor` checks this box
+# with the container's own environment, network and volume.
+ENV PATH=/app/bin:$PATH \
+    HOST=0.0.0.0 \
     PORT=8000 \
     WORK_DIR=/var/lib/fleet/work \
     NODE_OPTIONS=--max-semi-space-size=1

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Builds one app and writes its production bundle: dist/ + production node_modules only.
+# Builds one app and writes its production bundle: dist/ + production node_modules only, plus
+# the operator CLI (cli/, with bin/fleet, which the images put on PATH).
 #
 #   scripts/build-bundle.sh <orchestrator|worker> <outdir>
 #
@@ -33,17 +34,49 @@ if [ "${BUNDLE_SKIP_INSTALL:-0}" != "1" ]; then
   # The lockfile is committed: a bundle must never resolve versions of its own.
   pnpm install --frozen-lockfile
 fi
-pnpm --filter "@fleet/$app..." build
+pnpm --filter "@fleet/$app..." --filter "@fleet/cli..." build
 rm -rf "$out"
 # pnpm 10 deploys a non-injected workspace only with --legacy; it still installs the versions in
 # pnpm-lock.yaml, and copies each workspace dependency (dist included) into the bundle.
 pnpm --filter "@fleet/$app" deploy --prod --legacy "$out"
+# The operator CLI ships in both images, so `docker compose exec <service> fleet ...` checks the
+# box with the container's own environment, network and volumes (no checkout, no env-file merge).
+pnpm --filter "@fleet/cli" deploy --prod --legacy "$out/cli"
+mkdir -p "$out/bin"
+if [ "$app" = orchestrator ]; then
+  # Defaults: this container's orchestrator, its INTERNAL_API_KEY, and its first public key.
+  cat > "$out/bin/fleet" <<'SH'
+#!/bin/sh
+# fleet inside the orchestrator image (scripts/build-bundle.sh): talks to this container's own
+# orchestrator with the keys it already has; FLEET_URL / FLEET_API_KEY / flags override.
+bundle=$(cd "$(dirname "$0")/.." && pwd)
+: "${FLEET_URL:=http://127.0.0.1:${PORT:-8080}}"
+if [ -z "${FLEET_API_KEY:-}" ] && [ -n "${PUBLIC_API_KEYS:-}" ]; then FLEET_API_KEY=${PUBLIC_API_KEYS%%,*}; fi
+export FLEET_URL FLEET_API_KEY
+exec node "$bundle/cli/dist/main.js" "$@"
+SH
+else
+  cat > "$out/bin/fleet" <<'SH'
+#!/bin/sh
+# fleet inside the worker image (scripts/build-bundle.sh): `fleet doctor` reads the worker's own
+# environment; the other commands talk to the worker's orchestrator with its INTERNAL_API_KEY.
+bundle=$(cd "$(dirname "$0")/.." && pwd)
+: "${FLEET_URL:=${BUFFER_ORCHESTRATOR_BASE_URL:-${ORCHESTRATOR_BASE_URL:-}}}"
+if [ -n "$FLEET_URL" ]; then export FLEET_URL; else unset FLEET_URL; fi
+exec node "$bundle/cli/dist/main.js" "$@"
+SH
+fi
+chmod 0755 "$out/bin/fleet"
 
 # A bundle that would crash at start must fail here, not in a container.
-for required in dist/main.js node_modules/@fleet/contract/dist/index.js; do
+for required in dist/main.js node_modules/@fleet/contract/dist/index.js cli/dist/main.js cli/node_modules/@fleet/contract/dist/index.js bin/fleet; do
   [ -f "$out/$required" ] || { echo "build-bundle: $out/$required is missing" >&2; exit 1; }
 done
-if [ -d "$out/node_modules/typescript" ] || [ -d "$out/node_modules/vitest" ]; then
+if ! "$out/bin/fleet" --help >/dev/null; then
+  echo "build-bundle: $out/bin/fleet --help failed" >&2
+  exit 1
+fi
+if [ -d "$out/node_modules/typescript" ] || [ -d "$out/node_modules/vitest" ] || [ -d "$out/cli/node_modules/vitest" ]; then
   echo "build-bundle: dev dependencies leaked into the bundle" >&2
   exit 1
 fi

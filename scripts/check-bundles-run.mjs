@@ -3,7 +3,11 @@
 // the inference server (docker/inference/server.py, fake engine: no GPU here), each with the
 // environment the compose files give it (docker/*.env), on a fresh PostgreSQL database.
 // Then: health checks, the worker's heartbeat accepted (online in /internal/buffer/workers), one
-// job through the http driver and B2 upload, and a clean SIGTERM stop of every process.
+// job through the http driver and B2 upload. Then a two-GPU box as `fleet gpu-box init` writes
+// it (the worker bundle's own CLI): two engines and two workers with the generated ids, ports and
+// work subdirectories, both heartbeating, each taking a job; `fleet doctor` from the worker
+// bundle with only that worker's environment passes, and names the GPU whose engine is stopped;
+// `fleet workers` from the orchestrator bundle groups them by box. Last, a clean SIGTERM stop.
 //
 //   node scripts/check-bundles-run.mjs <bundles-dir>      (scripts/check-bundles.sh runs it)
 //
@@ -11,11 +15,12 @@
 // temp dirs (a shared CI machine), DATABASE_URL is a fresh database, B2 is the test server from
 // @fleet/testing, the engine is the fake one, and ALLOW_PRIVATE_NETWORK_URLS=true lets the job's
 // inputs come from 127.0.0.1.
-import { execFileSync, spawn } from "node:child_process";
+import { execFile, execFileSync, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { createRequire } from "node:module";
 import { createServer } from "node:net";
-import { tmpdir } from "node:os";
+import { hostname, tmpdir } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 
@@ -78,6 +83,35 @@ function checkTopology(env) {
   }
   if (problems.length > 0) fail(`deploy files disagree:\n  ${problems.join("\n  ")}`);
   say("compose files, env files and Dockerfiles agree (ports, work volume, build script, node version)");
+}
+
+/** A base port with `count` free ports from it (the generator puts GPU n on base + n). */
+async function freePortRun(count) {
+  for (let tries = 0; tries < 50; tries++) {
+    const base = await freePort();
+    if (base + count > 65_535) continue;
+    let free = true;
+    for (let i = 1; i < count && free; i++) free = await portFree(base + i);
+    if (free) return base;
+  }
+  fail(`no run of ${count} free ports found`);
+}
+
+function portFree(port) {
+  return new Promise((resolve) => {
+    const srv = createServer();
+    srv.once("error", () => resolve(false));
+    srv.listen(port, "127.0.0.1", () => srv.close(() => resolve(true)));
+  });
+}
+
+/** Runs a bundle's bin/fleet with exactly `env` (PATH added for node), as `docker compose exec` would. */
+function runFleet(bundle, args, env) {
+  return new Promise((resolve) => {
+    execFile(path.join(bundle, "bin/fleet"), args, { env: { PATH: process.env.PATH, ...env }, timeout: 60_000 }, (err, stdout, stderr) => {
+      resolve({ code: err ? (typeof err.code === "number" ? err.code : -1) : 0, stdout, stderr });
+    });
+  });
 }
 
 async function freePort() {
@@ -282,7 +316,11 @@ async function main() {
     if (!probe.hasVideo || !probe.hasAudio) fail(`output ${done.output_url} is not a video with sound: ${JSON.stringify(probe)}`);
     say(`job ${job.id} succeeded through the http driver; output uploaded to B2: ${done.output_url} (${bytes.length} bytes, ${probe.durationSec}s)`);
 
-    await stopAll([worker, orchestrator, inference]);
+    // The one-GPU worker stops first, so the box's two workers are the only ones claiming.
+    await stopAll([worker, inference]);
+    const box = await checkGpuBox({ bundles, env, tmp, b2, files, orchestratorUrl, internalKey, publicKey });
+
+    await stopAll([...box.workers, orchestrator, ...box.engines]);
   } finally {
     for (const entry of procs) if (!entry.exit) entry.child.kill("SIGKILL");
     for (const cleanup of cleanups.reverse()) {
@@ -293,6 +331,122 @@ async function main() {
       }
     }
   }
+}
+
+/**
+ * A two-GPU box on the CPU engine, from the compose file the worker bundle's own CLI generates.
+ * The generated environment is used as is, except what this machine must change (printed):
+ * container paths under the work volume map to a temp dir, the engine is the fake one, and the
+ * orchestrator, key and B2 are this check's.
+ */
+async function checkGpuBox({ bundles, env, tmp, b2, files, orchestratorUrl, internalKey, publicKey }) {
+  const cli = path.join(bundles, "worker");
+  const [workerBase, inferenceBase] = [await freePortRun(2), await freePortRun(2)];
+  const composeFile = path.join(tmp, "compose.gpu-box.yaml");
+  const boxName = `bundle-check-${process.pid}`;
+  const init = await runFleet(cli, ["gpu-box", "init", "--gpus", "0,1", "--box", boxName, "--worker-port", String(workerBase), "--inference-port", String(inferenceBase), "--out", composeFile], {});
+  if (init.code !== 0) fail(`fleet gpu-box init failed (${init.code}): ${init.stderr || init.stdout}`);
+  const { parse } = createRequire(path.join(cli, "cli/package.json"))("yaml");
+  const services = parse(readFileSync(composeFile, "utf8")).services;
+  say(`fleet gpu-box init (worker bundle) wrote a two-GPU box: ${Object.keys(services).join(", ")}`);
+
+  const workRoot = path.join(tmp, "box-work");
+  const hostPath = (p) => (typeof p === "string" && p.startsWith("/var/lib/fleet/") ? path.join(workRoot, p.slice("/var/lib/fleet/".length)) : p);
+  const mapPaths = (vars) => Object.fromEntries(Object.entries(vars).map(([k, v]) => [k, k === "FLEET_GPU_BOX" ? v : hostPath(v)]));
+  say("GPU box overrides for this machine: /var/lib/fleet/* -> a temp dir, INFERENCE_ENGINE=fake, orchestrator URL, key, GPU_CLASS, B2_* (+ secrets)");
+
+  const engines = [];
+  const workers = [];
+  const workerEnvs = [];
+  for (const gpu of [0, 1]) {
+    const engineEnv = { PYTHONDONTWRITEBYTECODE: "1", ...env.inference, ...mapPaths(services[`inference-gpu${gpu}`].environment), INFERENCE_ENGINE: "fake" };
+    mkdirSync(engineEnv.INFERENCE_WORK_ROOT, { recursive: true });
+    engines.push(start(`inference-gpu${gpu}`, "python3", [path.join(root, "docker/inference/server.py")], { cwd: path.join(root, "docker/inference"), env: engineEnv }));
+    workerEnvs.push({
+      ...env.worker,
+      ...mapPaths(services[`worker-gpu${gpu}`].environment),
+      BUFFER_ORCHESTRATOR_BASE_URL: orchestratorUrl,
+      INTERNAL_API_KEY: internalKey,
+      GPU_CLASS: "bundle-check",
+      ALLOW_PRIVATE_NETWORK_URLS: "true",
+      ...b2.env(),
+    });
+  }
+  const ids = workerEnvs.map((e) => e.BUFFER_WORKER_ID);
+  const ports = workerEnvs.flatMap((e) => [e.PORT, new URL(e.INFERENCE_URL).port]);
+  if (new Set(ids).size !== 2 || new Set(ports).size !== 4) fail(`the generated ids or ports are not distinct: ${ids.join(", ")} / ${ports.join(", ")}`);
+  for (const [gpu, engine] of engines.entries()) {
+    await waitFor(`inference-gpu${gpu} READY`, engine, async () => {
+      const r = await getJson(`${workerEnvs[gpu].INFERENCE_URL}/health-check`);
+      return r.json?.status === "READY" ? { ok: true } : { ok: false, why: r.text.slice(0, 200) };
+    });
+  }
+  for (const [gpu, workerEnv] of workerEnvs.entries()) {
+    workers.push(start(`worker-gpu${gpu}`, process.execPath, ["dist/main.js"], { cwd: cli, env: workerEnv }));
+  }
+  const internal = { "x-internal-api-key": internalKey };
+  for (const [gpu, id] of ids.entries()) {
+    await waitFor(`${id} online`, workers[gpu], async () => {
+      const r = await getJson(`${orchestratorUrl}/internal/buffer/workers`, internal);
+      const w = r.json?.workers?.find((x) => x.worker_id === id);
+      return w?.online && w.engine?.state === "ready" ? { ok: true } : { ok: false, why: w ? `status ${w.status}, engine ${JSON.stringify(w.engine)}` : "not listed" };
+    });
+  }
+  say(`both GPUs heartbeat: ${ids.map((id, i) => `${id} (worker :${workerEnvs[i].PORT}, engine ${workerEnvs[i].INFERENCE_URL})`).join(", ")}`);
+
+  // Two jobs at once: a worker at capacity claims nothing, so each GPU takes one.
+  const submit = async () => {
+    const res = await fetch(`${orchestratorUrl}/v1/avatar/jobs`, {
+      method: "POST",
+      headers: { "content-type": "application/json", "x-api-key": publicKey },
+      body: JSON.stringify({ video_url: files.urlFor("/avatar.mp4"), audio_url: files.urlFor("/voice.wav"), aspect_ratio: "1:1", resolution: "512x512" }),
+      signal: AbortSignal.timeout(10_000),
+    });
+    if (res.status !== 201) fail(`POST /v1/avatar/jobs answered ${res.status}`);
+    return (await res.json()).id;
+  };
+  const jobIds = await Promise.all([submit(), submit()]);
+  const done = await Promise.all(
+    jobIds.map((id) =>
+      waitFor(`box job ${id}`, null, async () => {
+        const r = await getJson(`${orchestratorUrl}/v1/avatar/jobs/${id}`, { "x-api-key": publicKey });
+        if (r.json?.status === "failed") fail(`box job ${id} failed: ${r.json.error}`);
+        return r.json?.status === "succeeded" ? { ok: true, value: r.json } : { ok: false, why: `status ${r.json?.status}` };
+      }),
+    ),
+  );
+  const takers = new Set(done.map((j) => j.worker_id));
+  if (takers.size !== 2 || !ids.every((id) => takers.has(id))) fail(`each GPU should take one job; taken by ${done.map((j) => j.worker_id).join(", ")}`);
+  for (const [gpu, id] of ids.entries()) {
+    const job = done.find((j) => j.worker_id === id);
+    if (!existsSync(path.join(workerEnvs[gpu].WORK_DIR))) fail(`${id}'s work dir ${workerEnvs[gpu].WORK_DIR} was never made`);
+    say(`GPU ${gpu} (${id}) took job ${job.id}: succeeded`);
+  }
+
+  // What an operator types on the box: `docker compose ... exec worker-gpu0 fleet doctor`.
+  const healthy = await runFleet(cli, ["doctor"], workerEnvs[0]);
+  if (healthy.code !== 0) fail(`fleet doctor in worker-gpu0's environment failed (${healthy.code}):\n${healthy.stdout}${healthy.stderr}`);
+  for (const line of ["gpu0 heartbeat", "gpu0 inference", "gpu1 heartbeat", "gpu1 inference"]) {
+    if (!healthy.stdout.split("\n").some((l) => l.startsWith(`✓ ${line}`))) fail(`fleet doctor printed no passing "${line}" line:\n${healthy.stdout}`);
+  }
+  say("fleet doctor (worker bundle, worker-gpu0's environment only) passes for both GPUs");
+
+  engines[1].child.kill("SIGTERM");
+  await engines[1].exited;
+  const broken = await runFleet(cli, ["doctor"], workerEnvs[0]);
+  const failed = broken.stdout.split("\n").filter((l) => l.startsWith("✗"));
+  if (broken.code !== 1 || !failed.some((l) => l.startsWith("✗ gpu1 inference")) || failed.some((l) => l.includes("gpu0"))) {
+    fail(`with inference-gpu1 stopped, fleet doctor should fail on gpu1 only (exit ${broken.code}):\n${broken.stdout}${broken.stderr}`);
+  }
+  say(`with inference-gpu1 stopped, fleet doctor names it: ${failed.join(" | ")}`);
+  if (engines[1].exit.code !== 0) fail(`inference-gpu1 exited with ${JSON.stringify(engines[1].exit)} on SIGTERM`);
+  engines.pop();
+
+  const listed = await runFleet(path.join(bundles, "orchestrator"), ["workers"], { ...env.orchestrator, PORT: new URL(orchestratorUrl).port, INTERNAL_API_KEY: internalKey, PUBLIC_API_KEYS: publicKey });
+  const boxLine = listed.stdout.split("\n").find((l) => l.startsWith(`box ${hostname()}: `));
+  if (listed.code !== 0 || boxLine === undefined) fail(`fleet workers (orchestrator bundle) shows no line for box ${hostname()}:\n${listed.stdout}${listed.stderr}`);
+  say(`fleet workers (orchestrator bundle, its own environment) groups by box: ${boxLine}`);
+  return { workers, engines };
 }
 
 main().then(

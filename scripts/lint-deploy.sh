@@ -2,7 +2,8 @@
 # Lints the deploy files with linters from the npm registry (pinned, run through `pnpm dlx`):
 #   Dockerfiles:   dockerfile-utils (the Dockerfile language service's linter; any finding fails)
 #   compose files: dclint (compose-spec JSON-schema validation + best-practice rules,
-#                  docker/.dclintrc.json; warnings fail too)
+#                  docker/.dclintrc.json; warnings fail too), on the committed ones and on what
+#                  `fleet gpu-box init` writes for 1, 2 and 8 GPUs
 #   inference server: python3 -m py_compile on every module; shell scripts: bash -n
 # hadolint, the usual Dockerfile linter, ships as a Haskell binary; no registry this project can
 # use carries it, so it is not run here.
@@ -33,6 +34,23 @@ if pnpm dlx "$DCLINT" --color=false --max-warnings 0 -c docker/.dclintrc.json \
   echo "lint-deploy: ok docker/compose.vps.yaml docker/compose.gpu.yaml ($DCLINT, compose-spec schema)"
 else
   echo "lint-deploy: compose files have problems ($DCLINT)"; failed=1
+fi
+
+# The compose files `fleet gpu-box init` writes for boxes of 1, 2 and 8 GPUs, through the same
+# schema lint. They are written next to the real ones (docker/), as an operator's would be, so
+# relative paths resolve the same way, and removed afterwards.
+pnpm --filter "@fleet/cli..." build >/dev/null
+generated=()
+trap 'rm -f "${generated[@]}"' EXIT
+for gpus in 0 0,1 0-7; do
+  file="docker/.lint-gpu-box-${gpus//[,-]/_}.yaml"
+  generated+=("$file")
+  node apps/cli/dist/main.js gpu-box init --gpus "$gpus" --box lint-box --out "$file" >/dev/null
+done
+if pnpm dlx "$DCLINT" --color=false --max-warnings 0 -c docker/.dclintrc.json "${generated[@]}"; then
+  echo "lint-deploy: ok fleet gpu-box init output for 1, 2 and 8 GPUs ($DCLINT, compose-spec schema)"
+else
+  echo "lint-deploy: generated GPU-box compose files have problems ($DCLINT)"; failed=1
 fi
 
 # What py_compile checks, without leaving __pycache__ behind.

@@ -4,6 +4,7 @@ import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseEnv } from "node:util";
 import { z } from "zod";
+import { parseGpuBoxEnv, type GpuBoxLayout } from "./gpu-box/gpu-box-layout.js";
 
 export const DEFAULT_FLEET_URL = "http://127.0.0.1:8080";
 
@@ -126,6 +127,8 @@ export interface WorkerBoxConfig {
   b2Prefix?: string | undefined;
   workDir: string;
   localStorageDir: string;
+  /** FLEET_GPU_BOX: every GPU of a multi-GPU box (fleet gpu-box init writes it); null on a one-GPU box. */
+  gpuBox: GpuBoxLayout | null;
 }
 
 /**
@@ -166,6 +169,7 @@ export function loadWorkerBoxConfig(env: NodeJS.ProcessEnv, envFile?: string): W
     b2Prefix: get("B2_PREFIX"),
     workDir,
     localStorageDir: resolve(get("LOCAL_STORAGE_DIR") ?? join(workDir, "outputs")),
+    gpuBox: parseGpuBoxEnv(get("FLEET_GPU_BOX")),
   };
 }
 
@@ -216,5 +220,6 @@ export function loadQuickStartWorkerBox(localDataDir: string, workerId?: string)
     b2AuthorizeUrl: undefined,
     workDir,
     localStorageDir: w.outputs_dir,
+    gpuBox: null,
   };
 }

@@ -1,7 +1,7 @@
 import { mkdtemp, rm } from "node:fs/promises";
 import { createServer } from "node:net";
 import type { AddressInfo } from "node:net";
-import { tmpdir } from "node:os";
+import { hostname, tmpdir } from "node:os";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { ListWorkersResponse } from "@fleet/contract";
@@ -91,6 +91,8 @@ describe("fleet workers", () => {
     expect(row).toMatch(/^cli-test-cpu-1\s+idle\s+yes\s+\d+s ago\s+\S+\s+0\/1\s+ffmpeg ready, no lip-sync/);
     expect(run.stdout).toMatch(/^WORKER\s+STATUS\s+ONLINE\s+HEARTBEAT\s+GPU\s+RUNNING/);
     expect(run.stdout).toContain("1 of 1 online");
+    // Grouped by the box the heartbeat's system facts name (this machine's hostname).
+    expect(run.stdout.split("\n")).toContain(`box ${hostname()}: 1 GPU, all online`);
   });
 
   it("prints the contract's worker views with --json", async () => {
@@ -147,6 +149,8 @@ describe("fleet submit", () => {
 
 describe("fleet drain, jobs, job, cancel, undrain", () => {
   it("drains the worker so a new job stays queued, lists and cancels it, then undrains", async () => {
+    // The beat after the previous test's job says idle; the table below must not race it.
+    await waitForWorker((w) => w.status === "idle");
     const drained = await runFleet(["drain", WORKER_ID], env);
     expect(drained.code).toBe(0);
     expect(drained.stdout).toContain(`worker ${WORKER_ID}: drain requested`);

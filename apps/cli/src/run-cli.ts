@@ -7,6 +7,7 @@ import { cancelCommand, jobCommand } from "./commands/job.js";
 import { demoCommand } from "./commands/demo.js";
 import { doctorCommand } from "./commands/doctor.js";
 import { drainCommand, undrainCommand } from "./commands/drain.js";
+import { gpuBoxCommand } from "./commands/gpu-box.js";
 import { jobsCommand } from "./commands/jobs.js";
 import { submitCommand } from "./commands/submit.js";
 import { workersCommand } from "./commands/workers.js";
@@ -24,6 +25,7 @@ export const COMMANDS: readonly Command[] = [
   drainCommand,
   undrainCommand,
   doctorCommand,
+  gpuBoxCommand,
   demoCommand,
 ];
 

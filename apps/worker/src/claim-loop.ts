@@ -1,4 +1,4 @@
-import type { ClaimedJob } from "@fleet/contract";
+import { ClaimedJobReply, type ClaimJobReply, type UnrunnableJobReply } from "@fleet/contract";
 import type { Logger } from "./logger.js";
 import type { OrchestratorClient } from "./orchestrator-client.js";
 import { backoffDelay, jitter } from "./util/backoff.js";
@@ -16,7 +16,9 @@ export interface ClaimLoopOptions {
   /** Null when a claim may be made now, else the reason it may not (logged on change). */
   blockedBy: () => string | null;
   /** Must register the job synchronously, so the next `blockedBy()` sees the slot taken. */
-  onJob: (job: ClaimedJob) => void;
+  onJob: (job: ClaimedJobReply) => void;
+  /** A claimed job that cannot run (malformed URL or field): report it failed, never run it. */
+  onUnrunnable: (job: UnrunnableJobReply, problem: string) => void;
   /** Notified whenever something `blockedBy` reads may have changed. */
   changes: ChangeSignal;
 }
@@ -38,6 +40,17 @@ export function startClaimLoop(opts: ClaimLoopOptions): ClaimLoop {
   let failures = 0;
   let lastRefusal: string | null = null;
 
+  function take(job: NonNullable<ClaimJobReply["job"]>) {
+    if ("unrunnable" in job) {
+      const problem = describeProblem(job);
+      log.error({ workerId, bufferJobId: job.buffer_job_id, jobId: job.musetalk_job_id, problem }, "buffer_claim_unrunnable_job");
+      opts.onUnrunnable(job, problem);
+      return;
+    }
+    log.info({ workerId, bufferJobId: job.buffer_job_id, jobId: job.musetalk_job_id, attempt: job.attempt }, "buffer_job_claimed");
+    opts.onJob(job);
+  }
+
   async function run() {
     while (!stopSignal.aborted) {
       const blocked = opts.blockedBy();
@@ -56,7 +69,7 @@ export function startClaimLoop(opts: ClaimLoopOptions): ClaimLoop {
       );
       if (stopSignal.aborted) {
         // A job claimed in the same instant as the stop is still ours: run it rather than strand it.
-        if (result.ok && result.value.job) opts.onJob(result.value.job);
+        if (result.ok && result.value.job) take(result.value.job);
         return;
       }
       if (!result.ok) {
@@ -74,11 +87,7 @@ export function startClaimLoop(opts: ClaimLoopOptions): ClaimLoop {
       const { job, reason } = result.value;
       if (!reason || reason === "no_job") lastRefusal = null;
       if (job) {
-        log.info(
-          { workerId, bufferJobId: job.buffer_job_id, jobId: job.musetalk_job_id, attempt: job.attempt },
-          "buffer_job_claimed",
-        );
-        opts.onJob(job);
+        take(job);
         continue;
       }
       if (reason && reason !== "no_job") {
@@ -108,4 +117,13 @@ export function startClaimLoop(opts: ClaimLoopOptions): ClaimLoop {
       await done.catch(() => undefined);
     },
   };
+}
+
+function describeProblem(job: UnrunnableJobReply): string {
+  const parsed = ClaimedJobReply.safeParse(job);
+  if (parsed.success) return "unknown problem";
+  return parsed.error.issues
+    .map((i) => `${i.path.join(".")}: ${i.message}`)
+    .join("; ")
+    .slice(0, 500);
 }

@@ -1,6 +1,6 @@
-import type { HeartbeatResponse } from "@fleet/contract";
+import type { HeartbeatReply, HeartbeatResponse } from "@fleet/contract";
 import { afterEach, describe, expect, it } from "vitest";
-import { startHeartbeatLoop, type HeartbeatLoop } from "./heartbeat-loop.js";
+import { heartbeatIntervalFor, startHeartbeatLoop, type HeartbeatLoop } from "./heartbeat-loop.js";
 import { createOrchestratorClient, type OrchestratorClient } from "./orchestrator-client.js";
 import { captureLogger } from "./test-support/capture-logger.js";
 import { json, startTestHttpServer, type TestHttpServer } from "./test-support/test-http-server.js";
@@ -28,7 +28,7 @@ async function until(cond: () => boolean, timeoutMs = 10_000) {
   }
 }
 
-function start(intervalMs: number, onReply: (r: HeartbeatResponse) => void = () => undefined) {
+function start(intervalMs: number, onReply: (r: HeartbeatReply) => void = () => undefined) {
   const logs = captureLogger();
   client = createOrchestratorClient({ baseUrl: server!.url, apiKey: "k", timeoutMs: 1000 });
   loop = startHeartbeatLoop({
@@ -83,7 +83,7 @@ describe("heartbeat loop", () => {
   it("hands every accepted reply to onReply, cancel and lost lists included", async () => {
     const id = "3f1c2a4e-8b7d-4c3e-9a1f-2b3c4d5e6f70";
     server = await startTestHttpServer((_req, res) => json(res, 200, { ...okReply, cancel: [id], drain: true }));
-    const replies: HeartbeatResponse[] = [];
+    const replies: HeartbeatReply[] = [];
     start(50, (r) => replies.push(r));
     await until(() => replies.length >= 1);
     expect(replies[0]).toMatchObject({ cancel: [id], drain: true });
@@ -95,5 +95,37 @@ describe("heartbeat loop", () => {
     await until(() => server!.requests.length === 1);
     expect(await loop!.beatNow()).toBe(true);
     expect(server.requests).toHaveLength(2);
+  });
+
+  it("accepts the original orchestrator's bare {\"detail\":\"ok\"}, says once that it speaks the original protocol, and keeps its own interval", async () => {
+    server = await startTestHttpServer((_req, res) => json(res, 200, { detail: "ok" }));
+    const replies: HeartbeatReply[] = [];
+    const logs = start(50, (r) => replies.push(r));
+    await until(() => replies.length >= 4);
+    expect(loop!.snapshot()).toMatchObject({ healthy: true, protocol: "original", intervalMs: 50 });
+    expect(replies[0]).toMatchObject({ protocol: "original", cancel: [], lost: [], drain: false });
+    expect(logs.messages("orchestrator_protocol_detected")).toEqual([expect.objectContaining({ protocol: "original", workerId: "w1" })]);
+    expect(logs.messages("buffer_worker_loop_error")).toEqual([]);
+  });
+
+  it("beats at the interval a Fleet orchestrator names when it is shorter than the configured one", async () => {
+    server = await startTestHttpServer((_req, res) => json(res, 200, { ...okReply, heartbeat_interval_sec: 0.3, lease_ttl_sec: 30 }));
+    const logs = start(10_000);
+    await until(() => server!.requests.length >= 3, 5_000);
+    expect(loop!.snapshot()).toMatchObject({ protocol: "fleet", intervalMs: 300 });
+    expect(logs.messages("orchestrator_protocol_detected")).toEqual([expect.objectContaining({ protocol: "fleet", heartbeatIntervalSec: 0.3 })]);
+    expect(logs.messages("buffer_worker_heartbeat_interval_set")).toHaveLength(1);
+  });
+});
+
+describe("heartbeat interval", () => {
+  it("lets the orchestrator's interval and a third of its lease cap the configured one, bounded, and keeps a faster configured one", () => {
+    expect(heartbeatIntervalFor({ heartbeat_interval_sec: 5, lease_ttl_sec: 30 }, 10_000)).toBe(5_000);
+    expect(heartbeatIntervalFor({ heartbeat_interval_sec: 20, lease_ttl_sec: 30 }, 60_000)).toBe(10_000);
+    expect(heartbeatIntervalFor({ heartbeat_interval_sec: 5, lease_ttl_sec: 30 }, 500)).toBe(500);
+    expect(heartbeatIntervalFor({ heartbeat_interval_sec: 0.001 }, 5_000)).toBe(250);
+    expect(heartbeatIntervalFor({ heartbeat_interval_sec: 3_600 }, 300_000)).toBe(60_000);
+    expect(heartbeatIntervalFor({}, 500)).toBe(500);
+    expect(heartbeatIntervalFor({ lease_ttl_sec: 3 }, 5_000)).toBe(1_000);
   });
 });

@@ -1,4 +1,4 @@
-import type { HeartbeatRequest, HeartbeatResponse } from "@fleet/contract";
+import type { HeartbeatReply, HeartbeatRequest, OrchestratorProtocol } from "@fleet/contract";
 import type { z } from "zod";
 import type { Logger } from "./logger.js";
 import type { OrchestratorClient } from "./orchestrator-client.js";
@@ -7,12 +7,13 @@ import { backoffDelay, jitter } from "./util/backoff.js";
 export interface HeartbeatLoopOptions {
   client: OrchestratorClient;
   workerId: string;
+  /** Capped by the interval and lease a Fleet orchestrator's reply names (the original's names none). */
   intervalMs: number;
   timeoutMs: number;
   log: Logger;
   /** Built fresh for every beat, so `busy`, `active_jobs` and engine health are current. */
   buildBody: () => z.input<typeof HeartbeatRequest>;
-  onReply: (reply: HeartbeatResponse) => void;
+  onReply: (reply: HeartbeatReply) => void;
   /** Called when `healthy` flips, so the claim loop can wake at once on recovery. */
   onHealthChange?: (healthy: boolean) => void;
   onBeat?: (outcome: { ok: boolean; statusCode: number | null }) => void;
@@ -24,6 +25,10 @@ export interface HeartbeatSnapshot {
   consecutiveFailures: number;
   lastError: string | null;
   lastStatusCode: number | null;
+  /** Which orchestrator answered the last accepted beat; null before the first. */
+  protocol: OrchestratorProtocol | null;
+  /** The interval in force: the configured one, capped by what the orchestrator's reply names. */
+  intervalMs: number;
 }
 
 export interface HeartbeatLoop {
@@ -47,9 +52,11 @@ export function startHeartbeatLoop(opts: HeartbeatLoopOptions): HeartbeatLoop {
     consecutiveFailures: 0,
     lastError: null,
     lastStatusCode: null,
+    protocol: null,
+    intervalMs: opts.intervalMs,
   };
   // Never slower than every 30 s while failing (the offline window), never faster than the interval.
-  const maxBackoffMs = Math.max(opts.intervalMs, Math.min(30_000, opts.intervalMs * 8));
+  const maxBackoffMs = () => Math.max(state.intervalMs, Math.min(30_000, state.intervalMs * 8));
   let stopped = false;
   let timer: NodeJS.Timeout | null = null;
   let inFlight: Promise<boolean> | null = null;
@@ -71,6 +78,7 @@ export function startHeartbeatLoop(opts: HeartbeatLoopOptions): HeartbeatLoop {
       else log.debug({ workerId, status: body.status }, "buffer_worker_heartbeat_ok");
       everAccepted = true;
       setHealthy(true);
+      adoptTiming(result.value);
       try {
         opts.onReply(result.value);
       } catch (err) {
@@ -106,6 +114,23 @@ export function startHeartbeatLoop(opts: HeartbeatLoopOptions): HeartbeatLoop {
     return false;
   }
 
+  function adoptTiming(reply: HeartbeatReply) {
+    if (reply.protocol !== state.protocol) {
+      // Said once (and again only if a different orchestrator answers): the first thing to check
+      // when a mixed fleet misbehaves during a migration.
+      log.info(
+        { workerId, protocol: reply.protocol, heartbeatIntervalSec: reply.heartbeat_interval_sec, leaseTtlSec: reply.lease_ttl_sec },
+        "orchestrator_protocol_detected",
+      );
+      state.protocol = reply.protocol;
+    }
+    const intervalMs = heartbeatIntervalFor(reply, opts.intervalMs);
+    if (intervalMs !== state.intervalMs) {
+      log.info({ workerId, intervalMs, previousIntervalMs: state.intervalMs }, "buffer_worker_heartbeat_interval_set");
+      state.intervalMs = intervalMs;
+    }
+  }
+
   function setHealthy(healthy: boolean) {
     if (state.healthy === healthy) return;
     state.healthy = healthy;
@@ -137,8 +162,8 @@ export function startHeartbeatLoop(opts: HeartbeatLoopOptions): HeartbeatLoop {
 
   function nextDelay(): number {
     return state.consecutiveFailures === 0
-      ? jitter(opts.intervalMs)
-      : backoffDelay(state.consecutiveFailures, opts.intervalMs, maxBackoffMs);
+      ? jitter(state.intervalMs)
+      : backoffDelay(state.consecutiveFailures, state.intervalMs, maxBackoffMs());
   }
 
   schedule(0);
@@ -156,4 +181,18 @@ export function startHeartbeatLoop(opts: HeartbeatLoopOptions): HeartbeatLoop {
       if (inFlight) await inFlight;
     },
   };
+}
+
+/**
+ * The orchestrator knows its lease TTL and offline window, so its interval caps the configured
+ * one (a worker set to beat faster keeps doing so). Leases are renewed only by beats, so at least
+ * three beats fit in one lease: a single lost beat never costs a running job. The orchestrator's
+ * numbers are bounded to 0.25–60 s so a bad reply can neither flood it nor silence a worker.
+ */
+export function heartbeatIntervalFor(reply: Pick<HeartbeatReply, "heartbeat_interval_sec" | "lease_ttl_sec">, configuredMs: number): number {
+  const bounded = (ms: number) => Math.round(Math.min(60_000, Math.max(250, ms)));
+  let ms = configuredMs;
+  if (reply.heartbeat_interval_sec !== undefined) ms = Math.min(ms, bounded(reply.heartbeat_interval_sec * 1000));
+  if (reply.lease_ttl_sec !== undefined) ms = Math.min(ms, bounded((reply.lease_ttl_sec * 1000) / 3));
+  return ms;
 }

@@ -1,4 +1,4 @@
-import type { ClaimedJob, JsonObject } from "@fleet/contract";
+import type { ClaimedJobReply, JsonObject } from "@fleet/contract";
 import type { Logger } from "./logger.js";
 import type { Outbox, OutboxEntry } from "./outbox.js";
 import { redactUrl } from "./pipeline/download.js";
@@ -26,7 +26,7 @@ export interface JobRunner {
   /** buffer_job_ids held: the running ones plus those whose report is not acknowledged yet. */
   heldBufferJobIds(): string[];
   /** Starts a claimed job; its terminal report goes through the outbox. */
-  startClaimed(job: ClaimedJob): void;
+  startClaimed(job: ClaimedJobReply): void;
   /** Runs a job for POST /generate once a slot is free; the caller gets the outcome. */
   runDirect(input: JobInput, signal: AbortSignal): Promise<JobOutcome>;
   abort(bufferJobId: string, reason: AbortReason): boolean;
@@ -66,7 +66,7 @@ export function createJobRunner(opts: {
     return job;
   }
 
-  async function runClaimed(job: RunningJob, claimed: ClaimedJob) {
+  async function runClaimed(job: RunningJob, claimed: ClaimedJobReply) {
     const id = claimed.buffer_job_id;
     const progress = opts.progressFor(job.input, () => job.controller.abort("lost"));
     const fields = { bufferJobId: id, jobId: claimed.musetalk_job_id, attempt: claimed.attempt, workerId: opts.workerId };

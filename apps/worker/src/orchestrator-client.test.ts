@@ -59,11 +59,58 @@ describe("orchestrator client", () => {
     expect(st).toMatchObject({ ok: false, statusCode: 409, code: "lease_lost", retryable: false });
   });
 
-  it("treats a 200 whose body breaks the contract as an error, not a success", async () => {
-    server = await startTestHttpServer((_req, res) => json(res, 200, { detail: "OK" }));
+  it("reads the original orchestrator's replies: a bare heartbeat detail, a job without params or attempt, any status body", async () => {
+    const bufferJobId = "3f1c2a4e-8b7d-4c3e-9a1f-2b3c4d5e6f70";
+    const jobId = "9a8b7c6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d";
+    server = await startTestHttpServer((req, res) => {
+      if (req.path.endsWith("/heartbeat")) return json(res, 200, { detail: "ok" });
+      if (req.path.endsWith("/claim")) {
+        return json(res, 200, {
+          job: { buffer_job_id: bufferJobId, musetalk_job_id: jobId, video_url: "http://127.0.0.1:1/v.mp4", audio_url: "http://127.0.0.1:1/a.wav", aspect_ratio: "9:16", resolution: "720p", queued_by: "salad" },
+        });
+      }
+      if (req.path.endsWith("/status")) return json(res, 200, null);
+      res.writeHead(200);
+      res.end();
+    });
     client = createOrchestratorClient({ baseUrl: server.url, apiKey: "k", timeoutMs: 2000 });
-    const res = await client.heartbeat("w", beat);
-    expect(res).toMatchObject({ ok: false, statusCode: 200 });
+    expect(await client.heartbeat("w", beat)).toMatchObject({
+      ok: true,
+      value: { protocol: "original", cancel: [], lost: [], drain: false },
+    });
+    const claim = await client.claimJob({ worker_id: "w", wait_ms: 0 });
+    expect(claim).toMatchObject({ ok: true, value: { job: { buffer_job_id: bufferJobId, params: {}, attempt: null, lease_expires_at: null } } });
+    if (claim.ok) expect(claim.value.job).not.toHaveProperty("queued_by");
+    expect(await client.reportJobStatus(bufferJobId, { status: "succeeded", output_url: "http://127.0.0.1:1/o.mp4" })).toMatchObject({
+      ok: true,
+      value: { job_status: null },
+    });
+    expect(await client.reportProgress(jobId, { progress: 0.5, worker_id: "w" })).toMatchObject({ ok: true, value: { progress: null } });
+  });
+
+  it("still refuses a 200 that is not a reply at all or whose ids are malformed, and never hands over a job with a bad URL as runnable", async () => {
+    let body: unknown = "<html>captive portal</html>";
+    server = await startTestHttpServer((_req, res) => {
+      if (typeof body === "string") {
+        res.writeHead(200, { "content-type": "text/html" });
+        res.end(body);
+        return;
+      }
+      json(res, 200, body);
+    });
+    client = createOrchestratorClient({ baseUrl: server.url, apiKey: "k", timeoutMs: 2000 });
+    expect(await client.heartbeat("w", beat)).toMatchObject({ ok: false, statusCode: 200, retryable: false });
+    body = { detail: "ok", cancel: ["../../etc"] };
+    expect(await client.heartbeat("w", beat)).toMatchObject({ ok: false, statusCode: 200 });
+    body = {
+      job: { buffer_job_id: "3f1c2a4e-8b7d-4c3e-9a1f-2b3c4d5e6f70", musetalk_job_id: "9a8b7c6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d", video_url: "file:///etc/passwd", audio_url: "http://127.0.0.1:1/a.wav", aspect_ratio: "1:1", resolution: "512x512" },
+    };
+    // A valid attempt id with a bad URL is handed over as unrunnable (to be reported failed), never as a job to run.
+    expect(await client.claimJob({ worker_id: "w", wait_ms: 0 })).toMatchObject({ ok: true, value: { job: { unrunnable: true } } });
+    body = { job: { buffer_job_id: "not-an-id", musetalk_job_id: "9a8b7c6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d" } };
+    expect(await client.claimJob({ worker_id: "w", wait_ms: 0 })).toMatchObject({ ok: false, statusCode: 200 });
+    body = { reason: "no_job" };
+    expect(await client.claimJob({ worker_id: "w", wait_ms: 0 })).toMatchObject({ ok: false, statusCode: 200 });
   });
 
   it("turns a refused connection into a retryable result with no status code", async () => {

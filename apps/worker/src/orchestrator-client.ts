@@ -5,14 +5,14 @@ import {
   HEADERS,
   pathFor,
   routes,
+  ClaimJobReply,
+  HeartbeatReply,
+  JobStatusReportReply,
+  ProgressReportReply,
   type ClaimJobRequest,
-  type ClaimJobResponse,
   type HeartbeatRequest,
-  type HeartbeatResponse,
   type JobStatusReport,
-  type JobStatusReportResponse,
   type ProgressReport,
-  type ProgressReportResponse,
 } from "@fleet/contract";
 import { excerpt } from "./util/excerpt.js";
 
@@ -42,18 +42,30 @@ export interface CallOptions {
 }
 
 export interface OrchestratorClient {
-  heartbeat(workerId: string, body: z.input<typeof HeartbeatRequest>, opts?: CallOptions): Promise<ClientResult<HeartbeatResponse>>;
-  claimJob(body: z.input<typeof ClaimJobRequest>, opts?: CallOptions): Promise<ClientResult<ClaimJobResponse>>;
+  heartbeat(workerId: string, body: z.input<typeof HeartbeatRequest>, opts?: CallOptions): Promise<ClientResult<HeartbeatReply>>;
+  claimJob(body: z.input<typeof ClaimJobRequest>, opts?: CallOptions): Promise<ClientResult<ClaimJobReply>>;
   reportJobStatus(
     bufferJobId: string,
     body: z.input<typeof JobStatusReport>,
     opts?: CallOptions,
-  ): Promise<ClientResult<JobStatusReportResponse>>;
-  reportProgress(jobId: string, body: z.input<typeof ProgressReport>, opts?: CallOptions): Promise<ClientResult<ProgressReportResponse>>;
+  ): Promise<ClientResult<JobStatusReportReply>>;
+  reportProgress(jobId: string, body: z.input<typeof ProgressReport>, opts?: CallOptions): Promise<ClientResult<ProgressReportReply>>;
   close(): Promise<void>;
 }
 
 type RouteName = "heartbeat" | "claimJob" | "reportJobStatus" | "reportProgress";
+
+/**
+ * Replies are read with the contract's lenient `*Reply` schemas, not the `responses` a Fleet
+ * orchestrator promises: the same worker must also work against the original orchestrator,
+ * whose heartbeat answers only `{"detail":"ok"}` (a worker-first migration).
+ */
+const replySchemas: Record<RouteName, z.ZodType> = {
+  heartbeat: HeartbeatReply,
+  claimJob: ClaimJobReply,
+  reportJobStatus: JobStatusReportReply,
+  reportProgress: ProgressReportReply,
+};
 
 /**
  * The worker side of the worker API (DESIGN §2), one method per route of the contract's table.
@@ -104,8 +116,7 @@ export function createOrchestratorClient(opts: { baseUrl: string; apiKey: string
 
     const json = parseJson(text);
     if (statusCode >= 200 && statusCode < 300) {
-      const schema = (def.responses as Record<number, z.ZodType>)[200];
-      const parsed = schema ? schema.safeParse(json) : { success: true as const, data: json };
+      const parsed = replySchemas[route].safeParse(json);
       if (parsed.success) return { ok: true, statusCode, value: parsed.data as T };
       return {
         ok: false,

@@ -1,7 +1,7 @@
 import { randomUUID } from "node:crypto";
 import { mkdir, readFile } from "node:fs/promises";
 import path from "node:path";
-import type { HeartbeatResponse, SystemFacts, WorkerReportedStatus } from "@fleet/contract";
+import { JobId, type HeartbeatReply, type SystemFacts, type WorkerReportedStatus } from "@fleet/contract";
 import { startClaimLoop, type ClaimLoop } from "./claim-loop.js";
 import { describeConfig, type Config } from "./config.js";
 import { startEngineMonitor, type EngineMonitor } from "./engine-monitor.js";
@@ -127,7 +127,7 @@ export async function startWorker(config: Config, log: Logger, parts: WorkerPart
     return { status: "idle", error: null };
   }
 
-  function onReply(reply: HeartbeatResponse) {
+  function onReply(reply: HeartbeatReply) {
     for (const id of reply.cancel) runner.abort(id, "cancelled");
     for (const id of reply.lost) runner.abort(id, "lost");
     if (reply.drain !== drainRequested) {
@@ -198,7 +198,17 @@ export async function startWorker(config: Config, log: Logger, parts: WorkerPart
       timeoutMs: config.orchestratorTimeoutMs,
       log,
       buildBody: () => {
-        const { status, error } = reportedStatus();
+        const reported = reportedStatus();
+        const { error } = reported;
+        // The original orchestrator knows only idle and busy; the reason rides in `error`. Until a
+        // reply proves the orchestrator is Fleet, speak the original's words: a first beat it
+        // refuses would leave the protocol unlearned and the worker locked out.
+        const status =
+          heartbeat?.snapshot().protocol !== "fleet" && reported.status !== "idle" && reported.status !== "busy"
+            ? runner.running() > 0
+              ? "busy"
+              : "idle"
+            : reported.status;
         const engine = monitor.current().engine;
         // Engine details and errors are foreign text; keep them storable (see util/well-formed.ts).
         return wellFormed({
@@ -240,6 +250,23 @@ export async function startWorker(config: Config, log: Logger, parts: WorkerPart
         return null;
       },
       onJob: (job) => runner.startClaimed(job),
+      onUnrunnable: (job, problem) => {
+        const message = `claimed job is malformed: ${problem}`;
+        void outbox.deliver({
+          buffer_job_id: job.buffer_job_id,
+          musetalk_job_id: job.musetalk_job_id ?? "unknown",
+          worker_id: config.workerId,
+          written_at: new Date().toISOString(),
+          report: {
+            status: "failed",
+            error: message,
+            output_url: null,
+            metrics: null,
+            // Its input is what is wrong: no other worker would do better, so never retried.
+            error_info: { error_type: "media_error", stage: "validation", message, retryable: false, details: null },
+          },
+        });
+      },
     });
   } else if (config.bufferDisabledReason === "missing_config") {
     log.warn({ workerId: config.workerId, missing: config.bufferMissing }, "buffer_worker_disabled_missing_config");

@@ -1,12 +1,16 @@
 import { describe, expect, it } from "vitest";
 import { GenerateRequest } from "./inference-api.js";
 import {
+  ClaimJobReply,
   ClaimJobRequest,
   ClaimJobResponse,
+  HeartbeatReply,
   HeartbeatRequest,
   HeartbeatResponse,
   JobStatusReport,
+  JobStatusReportReply,
   ProgressReport,
+  ProgressReportReply,
 } from "./worker-api.js";
 
 const uuid = "3f1c2a4e-8b7d-4c3e-9a1f-2b3c4d5e6f70";
@@ -153,5 +157,40 @@ describe("the original /generate", () => {
     for (const id of [`${uuid}.mp4/../${uuid}`, "../../x", "job-123", ""]) {
       expect(GenerateRequest.safeParse({ ...body, musetalk_job_id: id }).success, id).toBe(false);
     }
+  });
+});
+
+describe("reply schemas (how a worker reads either orchestrator)", () => {
+  const bufferJobId = "3f1c2a4e-8b7d-4c3e-9a1f-2b3c4d5e6f70";
+  const job = {
+    buffer_job_id: bufferJobId,
+    musetalk_job_id: "9a8b7c6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d",
+    video_url: "http://127.0.0.1:1/v.mp4",
+    audio_url: "http://127.0.0.1:1/a.wav",
+    aspect_ratio: "9:16",
+    resolution: "720p",
+  };
+
+  it("reads every Fleet response unchanged, and knows it came from Fleet", () => {
+    const fleet = HeartbeatResponse.parse({ detail: "ok", heartbeat_interval_sec: 5, lease_ttl_sec: 30, cancel: [bufferJobId], lost: [], drain: true });
+    expect(HeartbeatReply.parse(fleet)).toEqual({ ...fleet, protocol: "fleet" });
+    const claimed = ClaimJobResponse.parse({ job: { ...job, params: { a: 1 }, attempt: 2, lease_expires_at: "2026-01-01T00:00:00Z" } });
+    expect(ClaimJobReply.parse(claimed)).toEqual(claimed);
+    expect(JobStatusReportReply.parse({ detail: "ok", job_status: "queued" })).toEqual({ job_status: "queued" });
+  });
+
+  it("reads the original's shorter replies with defaults that mean nothing to do", () => {
+    expect(HeartbeatReply.parse({ detail: "ok" })).toEqual({ detail: "ok", cancel: [], lost: [], drain: false, protocol: "original" });
+    expect(ClaimJobReply.parse({ job: job }).job).toEqual({ ...job, params: {}, attempt: null, lease_expires_at: null });
+    expect(ClaimJobReply.parse({ job: null })).toEqual({ job: null });
+    expect(JobStatusReportReply.parse(undefined)).toEqual({ job_status: null });
+    expect(ProgressReportReply.parse({ detail: "ok" })).toEqual({ progress: null });
+  });
+
+  it("stays strict where data is at stake: ids in cancel lists, and a bad URL makes the job unrunnable, not runnable", () => {
+    expect(HeartbeatReply.safeParse({ detail: "ok", cancel: ["not-an-id"] }).success).toBe(false);
+    expect(HeartbeatReply.safeParse("ok").success).toBe(false);
+    expect(ClaimJobReply.parse({ job: { ...job, video_url: "ftp://127.0.0.1/v.mp4" } }).job).toMatchObject({ buffer_job_id: bufferJobId, unrunnable: true });
+    expect(ClaimJobReply.safeParse({ job: { ...job, buffer_job_id: "../x" } }).success).toBe(false);
   });
 });

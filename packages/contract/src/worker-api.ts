@@ -208,3 +208,79 @@ export type ListWorkersResponse = z.infer<typeof ListWorkersResponse>;
 
 export const DrainWorkerResponse = z.object({ worker: WorkerView });
 export type DrainWorkerResponse = z.infer<typeof DrainWorkerResponse>;
+
+/*
+ * Reply schemas: how a worker READS the orchestrator's answers. The response schemas above say
+ * what a Fleet orchestrator sends; these accept that and also the original orchestrator's
+ * shorter replies (`{"detail":"ok"}` to a heartbeat, a claimed job without `params`, `attempt`
+ * or `lease_expires_at`), so a Fleet worker can join either one (a worker-first migration).
+ * Fields Fleet added are optional with defaults that mean "nothing to do"; unknown fields are
+ * dropped. Ids, URLs and statuses stay as strict as in the responses: they decide what runs
+ * and where its result goes.
+ */
+
+/** Which orchestrator answered: Fleet always sends its timing fields, the original never does. */
+export const OrchestratorProtocol = z.enum(["fleet", "original"]);
+export type OrchestratorProtocol = z.infer<typeof OrchestratorProtocol>;
+
+export const HeartbeatReply = z
+  .object({
+    detail: z.string().optional(),
+    heartbeat_interval_sec: z.number().positive().optional(),
+    lease_ttl_sec: z.number().positive().optional(),
+    cancel: z.array(BufferJobId).default([]),
+    lost: z.array(BufferJobId).default([]),
+    drain: z.boolean().default(false),
+  })
+  .transform((r) => {
+    const protocol: OrchestratorProtocol = r.heartbeat_interval_sec !== undefined || r.lease_ttl_sec !== undefined ? "fleet" : "original";
+    return { ...r, protocol };
+  });
+export type HeartbeatReply = z.infer<typeof HeartbeatReply>;
+
+export const ClaimedJobReply = z.object({
+  buffer_job_id: BufferJobId,
+  musetalk_job_id: JobId,
+  video_url: HttpUrl,
+  audio_url: HttpUrl,
+  aspect_ratio: z.string(),
+  resolution: z.string(),
+  params: JsonObject.default({}),
+  /** Null when the orchestrator does not count attempts (the original). */
+  attempt: z.number().int().min(1).nullable().default(null),
+  lease_expires_at: IsoDateTime.nullable().default(null),
+});
+export type ClaimedJobReply = z.infer<typeof ClaimedJobReply>;
+
+/**
+ * A claimed job this worker cannot run (a URL that is not http, a missing field): its valid
+ * `buffer_job_id` still lets the worker report it failed instead of leaving it running forever
+ * on an orchestrator with no lease (the original). The raw fields are kept for the message.
+ */
+export const UnrunnableJobReply = z
+  .looseObject({ buffer_job_id: BufferJobId, musetalk_job_id: z.string().max(200).optional() })
+  .transform((j) => ({ ...j, unrunnable: true as const }));
+export type UnrunnableJobReply = z.infer<typeof UnrunnableJobReply>;
+
+export const ClaimJobReply = z.object({
+  job: z.union([ClaimedJobReply, UnrunnableJobReply]).nullable(),
+  /** A Fleet refusal reason, or whatever a newer orchestrator says; absent from the original. */
+  reason: z.string().max(64).optional(),
+});
+export type ClaimJobReply = z.infer<typeof ClaimJobReply>;
+
+/**
+ * The original answers a status or progress report with a body nobody read (its workers logged
+ * only the HTTP status), so any 2xx body is accepted and only `job_status` is kept when present.
+ */
+export const JobStatusReportReply = z.preprocess(
+  (v) => (v !== null && typeof v === "object" && !Array.isArray(v) ? v : {}),
+  z.object({ job_status: z.string().max(64).nullable().catch(null).default(null) }),
+);
+export type JobStatusReportReply = z.infer<typeof JobStatusReportReply>;
+
+export const ProgressReportReply = z.preprocess(
+  (v) => (v !== null && typeof v === "object" && !Array.isArray(v) ? v : {}),
+  z.object({ progress: z.number().nullable().catch(null).default(null) }),
+);
+export type ProgressReportReply = z.infer<typeof ProgressReportReply>;

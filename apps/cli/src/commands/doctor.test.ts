@@ -222,4 +222,32 @@ describe("fleet doctor", () => {
       "work dir:ok",
     ]);
   });
+
+  it("on a GPU box (FLEET_GPU_BOX), checks every GPU and names the one whose worker and engine are missing", async () => {
+    const inferencePort = Number(new URL(inference.url).port);
+    const layout = {
+      box: "doctor-box",
+      gpus: [
+        { gpu: 0, worker_id: WORKER_ID, worker_port: worker.port, inference_port: inferencePort, work_dir: workDir },
+        { gpu: 1, worker_id: "doctor-box-gpu1", worker_port: await closedPort(), inference_port: await closedPort(), work_dir: join(workDir, "gpu1") },
+      ],
+    };
+    const run = await doctor({ FLEET_GPU_BOX: JSON.stringify(layout) });
+    expect(run.code).toBe(1);
+    expect(run.stdout).toContain(`GPU box doctor-box: gpu0 (${WORKER_ID}), gpu1 (doctor-box-gpu1)`);
+    expect(line(run.stdout, "gpu0 heartbeat")).toMatch(new RegExp(`^✓ gpu0 heartbeat\\s+${WORKER_ID} online`));
+    expect(line(run.stdout, "gpu0 inference")).toMatch(/^✓ gpu0 inference\s+doctor-gpu-1's engine: .+\/health-check READY/);
+    expect(line(run.stdout, "gpu1 heartbeat")).toMatch(/^✗ gpu1 heartbeat\s+no heartbeat from doctor-box-gpu1/);
+    expect(line(run.stdout, "gpu1 inference")).toMatch(/^✗ gpu1 inference\s+doctor-box-gpu1's engine: nothing answers at .+ \(ECONNREFUSED\)/);
+    expect(run.stdout).toContain("logs inference-gpu1");
+    // The per-GPU lines replace the single-worker heartbeat and engine lines.
+    expect(run.stdout).not.toMatch(/^. (heartbeat fresh|inference ready)/m);
+    expect(run.stdout.trimEnd().split("\n").at(-1)).toBe("2 checks failed: gpu1 heartbeat, gpu1 inference");
+  });
+
+  it("refuses a FLEET_GPU_BOX that is not a box layout, as a usage error", async () => {
+    const run = await doctor({ FLEET_GPU_BOX: '{"box":"x","gpus":[]}' });
+    expect(run.code).toBe(2);
+    expect(run.stderr).toMatch(/FLEET_GPU_BOX is not a GPU box layout/);
+  });
 });

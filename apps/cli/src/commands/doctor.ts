@@ -3,8 +3,9 @@ import { stringOption } from "../command.js";
 import type { Command } from "../command.js";
 import { describesWorkerBox, loadQuickStartWorkerBox, loadWorkerBoxConfig } from "../config.js";
 import type { WorkerBoxConfig } from "../config.js";
+import { checkGpuBox } from "../doctor/check-gpu-box.js";
 import { checkInference } from "../doctor/check-inference.js";
-import { checkOrchestrator } from "../doctor/check-orchestrator.js";
+import { CHECK_HEARTBEAT, checkOrchestrator } from "../doctor/check-orchestrator.js";
 import { checkStorage } from "../doctor/check-storage.js";
 import { checkWorkDir } from "../doctor/check-work-dir.js";
 import type { CheckResult } from "../doctor/doctor-check.js";
@@ -35,7 +36,8 @@ export const doctorCommand: Command = {
     "fleet doctor [--env-file .env] [--worker ID] [--url URL] [--internal-key KEY] [--min-free-gb 5] [--timeout-sec 5] [--json]\n\n" +
     "Reads the worker's own settings (BUFFER_ORCHESTRATOR_BASE_URL or ORCHESTRATOR_BASE_URL, INTERNAL_API_KEY,\n" +
     "BUFFER_WORKER_ID, INFERENCE_DRIVER, INFERENCE_URL, STORAGE, B2_KEY_ID, B2_APP_KEY, B2_BUCKET_NAME,\n" +
-    "B2_AUTHORIZE_URL, WORK_DIR) from the environment or --env-file; flags override them.",
+    "B2_AUTHORIZE_URL, WORK_DIR) from the environment or --env-file; flags override them. Inside a container\n" +
+    "of a box made by fleet gpu-box init (FLEET_GPU_BOX set), it checks every GPU of the box.",
   options: {
     "env-file": { type: "string" },
     worker: { type: "string" },
@@ -67,14 +69,23 @@ export const doctorCommand: Command = {
           `driver ${cfg.inferenceDriver}, storage ${cfg.storage}\n`,
       );
     }
+    const box = cfg.gpuBox;
+    if (box !== null && !json) {
+      io.stdout.write(`GPU box ${box.box}: ${box.gpus.map((g) => `gpu${g.gpu} (${g.worker_id})`).join(", ")}\n`);
+    }
     // Independent groups run together so a dead orchestrator and a dead container cost one timeout, not two.
-    const [orchestrator, inference, storage, workDir] = await Promise.all([
+    const [orchestrator, inference, storage, workDir, gpus] = await Promise.all([
       checkOrchestrator(cfg, timeoutMs),
       checkInference(cfg, timeoutMs),
       checkStorage(cfg, timeoutMs),
       checkWorkDir(cfg, minFreeGb),
+      box === null ? Promise.resolve([]) : checkGpuBox(box, cfg, timeoutMs),
     ]);
-    const results = [...orchestrator, inference, storage, workDir];
+    // On a GPU box the per-GPU lines replace this worker's own heartbeat and engine lines.
+    const results =
+      box === null
+        ? [...orchestrator, inference, storage, workDir]
+        : [...orchestrator.filter((r) => r.name !== CHECK_HEARTBEAT), storage, workDir, ...gpus];
     const failed = results.filter((r) => r.status === "fail");
     if (json) {
       io.stdout.write(JSON.stringify({ ok: failed.length === 0, checks: results }, null, 2) + "\n");

@@ -27,9 +27,41 @@ function engineCell(w: WorkerView): string {
   return `${driver} ${state}${noLipSync}`;
 }
 
+/** The box a worker runs on: the hostname from its heartbeat's system facts (host networking shares it). */
+export function boxOf(w: WorkerView): string | null {
+  const host = w.system?.hostname;
+  return typeof host === "string" && host !== "" ? host : null;
+}
+
+/** Workers of one box next to each other, boxes by name, workers without a hostname last. */
+function byBox(workers: readonly WorkerView[]): WorkerView[] {
+  const key = (w: WorkerView) => `${boxOf(w) === null ? "1" : "0"}${boxOf(w) ?? ""}\u0000${w.worker_id}`;
+  return [...workers].sort((a, b) => (key(a) < key(b) ? -1 : key(a) > key(b) ? 1 : 0));
+}
+
+/**
+ * One line per box, so a half-dead multi-GPU box shows at a glance: `box gpu-a: 2 GPUs, 1 offline
+ * (gpu-a-gpu1)`. A worker drives one GPU, so workers on a box count its GPUs.
+ */
+export function boxSummary(workers: readonly WorkerView[]): string {
+  const boxes = new Map<string, WorkerView[]>();
+  for (const w of byBox(workers)) {
+    const box = boxOf(w) ?? "(no hostname reported)";
+    boxes.set(box, [...(boxes.get(box) ?? []), w]);
+  }
+  const lines: string[] = [];
+  for (const [box, ws] of boxes) {
+    const offline = ws.filter((w) => !w.online);
+    const gpus = `${ws.length} GPU${ws.length === 1 ? "" : "s"}`;
+    const state = offline.length === 0 ? "all online" : `${offline.length} offline (${offline.map((w) => w.worker_id).join(", ")})`;
+    lines.push(`box ${box}: ${gpus}, ${state}`);
+  }
+  return lines.join("\n") + "\n";
+}
+
 /** One row per worker: the operators' `SELECT ... FROM buffer_workers` without psql. */
 export function workersTable(workers: readonly WorkerView[]): string {
-  const rows = workers.map((w) => [
+  const rows = byBox(workers).map((w) => [
     w.worker_id,
     statusCell(w),
     w.online ? "yes" : "NO",
@@ -44,7 +76,7 @@ export function workersTable(workers: readonly WorkerView[]): string {
 
 export const workersCommand: Command = {
   name: "workers",
-  summary: "List workers: status, online, heartbeat age, GPU, running jobs",
+  summary: "List workers by box: status, online, heartbeat age, GPU, running jobs",
   usage: "fleet workers [--json]",
   options: {},
   async run({ client, io, json }) {
@@ -58,8 +90,9 @@ export const workersCommand: Command = {
       return 0;
     }
     io.stdout.write(workersTable(workers));
+    io.stdout.write(`\n${boxSummary(workers)}`);
     const online = workers.filter((w) => w.online).length;
-    io.stdout.write(`\n${online} of ${workers.length} online\n`);
+    io.stdout.write(`${online} of ${workers.length} online\n`);
     return 0;
   },
 };

@@ -73,7 +73,7 @@ export async function checkOrchestrator(cfg: WorkerBoxConfig, timeoutMs: number)
   return results;
 }
 
-function checkHeartbeat(workerId: string | undefined, workers: readonly WorkerView[]): CheckResult {
+export function checkHeartbeat(workerId: string | undefined, workers: readonly WorkerView[]): CheckResult {
   if (workerId === undefined) {
     return fail(CHECK_HEARTBEAT, "BUFFER_WORKER_ID is not set, so the worker's buffer loop never starts", "set BUFFER_WORKER_ID (e.g. buffer-orch-local-2) or WORKER_MODE=buffer, then restart the worker; its log shows buffer_worker_loop_starting");
   }

@@ -6,11 +6,14 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { makeTestAudio, makeTestVideo, probeMedia } from "@fleet/testing/media";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { loadConfig } from "../config.js";
 import { JobAbortedError, JobError } from "../pipeline/job-error.js";
 import { validateInputs } from "../pipeline/validate.js";
 import { captureLogger } from "../test-support/capture-logger.js";
 import { createHttpDriver } from "./http-driver.js";
 import type { FileInferenceTask } from "./inference-driver.js";
+
+const defaults = loadConfig({}).limits;
 
 // The worker's `http` driver against the inference server we ship (docker/inference/server.py,
 // Debian's python3), not the TypeScript fake: a contract drift between the two fails here.
@@ -116,7 +119,7 @@ async function task(
   progress: number[] = [],
 ): Promise<FileInferenceTask> {
   n += 1;
-  const media = await validateInputs({ video, audio }, { timeoutMs: 30_000, maxDurationSec: 600, signal });
+  const media = await validateInputs({ video, audio }, { timeoutMs: 30_000, limits: defaults.media, bounds: defaults.ffmpeg, signal });
   return {
     jobId: `job-${n}`,
     attemptId: `00000000-0000-4000-8000-${String(n).padStart(12, "0")}`,
