@@ -1,7 +1,7 @@
 import { randomUUID } from "node:crypto";
 import { mkdir, readFile } from "node:fs/promises";
 import path from "node:path";
-import { JobId, type HeartbeatReply, type SystemFacts, type WorkerReportedStatus } from "@fleet/contract";
+import { type HeartbeatReply, type SystemFacts, type WorkerReportedStatus } from "@fleet/contract";
 import { startClaimLoop, type ClaimLoop } from "./claim-loop.js";
 import { describeConfig, type Config } from "./config.js";
 import { startEngineMonitor, type EngineMonitor } from "./engine-monitor.js";
