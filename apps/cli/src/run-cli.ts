@@ -8,6 +8,7 @@ import { demoCommand } from "./commands/demo.js";
 import { doctorCommand } from "./commands/doctor.js";
 import { drainCommand, undrainCommand } from "./commands/drain.js";
 import { jobsCommand } from "./commands/jobs.js";
+import { keysCommand } from "./commands/keys.js";
 import { submitCommand } from "./commands/submit.js";
 import { workersCommand } from "./commands/workers.js";
 import { loadConnectionConfig, loadLocalOutputMappings, localDataDirFrom } from "./config.js";
@@ -23,6 +24,7 @@ export const COMMANDS: readonly Command[] = [
   cancelCommand,
   drainCommand,
   undrainCommand,
+  keysCommand,
   doctorCommand,
   demoCommand,
 ];
@@ -47,7 +49,7 @@ function overview(): string {
     "connection (flags or env):",
     "  --url URL             FLEET_URL, default http://127.0.0.1:8080",
     "  --api-key KEY         FLEET_API_KEY: a public API key (jobs)",
-    "  --internal-key KEY    INTERNAL_API_KEY: the worker API key (workers, drain; also accepted for jobs)",
+    "  --internal-key KEY    INTERNAL_API_KEY: the worker API key (workers, drain, keys; also accepted for jobs)",
     "  With none of these set, the keys of the local quick start (./fleetw start, .data/dev-keys.json) are used;",
     "  FLEET_DATA_DIR points at its data dir when it was started with --data-dir.",
     "  --json                machine-readable output",
