@@ -40,8 +40,11 @@ export type CreateApiKeyResponse = z.infer<typeof CreateApiKeyResponse>;
 export const ListApiKeysResponse = z.object({ keys: z.array(ApiKeyView) });
 export type ListApiKeysResponse = z.infer<typeof ListApiKeysResponse>;
 
+/** Prefixes and ids are printable ASCII; anything else could never match and must not reach SQL. */
+const CredentialRef = z.string().regex(/^[\x21-\x7e]{1,100}$/, "must be 1-100 printable ASCII characters");
+
 /** A key's prefix (`fk_...`, `sha256:...`) or its id. */
-export const ApiKeyRefParams = z.object({ key: z.string().min(1).max(100) });
+export const ApiKeyRefParams = z.object({ key: CredentialRef });
 
 export const RevokeApiKeyResponse = z.object({ api_key: ApiKeyView });
 export type RevokeApiKeyResponse = z.infer<typeof RevokeApiKeyResponse>;
@@ -60,7 +63,7 @@ export const EnrollWorkerResponse = z.object({ token: z.string(), worker_token: 
 export type EnrollWorkerResponse = z.infer<typeof EnrollWorkerResponse>;
 
 /** Without a prefix every token of the worker is revoked. */
-export const RevokeWorkerTokensRequest = z.object({ prefix: z.string().min(1).max(100).optional() });
+export const RevokeWorkerTokensRequest = z.object({ prefix: CredentialRef.optional() });
 export type RevokeWorkerTokensRequest = z.infer<typeof RevokeWorkerTokensRequest>;
 
 export const RevokeWorkerTokensResponse = z.object({ revoked: z.array(WorkerTokenView) });

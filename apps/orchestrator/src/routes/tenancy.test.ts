@@ -156,6 +156,10 @@ describe("clients are tenants", () => {
       const again = await call<{ api_key: { revoked_at: string } }>(t.app, "POST", `/internal/admin/keys/${a.api_key.id}/revoke`);
       expect(again.json.api_key.revoked_at).toBe(revoked.json.api_key.revoked_at);
       expect((await call(t.app, "POST", "/internal/admin/keys/fk_00000000/revoke")).error?.code).toBe("not_found");
+      for (const ref of ["%00", "fk%20x", "%E2%9C%93"]) {
+        const bad = await call(t.app, "POST", `/internal/admin/keys/${ref}/revoke`);
+        expect([bad.status, bad.error?.code], ref).toEqual([400, "invalid_request"]);
+      }
     } finally {
       await replica.close();
       await t.close();
