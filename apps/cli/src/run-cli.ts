@@ -142,7 +142,7 @@ function reportError(io: CliIo, err: unknown, command: Command | undefined): num
   if (err instanceof FleetApiError) {
     const hint =
       err.status === 401
-        ? "\n  the key was refused: check FLEET_API_KEY / INTERNAL_API_KEY against the orchestrator's PUBLIC_API_KEYS / INTERNAL_API_KEY"
+        ? "\n  the key was refused: check INTERNAL_API_KEY against the orchestrator's, and FLEET_API_KEY against `fleet keys list` (revoked?) or its PUBLIC_API_KEYS"
         : "";
     io.stderr.write(`fleet: ${err.describe()}${hint}\n`);
     return 1;
