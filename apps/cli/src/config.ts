@@ -115,6 +115,8 @@ export function loadConnectionConfig(
 export interface WorkerBoxConfig {
   orchestratorUrl: string | undefined;
   internalApiKey: string | undefined;
+  /** The box's own credential (`fleet workers enroll`); the worker sends it instead of INTERNAL_API_KEY. */
+  workerToken: string | undefined;
   workerId: string | undefined;
   inferenceDriver: string;
   inferenceUrl: string | undefined;
@@ -158,6 +160,7 @@ export function loadWorkerBoxConfig(env: NodeJS.ProcessEnv, envFile?: string): W
   return {
     orchestratorUrl: get("BUFFER_ORCHESTRATOR_BASE_URL") ?? get("ORCHESTRATOR_BASE_URL"),
     internalApiKey: get("INTERNAL_API_KEY"),
+    workerToken: get("WORKER_TOKEN"),
     workerId,
     inferenceDriver: get("INFERENCE_DRIVER") ?? WORKER_DEFAULTS.inferenceDriver,
     inferenceUrl: get("INFERENCE_URL"),
@@ -185,6 +188,7 @@ const WORKER_BOX_NAMES = [
   "BUFFER_WORKER_ID",
   "WORKER_MODE",
   "INTERNAL_API_KEY",
+  "WORKER_TOKEN",
   "INFERENCE_DRIVER",
   "INFERENCE_URL",
   "STORAGE",
@@ -210,6 +214,7 @@ export function loadQuickStartWorkerBox(localDataDir: string, workerId?: string)
   return {
     orchestratorUrl: state.data.url,
     internalApiKey: keys.data.internal_api_key,
+    workerToken: undefined,
     workerId: w.worker_id,
     inferenceDriver: w.inference_driver ?? "ffmpeg",
     inferenceUrl: undefined,

@@ -9,6 +9,7 @@ import { doctorCommand } from "./commands/doctor.js";
 import { drainCommand, undrainCommand } from "./commands/drain.js";
 import { gpuBoxCommand } from "./commands/gpu-box.js";
 import { jobsCommand } from "./commands/jobs.js";
+import { keysCommand } from "./commands/keys.js";
 import { submitCommand } from "./commands/submit.js";
 import { workersCommand } from "./commands/workers.js";
 import { loadConnectionConfig, loadLocalOutputMappings, localDataDirFrom } from "./config.js";
@@ -24,6 +25,7 @@ export const COMMANDS: readonly Command[] = [
   cancelCommand,
   drainCommand,
   undrainCommand,
+  keysCommand,
   doctorCommand,
   gpuBoxCommand,
   demoCommand,
@@ -49,7 +51,7 @@ function overview(): string {
     "connection (flags or env):",
     "  --url URL             FLEET_URL, default http://127.0.0.1:8080",
     "  --api-key KEY         FLEET_API_KEY: a public API key (jobs)",
-    "  --internal-key KEY    INTERNAL_API_KEY: the worker API key (workers, drain; also accepted for jobs)",
+    "  --internal-key KEY    INTERNAL_API_KEY: the worker API key (workers, drain, keys; also accepted for jobs)",
     "  With none of these set, the keys of the local quick start (./fleetw start, .data/dev-keys.json) are used;",
     "  FLEET_DATA_DIR points at its data dir when it was started with --data-dir.",
     "  --json                machine-readable output",
@@ -142,7 +144,7 @@ function reportError(io: CliIo, err: unknown, command: Command | undefined): num
   if (err instanceof FleetApiError) {
     const hint =
       err.status === 401
-        ? "\n  the key was refused: check FLEET_API_KEY / INTERNAL_API_KEY against the orchestrator's PUBLIC_API_KEYS / INTERNAL_API_KEY"
+        ? "\n  the key was refused: check INTERNAL_API_KEY against the orchestrator's, and FLEET_API_KEY against `fleet keys list` (revoked?) or its PUBLIC_API_KEYS"
         : "";
     io.stderr.write(`fleet: ${err.describe()}${hint}\n`);
     return 1;

@@ -15,6 +15,8 @@ import { WakeSignal } from "./claims/wake-signal.js";
 import { HeartbeatBatcher } from "./queue/heartbeat-batcher.js";
 import type { Config } from "./config.js";
 import type { DatabaseHandle } from "./db/client.js";
+import { bootstrapClients } from "./auth/bootstrap-clients.js";
+import { CredentialStore } from "./auth/credential-store.js";
 import { createApiKeyAuth } from "./http/api-key-auth.js";
 import { ApiError } from "./http/api-error.js";
 import { handleError } from "./http/error-handler.js";
@@ -23,6 +25,7 @@ import { assertStorableText } from "./http/unstorable-text.js";
 import { resolveHost as defaultResolveHost, type ResolveHost } from "./http/url-guard.js";
 import { startGaugeRefresher } from "./gauge-refresher.js";
 import { Counters } from "./metrics.js";
+import { adminRoutes } from "./routes/admin-routes.js";
 import { attemptRoutes } from "./routes/attempt-routes.js";
 import type { RouteDeps } from "./routes/deps.js";
 import { healthRoutes } from "./routes/health-routes.js";
@@ -135,6 +138,7 @@ export async function buildApp(options: BuildAppOptions): Promise<App> {
         securitySchemes: {
           internalApiKey: { type: "apiKey", in: "header", name: HEADERS.internalApiKey },
           apiKey: { type: "apiKey", in: "header", name: HEADERS.apiKey },
+          workerToken: { type: "http", scheme: "bearer", description: "a per-worker token (fleet workers enroll)" },
         },
       },
     },
@@ -142,7 +146,12 @@ export async function buildApp(options: BuildAppOptions): Promise<App> {
   });
   await app.register(swaggerUi, { routePrefix: "/docs" });
 
-  // 6. Routes, all from the contract's table (contract-route.ts attaches each route's auth hook).
+  // 6. Clients: each PUBLIC_API_KEYS entry is a client (idempotent), before any request can need it.
+  await bootstrapClients(db.db, config.PUBLIC_API_KEYS);
+  const credentials = new CredentialStore(db.db, config.AUTH_CACHE_SEC * 1000);
+  app.decorateRequest("principal", null);
+
+  // 7. Routes, all from the contract's table (contract-route.ts attaches each route's auth hook).
   const wake = new WakeSignal();
   const gauges = startGaugeRefresher(db.db, config, log);
   app.addHook("onClose", () => gauges.stop());
@@ -150,7 +159,8 @@ export async function buildApp(options: BuildAppOptions): Promise<App> {
     config,
     db,
     log,
-    auth: createApiKeyAuth({ internalApiKey: config.INTERNAL_API_KEY, publicApiKeys: config.PUBLIC_API_KEYS }),
+    auth: createApiKeyAuth({ internalApiKey: config.INTERNAL_API_KEY, credentials }),
+    credentials,
     wake,
     heartbeats: new HeartbeatBatcher(db.db, config.LEASE_TTL_SEC),
     counters: options.counters ?? new Counters(),
@@ -161,10 +171,11 @@ export async function buildApp(options: BuildAppOptions): Promise<App> {
   await app.register(workerRoutes(deps));
   await app.register(attemptRoutes(deps));
   await app.register(jobRoutes(deps));
+  await app.register(adminRoutes(deps));
   await app.register(metricsRoutes(deps));
   app.get("/openapi.json", { schema: { hide: true } }, () => app.swagger());
 
-  // 7. Long-poll wake-ups: one LISTEN for the whole app, fanned out to waiting claims.
+  // 8. Long-poll wake-ups: one LISTEN for the whole app, fanned out to waiting claims.
   const unlisten = await db.listen(JOB_QUEUED_CHANNEL, () => wake.wakeAll());
   // preClose runs before the server waits for in-flight requests: held claims answer now instead
   // of keeping a shutdown waiting for up to 30 s.

@@ -31,7 +31,13 @@ export const ConfigSchema = z.object({
   HOST: z.string().min(1).default("0.0.0.0"),
   PORT: z.coerce.number().int().min(0).max(65_535).default(8080),
   INTERNAL_API_KEY: z.string().min(8, "must be at least 8 characters"),
+  /** Each entry becomes a client at start (a bootstrap); `fleet keys create` makes more without a restart. */
   PUBLIC_API_KEYS: KeyList,
+  /**
+   * How long a key or worker-token lookup is remembered; a revocation takes effect on other
+   * replicas within this many seconds (at once on the one that revoked). 0 looks up every request.
+   */
+  AUTH_CACHE_SEC: z.coerce.number().min(0).max(60).default(5),
   WORKER_OFFLINE_AFTER_SEC: Seconds(30),
   LEASE_TTL_SEC: Seconds(30),
   /** Told to workers in every heartbeat reply. */

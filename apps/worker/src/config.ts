@@ -20,6 +20,7 @@ const EnvSchema = z.object({
   BUFFER_ORCHESTRATOR_BASE_URL: OptionalUrl,
   ORCHESTRATOR_BASE_URL: OptionalUrl,
   INTERNAL_API_KEY: OptionalString,
+  WORKER_TOKEN: OptionalString,
   GPU_CLASS: OptionalString,
   GPU_CLASS_NAME: OptionalString,
   BUFFER_CAPACITY: num(z.number().int().min(1).max(64), 1),
@@ -98,7 +99,8 @@ export const WORKER_ENV_NAMES = Object.keys(EnvSchema.shape);
 export interface BufferSettings {
   workerId: string;
   orchestratorUrl: string;
-  internalApiKey: string;
+  /** Null when the box has only its own WORKER_TOKEN. */
+  internalApiKey: string | null;
 }
 
 export interface B2Settings {
@@ -126,6 +128,8 @@ export interface Config {
   /** Orchestrator coordinates for best-effort progress of /generate calls (may exist without a worker id). */
   orchestratorUrl: string | null;
   internalApiKey: string | null;
+  /** Per-worker token (`fleet workers enroll`); sent instead of the shared key when set. */
+  workerToken: string | null;
   gpuClass: string | null;
   capacity: number;
   heartbeatIntervalMs: number;
@@ -202,14 +206,15 @@ export function loadConfig(
 
   const orchestratorUrl = (e.BUFFER_ORCHESTRATOR_BASE_URL ?? e.ORCHESTRATOR_BASE_URL ?? null)?.replace(/\/+$/, "") ?? null;
   const internalApiKey = e.INTERNAL_API_KEY ?? null;
+  const workerToken = e.WORKER_TOKEN ?? null;
   const enabledId = e.BUFFER_WORKER_ID ?? (e.WORKER_MODE?.toLowerCase() === "buffer" ? bufferIdFor(facts.hostname) : null);
   const bufferMissing: string[] = [];
   if (enabledId) {
     if (!orchestratorUrl) bufferMissing.push("BUFFER_ORCHESTRATOR_BASE_URL (or ORCHESTRATOR_BASE_URL)");
-    if (!internalApiKey) bufferMissing.push("INTERNAL_API_KEY");
+    if (!internalApiKey && !workerToken) bufferMissing.push("INTERNAL_API_KEY");
   }
   const buffer =
-    enabledId && orchestratorUrl && internalApiKey ? { workerId: enabledId, orchestratorUrl, internalApiKey } : null;
+    enabledId && orchestratorUrl && (internalApiKey || workerToken) ? { workerId: enabledId, orchestratorUrl, internalApiKey } : null;
 
   const workDir = path.resolve(e.WORK_DIR ?? path.join(facts.tmpdir, "fleet-worker"));
 
@@ -254,6 +259,7 @@ export function loadConfig(
     workerId: enabledId ?? facts.hostname,
     orchestratorUrl,
     internalApiKey,
+    workerToken,
     gpuClass: e.GPU_CLASS ?? e.GPU_CLASS_NAME ?? null,
     capacity: e.BUFFER_CAPACITY,
     heartbeatIntervalMs: Math.round(e.BUFFER_POLL_INTERVAL_SEC * 1000),
@@ -312,6 +318,7 @@ export function describeConfig(config: Config): Record<string, unknown> {
     bufferLoop: config.buffer ? "enabled" : config.bufferDisabledReason,
     orchestratorUrl: config.orchestratorUrl,
     internalApiKeySet: config.internalApiKey !== null,
+    workerTokenSet: config.workerToken !== null,
     gpuClass: config.gpuClass,
     capacity: config.capacity,
     heartbeatIntervalMs: config.heartbeatIntervalMs,

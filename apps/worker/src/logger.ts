@@ -9,6 +9,8 @@ export type { Logger } from "pino";
  */
 const REDACT_PATHS = [
   "internalApiKey",
+  "workerToken",
+  "*.workerToken",
   "appKey",
   "applicationKey",
   "authorization",

@@ -73,7 +73,12 @@ const replySchemas: Record<RouteName, z.ZodType> = {
  * dropped, so a restarted orchestrator is reached again on the next call (the original's
  * long-lived httpx client got stuck, §8.3). Every body is consumed, success or not.
  */
-export function createOrchestratorClient(opts: { baseUrl: string; apiKey: string; timeoutMs: number }): OrchestratorClient {
+export function createOrchestratorClient(opts: { baseUrl: string; apiKey: string | null; workerToken?: string | null; timeoutMs: number }): OrchestratorClient {
+  // A per-worker token lets this box act only as itself; the shared key (the original's mode) is
+  // sent only without one, since the orchestrator would let it act as any worker.
+  const credential: Record<string, string> = opts.workerToken
+    ? { [HEADERS.authorization]: `Bearer ${opts.workerToken}` }
+    : { [HEADERS.internalApiKey]: opts.apiKey ?? "" };
   const base = new URL(opts.baseUrl);
   const prefix = base.pathname.replace(/\/+$/, "");
   const pool = new Pool(base.origin, {
@@ -100,7 +105,7 @@ export function createOrchestratorClient(opts: { baseUrl: string; apiKey: string
       const res = await pool.request({
         method: def.method,
         path: prefix + pathFor(def.path, params),
-        headers: { "content-type": "application/json", [HEADERS.internalApiKey]: opts.apiKey },
+        headers: { "content-type": "application/json", ...credential },
         body: JSON.stringify(body),
         headersTimeout: timeoutMs,
         bodyTimeout: timeoutMs,

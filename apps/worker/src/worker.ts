@@ -57,8 +57,13 @@ export async function startWorker(config: Config, log: Logger, parts: WorkerPart
   const storage = parts.storage ?? createStorage(config, log, () => `${httpServer?.url ?? `http://127.0.0.1:${config.port}`}/outputs`);
   const downloadAgent = createDownloadAgent({ allowPrivate: config.allowPrivateNetworkUrls, connectTimeoutMs: config.limits.downloadConnectTimeoutMs });
   const client: OrchestratorClient | null =
-    config.orchestratorUrl && config.internalApiKey
-      ? createOrchestratorClient({ baseUrl: config.orchestratorUrl, apiKey: config.internalApiKey, timeoutMs: config.orchestratorTimeoutMs })
+    config.orchestratorUrl && (config.internalApiKey || config.workerToken)
+      ? createOrchestratorClient({
+          baseUrl: config.orchestratorUrl,
+          apiKey: config.internalApiKey,
+          workerToken: config.workerToken,
+          timeoutMs: config.orchestratorTimeoutMs,
+        })
       : null;
   const buffer = config.buffer;
   const outbox: Outbox | null =

@@ -6,6 +6,7 @@ import { z } from "zod";
  */
 export const ErrorCode = z.enum([
   "unauthorized",
+  "worker_identity_mismatch",
   "invalid_request",
   "url_not_allowed",
   "output_url_required",
@@ -23,6 +24,8 @@ export type ErrorCode = z.infer<typeof ErrorCode>;
 /** Exhaustive: the compiler refuses a code without a status. */
 export const ERROR_STATUS = {
   unauthorized: 401,
+  /** A per-worker token acting as another worker, or on an attempt another worker holds. */
+  worker_identity_mismatch: 403,
   invalid_request: 400,
   url_not_allowed: 422,
   output_url_required: 422,

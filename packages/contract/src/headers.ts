@@ -2,8 +2,10 @@
 export const HEADERS = {
   /** Shared secret of the worker API; also accepted on the public API for clients of the original. */
   internalApiKey: "x-internal-api-key",
-  /** Public API key, one of PUBLIC_API_KEYS. */
+  /** Public API key: one client's key (`fleet keys create`, or an entry of PUBLIC_API_KEYS). */
   apiKey: "x-api-key",
+  /** `Bearer fw_...`: a per-worker token (`fleet workers enroll`) on the worker API. */
+  authorization: "authorization",
   /** Makes POST /v1/avatar/jobs safe to retry: the same key returns the same job. */
   idempotencyKey: "idempotency-key",
   /** Echoed on every response and in every error body. */

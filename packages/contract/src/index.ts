@@ -1,3 +1,4 @@
+export * from "./admin-api.js";
 export * from "./common.js";
 export * from "./errors.js";
 export * from "./headers.js";

@@ -1,5 +1,15 @@
 import type { z } from "zod";
 import {
+  ApiKeyRefParams,
+  CreateApiKeyRequest,
+  CreateApiKeyResponse,
+  EnrollWorkerResponse,
+  ListApiKeysResponse,
+  RevokeApiKeyResponse,
+  RevokeWorkerTokensRequest,
+  RevokeWorkerTokensResponse,
+} from "./admin-api.js";
+import {
   BufferJobIdParams,
   JobIdParams,
   PublicJobIdParams,
@@ -36,6 +46,11 @@ export interface RouteDef {
   /** Fastify-style path: `:name` segments are params. */
   path: string;
   auth: RouteAuth;
+  /**
+   * `internal` routes a worker may also call with its own token (`Authorization: Bearer fw_...`),
+   * acting only as itself. Every other internal route takes the shared key alone.
+   */
+  workerToken?: boolean;
   summary: string;
   params?: z.ZodType;
   query?: z.ZodType;
@@ -44,6 +59,8 @@ export interface RouteDef {
 }
 
 const errors = { 400: ErrorBody, 401: ErrorBody } as const;
+/** A worker token acting as another worker gets 403 `worker_identity_mismatch`. */
+const workerErrors = { ...errors, 403: ErrorBody } as const;
 
 /**
  * Every route of the orchestrator, as data. The server registers exactly these; clients and tests
@@ -54,36 +71,40 @@ export const routes = {
     method: "POST",
     path: "/internal/buffer/workers/:worker_id/heartbeat",
     auth: "internal",
+    workerToken: true,
     summary: "Record a worker heartbeat: upsert buffer_workers, renew the leases it holds.",
     params: WorkerIdParams,
     body: HeartbeatRequest,
-    responses: { 200: HeartbeatResponse, ...errors },
+    responses: { 200: HeartbeatResponse, ...workerErrors },
   },
   claimJob: {
     method: "POST",
     path: "/internal/buffer/jobs/claim",
     auth: "internal",
+    workerToken: true,
     summary: "Claim the next runnable job (long-polls up to wait_ms).",
     body: ClaimJobRequest,
-    responses: { 200: ClaimJobResponse, ...errors },
+    responses: { 200: ClaimJobResponse, ...workerErrors },
   },
   reportJobStatus: {
     method: "POST",
     path: "/internal/buffer/jobs/:buffer_job_id/status",
     auth: "internal",
+    workerToken: true,
     summary: "Report an attempt's terminal outcome; fenced by buffer_job_id, idempotent.",
     params: BufferJobIdParams,
     body: JobStatusReport,
-    responses: { 200: JobStatusReportResponse, ...errors, 404: ErrorBody, 409: ErrorBody, 422: ErrorBody },
+    responses: { 200: JobStatusReportResponse, ...workerErrors, 404: ErrorBody, 409: ErrorBody, 422: ErrorBody },
   },
   reportProgress: {
     method: "POST",
     path: "/internal/jobs/:job_id/progress",
     auth: "internal",
+    workerToken: true,
     summary: "Report progress of a running job; fenced, never goes backwards.",
     params: JobIdParams,
     body: ProgressReport,
-    responses: { 200: ProgressReportResponse, ...errors, 404: ErrorBody, 409: ErrorBody },
+    responses: { 200: ProgressReportResponse, ...workerErrors, 404: ErrorBody, 409: ErrorBody },
   },
   listWorkers: {
     method: "GET",
@@ -107,6 +128,46 @@ export const routes = {
     summary: "Let a drained worker claim again.",
     params: WorkerIdParams,
     responses: { 200: DrainWorkerResponse, ...errors, 404: ErrorBody },
+  },
+  createApiKey: {
+    method: "POST",
+    path: "/internal/admin/keys",
+    auth: "internal",
+    summary: "Create a client with one API key and a webhook secret; both are shown only in this response.",
+    body: CreateApiKeyRequest,
+    responses: { 201: CreateApiKeyResponse, ...errors },
+  },
+  listApiKeys: {
+    method: "GET",
+    path: "/internal/admin/keys",
+    auth: "internal",
+    summary: "Every API key (prefix, client, created, revoked, last used); never the key itself.",
+    responses: { 200: ListApiKeysResponse, 401: ErrorBody },
+  },
+  revokeApiKey: {
+    method: "POST",
+    path: "/internal/admin/keys/:key/revoke",
+    auth: "internal",
+    summary: "Revoke an API key by prefix or id; requests with it are refused within AUTH_CACHE_SEC.",
+    params: ApiKeyRefParams,
+    responses: { 200: RevokeApiKeyResponse, ...errors, 404: ErrorBody },
+  },
+  enrollWorker: {
+    method: "POST",
+    path: "/internal/admin/workers/:worker_id/tokens",
+    auth: "internal",
+    summary: "Issue a token that lets one worker act as itself only; shown only in this response.",
+    params: WorkerIdParams,
+    responses: { 201: EnrollWorkerResponse, ...errors },
+  },
+  revokeWorkerTokens: {
+    method: "POST",
+    path: "/internal/admin/workers/:worker_id/tokens/revoke",
+    auth: "internal",
+    summary: "Revoke a worker's tokens (all of them, or the one with `prefix`).",
+    params: WorkerIdParams,
+    body: RevokeWorkerTokensRequest,
+    responses: { 200: RevokeWorkerTokensResponse, ...errors, 404: ErrorBody },
   },
   createJob: {
     method: "POST",

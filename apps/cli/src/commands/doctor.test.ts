@@ -108,6 +108,16 @@ describe("fleet doctor", () => {
     expect(run.stdout.trimEnd().split("\n").at(-1)).toBe("1 check failed: key accepted");
   });
 
+  it("on a box with only its WORKER_TOKEN, skips the key and heartbeat checks with the reason instead of failing them", async () => {
+    const run = await doctor({ INTERNAL_API_KEY: "", WORKER_TOKEN: "fw_00000000_not-checked-here" });
+    expect(run.code, run.stdout).toBe(0);
+    expect(line(run.stdout, "key accepted")).toMatch(/^- key accepted\s+skipped: this box uses WORKER_TOKEN/);
+    expect(line(run.stdout, "heartbeat fresh")).toMatch(/^- heartbeat fresh\s+skipped: reading the worker list needs INTERNAL_API_KEY/);
+    const neither = await doctor({ INTERNAL_API_KEY: "" });
+    expect(neither.code).toBe(1);
+    expect(line(neither.stdout, "key accepted")).toMatch(/^✗ key accepted\s+neither WORKER_TOKEN nor INTERNAL_API_KEY is set/);
+  });
+
   it("names the reachability check when the orchestrator is down", async () => {
     const url = `http://127.0.0.1:${await closedPort()}`;
     const run = await doctor({ BUFFER_ORCHESTRATOR_BASE_URL: url });

@@ -1,7 +1,10 @@
+import { WorkerId } from "@fleet/contract";
 import type { WorkerView } from "@fleet/contract";
-import type { Command } from "../command.js";
+import { stringOption } from "../command.js";
+import type { Command, CommandContext } from "../command.js";
 import { formatDuration } from "../format/duration.js";
 import { formatTable, truncate } from "../format/table.js";
+import { UsageError } from "../usage-error.js";
 
 function statusCell(w: WorkerView): string {
   const notes: string[] = [];
@@ -74,12 +77,56 @@ export function workersTable(workers: readonly WorkerView[]): string {
   return formatTable(["WORKER", "STATUS", "ONLINE", "HEARTBEAT", "GPU", "RUNNING", "ENGINE", "ERROR"], rows);
 }
 
+const USAGE = "fleet workers [--json] | fleet workers enroll WORKER_ID | fleet workers revoke-token WORKER_ID [--prefix fw_...]";
+
+function workerIdArgument(id: string | undefined): string {
+  if (id === undefined) throw new UsageError(`usage: ${USAGE}`);
+  if (!WorkerId.safeParse(id).success) throw new UsageError(`${id} is not a worker id`);
+  return id;
+}
+
+/** `fleet workers enroll ID`: a token only this worker can use, printed once. */
+async function enroll({ client, io, json }: CommandContext, workerId: string): Promise<number> {
+  const issued = await client.call("enrollWorker", { params: { worker_id: workerId } });
+  if (json) {
+    io.stdout.write(JSON.stringify(issued, null, 2) + "\n");
+    return 0;
+  }
+  io.stdout.write(
+    [
+      `worker ${workerId} enrolled (token ${issued.worker_token.prefix})`,
+      "",
+      "Shown only now; the orchestrator keeps only its hash. Put it in the worker's .env:",
+      `  WORKER_TOKEN=${issued.token}`,
+      "With it the worker may heartbeat, claim and report only as itself; give that box no INTERNAL_API_KEY.",
+      `Revoke with: fleet workers revoke-token ${workerId} --prefix ${issued.worker_token.prefix}`,
+      "",
+    ].join("\n"),
+  );
+  return 0;
+}
+
+async function revokeToken({ client, io, json, values }: CommandContext, workerId: string): Promise<number> {
+  const prefix = stringOption(values, "prefix");
+  const { revoked } = await client.call("revokeWorkerTokens", { params: { worker_id: workerId }, body: prefix === undefined ? {} : { prefix } });
+  io.stdout.write(
+    json ? JSON.stringify(revoked, null, 2) + "\n" : `worker ${workerId}: revoked ${revoked.map((r) => r.prefix).join(", ")}\n`,
+  );
+  return 0;
+}
+
 export const workersCommand: Command = {
   name: "workers",
-  summary: "List workers by box: status, online, heartbeat age, GPU, running jobs",
-  usage: "fleet workers [--json]",
-  options: {},
-  async run({ client, io, json }) {
+  summary: "List workers by box (status, online, heartbeat age, GPU, running jobs); enroll a worker token or revoke it",
+  usage: USAGE,
+  options: { prefix: { type: "string" } },
+  async run(ctx) {
+    const { client, io, json, positionals } = ctx;
+    const [sub, id, ...extra] = positionals;
+    if (extra.length > 0) throw new UsageError(`usage: ${USAGE}`);
+    if (sub === "enroll") return enroll(ctx, workerIdArgument(id));
+    if (sub === "revoke-token") return revokeToken(ctx, workerIdArgument(id));
+    if (sub !== undefined) throw new UsageError(`unknown workers subcommand ${sub}; usage: ${USAGE}`);
     const { workers } = await client.call("listWorkers");
     if (json) {
       io.stdout.write(JSON.stringify(workers, null, 2) + "\n");

@@ -46,9 +46,18 @@ export async function checkOrchestrator(cfg: WorkerBoxConfig, timeoutMs: number)
     );
     return results;
   }
+  if (cfg.internalApiKey === undefined && cfg.workerToken !== undefined) {
+    // A worker token opens only the worker's own heartbeat/claim/report routes: checking it here
+    // would write a heartbeat and fake liveness, and reading the worker list needs the shared key.
+    results.push(
+      skip(CHECK_KEY, "this box uses WORKER_TOKEN; the orchestrator checks it on every heartbeat (the worker logs buffer_worker_heartbeat_ok, or a 401/403 buffer_worker_loop_error)"),
+      skip(CHECK_HEARTBEAT, "reading the worker list needs INTERNAL_API_KEY: pass --internal-key from an operator's machine, or run fleet workers there"),
+    );
+    return results;
+  }
   if (cfg.internalApiKey === undefined) {
     results.push(
-      fail(CHECK_KEY, "INTERNAL_API_KEY is not set", "set INTERNAL_API_KEY to the value in the orchestrator's .env"),
+      fail(CHECK_KEY, "neither WORKER_TOKEN nor INTERNAL_API_KEY is set", "set WORKER_TOKEN from `fleet workers enroll WORKER_ID` (or INTERNAL_API_KEY, the shared key, to the value in the orchestrator's .env)"),
       skip(CHECK_HEARTBEAT, "needs an accepted key"),
     );
     return results;

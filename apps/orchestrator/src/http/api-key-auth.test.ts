@@ -1,9 +1,10 @@
-import { pathFor, routes, type ErrorBody, type RouteDef } from "@fleet/contract";
+import { pathFor, routes, type EnrollWorkerResponse, type ErrorBody, type RouteDef } from "@fleet/contract";
 import type pino from "pino";
 import { Writable } from "node:stream";
 import { describe, expect, test } from "vitest";
 import { createLogger } from "../logging/create-logger.js";
 import {
+  call,
   dbTest,
   INTERNAL_KEY,
   PUBLIC_KEY,
@@ -15,6 +16,7 @@ const SAMPLE_PARAMS: Record<string, string> = {
   buffer_job_id: "2b1f0f3e-7c55-4d1a-9d61-0c4b2f5e8a11",
   job_id: "3c2a1b4d-8e66-4f2b-8a72-1d5c3e6f9b22",
   id: "4d3b2c5e-9f77-4a3c-9b83-2e6d4f7a0c33",
+  key: "fk_00000000",
 };
 
 const SAMPLE_BODIES: Partial<Record<keyof typeof routes, unknown>> = {
@@ -23,6 +25,8 @@ const SAMPLE_BODIES: Partial<Record<keyof typeof routes, unknown>> = {
   reportJobStatus: { status: "failed", error: "x" },
   reportProgress: { progress: 0.5, worker_id: "auth-probe" },
   createJob: { video_url: "https://93.184.216.34/v.mp4", audio_url: "https://93.184.216.34/a.wav" },
+  createApiKey: { name: "auth probe" },
+  revokeWorkerTokens: {},
 };
 
 /** Rebuilds full "METHOD /path" entries from Fastify's printed route tree (4 columns per level). */
@@ -52,6 +56,10 @@ describe("API keys", () => {
       for (const route of registered) expect(tableRoutes, `${route} is not in the contract's route table`).toContain(route);
 
       const wrongKeys = ["wrong-key-000000001", `${INTERNAL_KEY}x`, INTERNAL_KEY.slice(0, -1)];
+      // A real worker token opens only the routes a worker calls, never the operators' or clients' routes.
+      const enrolled = await call<EnrollWorkerResponse>(t.app, "POST", "/internal/admin/workers/auth-probe/tokens");
+      expect(enrolled.status).toBe(201);
+      const workerToken = enrolled.json.token;
       expect(protectedRoutes.length).toBeGreaterThanOrEqual(11);
       for (const [name, route] of protectedRoutes) {
         expect(t.app.hasRoute({ method: route.method, url: route.path }), `${name} is not registered`).toBe(true);
@@ -65,6 +73,8 @@ describe("API keys", () => {
         ];
         // A public key never opens the worker API.
         if (route.auth === "internal") attempts.push({ "x-api-key": PUBLIC_KEY }, { "x-internal-api-key": PUBLIC_KEY });
+        if (route.workerToken !== true) attempts.push({ authorization: `Bearer ${workerToken}` }, { "x-api-key": workerToken });
+        else attempts.push({ authorization: `Bearer ${workerToken}x` }, { authorization: workerToken }, { "x-internal-api-key": workerToken });
         for (const headers of attempts) {
           const res = await t.app.inject({
             method: route.method,
@@ -83,11 +93,20 @@ describe("API keys", () => {
           ...(body === undefined ? {} : { payload: body as Record<string, unknown> }),
         });
         expect(ok.statusCode, `${name}: ${ok.body}`).not.toBe(401);
+        if (route.workerToken === true) {
+          const asWorker = await t.app.inject({
+            method: route.method,
+            url,
+            headers: { authorization: `Bearer ${workerToken}` },
+            ...(body === undefined ? {} : { payload: body as Record<string, unknown> }),
+          });
+          expect(asWorker.statusCode, `${name} with the worker token: ${asWorker.body}`).not.toBe(401);
+        }
       }
 
       const logText = t.logs.join("\n");
       expect(t.logs.length).toBeGreaterThan(0);
-      for (const secret of [INTERNAL_KEY, PUBLIC_KEY, ...wrongKeys]) expect(logText).not.toContain(secret);
+      for (const secret of [INTERNAL_KEY, PUBLIC_KEY, workerToken, ...wrongKeys]) expect(logText).not.toContain(secret);
     } finally {
       await t.close();
     }

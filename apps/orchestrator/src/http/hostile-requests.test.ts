@@ -13,7 +13,7 @@ dbTest("a body nested thousands of levels deep is a 400 on every route that read
     const jobId = await createJobId(t.app);
     const attempt = await claimJob(t.app, "w1");
     const before = await snapshotTables(t.db);
-    const params = { worker_id: "w1", buffer_job_id: attempt.buffer_job_id, job_id: jobId, id: jobId };
+    const params = { worker_id: "w1", buffer_job_id: attempt.buffer_job_id, job_id: jobId, id: jobId, key: "fk_00000000" };
     const bodies = [nested(5_000), nestedObject(5_000), `{"metadata":${nested(20_000, "{\"x\":", "}").replaceAll("}{", "1}{")}}`, `[${nested(MAX_JSON_DEPTH)}]`];
     for (const route of Object.values(routes).filter((r) => r.method === "POST")) {
       for (const payload of bodies) {

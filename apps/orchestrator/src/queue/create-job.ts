@@ -13,27 +13,28 @@ export type CreateJobResult =
  * Inserts a queued job (the insert trigger wakes long-polling claims). With an Idempotency-Key,
  * `on conflict do nothing` waits for a concurrent insert of the same key to commit, so two
  * racing retries end with one job: the loser reads the winner's row and compares body hashes.
+ * Keys are unique per client, so one client's key never finds (or blocks) another client's job.
  */
 export async function createJob(
   db: Executor,
   input: CreateJobRequest,
-  options: { maxAttempts: number; idempotencyKey?: string; requestHash?: string },
+  options: { clientId: string; maxAttempts: number; idempotencyKey?: string; requestHash?: string },
 ): Promise<CreateJobResult> {
   const inserted = await queryRows<JobRow>(
     db,
     sql`insert into jobs (video_url, audio_url, aspect_ratio, resolution, params, webhook_url, metadata,
-                          priority, max_attempts, idempotency_key, request_hash)
+                          priority, max_attempts, client_id, idempotency_key, request_hash)
         values (${input.video_url}, ${input.audio_url}, ${input.aspect_ratio}, ${input.resolution},
                 ${jsonb(input.params)}, ${input.webhook_url ?? null}, ${jsonb(input.metadata)},
-                ${input.priority}, ${options.maxAttempts}, ${options.idempotencyKey ?? null},
+                ${input.priority}, ${options.maxAttempts}, ${options.clientId}, ${options.idempotencyKey ?? null},
                 ${options.requestHash ?? null})
-        on conflict (idempotency_key) do nothing
+        on conflict (client_id, idempotency_key) do nothing
         returning *`,
   );
   if (inserted[0]) return { kind: "created", job: inserted[0] };
   const [existing] = await queryRows<JobRow>(
     db,
-    sql`select * from jobs where idempotency_key = ${options.idempotencyKey ?? null}`,
+    sql`select * from jobs where client_id = ${options.clientId} and idempotency_key = ${options.idempotencyKey ?? null}`,
   );
   if (!existing || existing.request_hash !== (options.requestHash ?? null)) return { kind: "idempotency_conflict" };
   return { kind: "existing", job: existing };

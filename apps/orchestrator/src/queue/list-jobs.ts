@@ -2,6 +2,7 @@ import type { JobStatus } from "@fleet/contract";
 import { sql } from "drizzle-orm";
 import { queryRows, type Executor } from "../db/client.js";
 import type { JobRow } from "../views/job-view.js";
+import { visibleTo, type JobScope } from "./job-scope.js";
 
 /**
  * Newest first, keyset-paged on (created_at, id). The cursor carries created_at as PostgreSQL's
@@ -12,9 +13,9 @@ import type { JobRow } from "../views/job-view.js";
  */
 export async function listJobs(
   db: Executor,
-  options: { status?: JobStatus; limit: number; after?: { createdAt: string; id: string } },
+  options: { scope: JobScope; status?: JobStatus; limit: number; after?: { createdAt: string; id: string } },
 ): Promise<{ jobs: JobRow[]; next: { createdAt: string; id: string } | null }> {
-  const filters = [sql`true`];
+  const filters = [visibleTo(options.scope)];
   if (options.status) filters.push(sql`status = ${options.status}`);
   if (options.after) filters.push(sql`(created_at, id) < (${options.after.createdAt}::timestamptz, ${options.after.id}::uuid)`);
   const rows = await queryRows<JobRow & { created_at_text: string }>(

@@ -1,21 +1,37 @@
 import { routes } from "@fleet/contract";
 import type { FastifyPluginCallbackZod } from "fastify-type-provider-zod";
+import type { Principal } from "../auth/principal.js";
 import { claimWithWait } from "../claims/claim-with-wait.js";
 import { ApiError } from "../http/api-error.js";
+import { principalOf } from "../http/api-key-auth.js";
+import { assertActsAs } from "../http/worker-identity.js";
+import { findAttemptWorker } from "../queue/find-attempt-worker.js";
 import { reportAttemptStatus } from "../queue/report-attempt-status.js";
 import { reportProgress } from "../queue/report-progress.js";
 import { toIso } from "../views/timestamps.js";
 import { contractRoute } from "./contract-route.js";
 import type { RouteDeps } from "./deps.js";
 
-/** Claim, terminal status and progress: the routes that move a job through its attempts. */
+/**
+ * Claim, terminal status and progress: the routes that move a job through its attempts. With a
+ * worker token they act only for that worker: its own claims, its own attempts' reports.
+ */
 export function attemptRoutes(deps: RouteDeps): FastifyPluginCallbackZod {
   const { config, db, auth, wake, counters } = deps;
+
+  /** Under a worker token, the attempt must be one that worker claimed (unknown ones fall through to 404). */
+  const assertOwnAttempt = async (principal: Principal, bufferJobId: string): Promise<void> => {
+    if (principal.kind !== "worker") return;
+    const holder = await findAttemptWorker(db.db, bufferJobId);
+    if (holder !== null) assertActsAs(principal, holder, `the worker holding attempt ${bufferJobId}`);
+  };
+
   const tags = ["worker API"];
   return (app, _options, done) => {
     app.route({
       ...contractRoute(routes.claimJob, auth, tags),
       handler: async (request, reply) => {
+        assertActsAs(principalOf(request), request.body.worker_id, `worker ${request.body.worker_id}`);
         // Stop waiting when the worker hangs up: its claim would otherwise take a job nobody reads.
         // (The response's "close" fires when the connection drops before we answered; the
         // request's own "close" only means its body was read.)
@@ -66,6 +82,7 @@ export function attemptRoutes(deps: RouteDeps): FastifyPluginCallbackZod {
       handler: async (request) => {
         const bufferJobId = request.params.buffer_job_id;
         const report = request.body;
+        await assertOwnAttempt(principalOf(request), bufferJobId);
         if (report.status === "succeeded" && !report.output_url) {
           throw new ApiError("output_url_required", "a succeeded report must carry output_url");
         }
@@ -95,6 +112,9 @@ export function attemptRoutes(deps: RouteDeps): FastifyPluginCallbackZod {
     app.route({
       ...contractRoute(routes.reportProgress, auth, tags),
       handler: async (request) => {
+        const principal = principalOf(request);
+        assertActsAs(principal, request.body.worker_id, `worker ${request.body.worker_id}`);
+        if (request.body.buffer_job_id) await assertOwnAttempt(principal, request.body.buffer_job_id);
         const outcome = await reportProgress(db.db, request.params.job_id, request.body);
         if (outcome.kind === "not_found") throw new ApiError("not_found", `unknown job ${request.params.job_id}`);
         if (outcome.kind === "lease_lost") {

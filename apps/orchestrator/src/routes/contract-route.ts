@@ -10,11 +10,17 @@ type Opt<R, K extends string> = R extends Record<K, infer S> ? S : undefined;
  */
 export function contractRoute<const R extends RouteDef>(route: R, auth: ApiKeyAuth, tags: string[]) {
   const security: Record<string, string[]>[] =
-    route.auth === "internal" ? [{ internalApiKey: [] }] : route.auth === "public" ? [{ apiKey: [] }, { internalApiKey: [] }] : [];
+    route.auth === "internal"
+      ? route.workerToken === true
+        ? [{ internalApiKey: [] }, { workerToken: [] }]
+        : [{ internalApiKey: [] }]
+      : route.auth === "public"
+        ? [{ apiKey: [] }, { internalApiKey: [] }]
+        : [];
   return {
     method: route.method,
     url: route.path,
-    onRequest: auth.hookFor(route.auth),
+    onRequest: auth.hookFor(route),
     schema: {
       summary: route.summary,
       tags,

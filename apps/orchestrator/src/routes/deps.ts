@@ -1,4 +1,5 @@
 import type { Logger } from "pino";
+import type { CredentialStore } from "../auth/credential-store.js";
 import type { WakeSignal } from "../claims/wake-signal.js";
 import type { Config } from "../config.js";
 import type { GaugeRefresher } from "../gauge-refresher.js";
@@ -14,6 +15,7 @@ export interface RouteDeps {
   db: DatabaseHandle;
   log: Logger;
   auth: ApiKeyAuth;
+  credentials: CredentialStore;
   wake: WakeSignal;
   heartbeats: HeartbeatBatcher;
   counters: Counters;

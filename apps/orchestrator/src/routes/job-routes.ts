@@ -1,11 +1,14 @@
 import { createHash } from "node:crypto";
 import { HEADERS, routes, type CreateJobRequest } from "@fleet/contract";
 import type { FastifyPluginCallbackZod } from "fastify-type-provider-zod";
+import { INTERNAL_CLIENT_ID } from "../auth/principal.js";
 import { ApiError } from "../http/api-error.js";
+import { principalOf } from "../http/api-key-auth.js";
 import { assertPublicUrl } from "../http/url-guard.js";
 import { cancelJob } from "../queue/cancel-job.js";
 import { createJob } from "../queue/create-job.js";
 import { getJob } from "../queue/get-job.js";
+import { jobScopeOf } from "../queue/job-scope.js";
 import { listJobs } from "../queue/list-jobs.js";
 import { toJobView } from "../views/job-view.js";
 import { decodeCursor, encodeCursor } from "./job-cursor.js";
@@ -24,7 +27,11 @@ function requestHash(body: CreateJobRequest): string {
   return createHash("sha256").update(canonical).digest("hex");
 }
 
-/** The public job API: create, get, list, cancel. */
+/**
+ * The public job API: create, get, list, cancel. Every job belongs to the client that created it
+ * (the internal key's jobs to the internal client); another client's job answers exactly as a
+ * missing one does, so ids cannot be probed.
+ */
 export function jobRoutes(deps: RouteDeps): FastifyPluginCallbackZod {
   const { config, db, auth, resolveHost } = deps;
   const tags = ["jobs"];
@@ -44,7 +51,9 @@ export function jobRoutes(deps: RouteDeps): FastifyPluginCallbackZod {
           await assertPublicUrl("audio_url", body.audio_url, resolveHost);
           if (body.webhook_url) await assertPublicUrl("webhook_url", body.webhook_url, resolveHost);
         }
+        const principal = principalOf(request);
         const result = await createJob(db.db, body, {
+          clientId: principal.kind === "client" ? principal.clientId : INTERNAL_CLIENT_ID,
           maxAttempts: config.MAX_ATTEMPTS,
           ...(rawKey ? { idempotencyKey: rawKey, requestHash: requestHash(body) } : {}),
         });
@@ -59,7 +68,7 @@ export function jobRoutes(deps: RouteDeps): FastifyPluginCallbackZod {
     app.route({
       ...contractRoute(routes.getJob, auth, tags),
       handler: async (request) => {
-        const row = await getJob(db.db, request.params.id);
+        const row = await getJob(db.db, request.params.id, jobScopeOf(principalOf(request)));
         if (!row) throw new ApiError("not_found", `unknown job ${request.params.id}`);
         return toJobView(row);
       },
@@ -70,7 +79,8 @@ export function jobRoutes(deps: RouteDeps): FastifyPluginCallbackZod {
       handler: async (request) => {
         const { status, limit, cursor } = request.query;
         const after = cursor === undefined ? undefined : decodeCursor(cursor);
-        const page = await listJobs(db.db, { limit, ...(status ? { status } : {}), ...(after ? { after } : {}) });
+        const scope = jobScopeOf(principalOf(request));
+        const page = await listJobs(db.db, { scope, limit, ...(status ? { status } : {}), ...(after ? { after } : {}) });
         return { jobs: page.jobs.map(toJobView), next_cursor: page.next ? encodeCursor(page.next) : null };
       },
     });
@@ -78,7 +88,7 @@ export function jobRoutes(deps: RouteDeps): FastifyPluginCallbackZod {
     app.route({
       ...contractRoute(routes.cancelJob, auth, tags),
       handler: async (request) => {
-        const outcome = await cancelJob(db.db, request.params.id);
+        const outcome = await cancelJob(db.db, request.params.id, jobScopeOf(principalOf(request)));
         switch (outcome.kind) {
           case "not_found":
             throw new ApiError("not_found", `unknown job ${request.params.id}`);

@@ -1,6 +1,8 @@
 import { routes } from "@fleet/contract";
 import type { FastifyPluginCallbackZod } from "fastify-type-provider-zod";
 import { ApiError } from "../http/api-error.js";
+import { principalOf } from "../http/api-key-auth.js";
+import { assertActsAs } from "../http/worker-identity.js";
 import { listWorkers } from "../queue/list-workers.js";
 import { setWorkerDrain } from "../queue/set-worker-drain.js";
 import { toWorkerView } from "../views/worker-view.js";
@@ -15,6 +17,8 @@ export function workerRoutes(deps: RouteDeps): FastifyPluginCallbackZod {
     app.route({
       ...contractRoute(routes.heartbeat, auth, tags),
       handler: async (request) => {
+        // A token heartbeating as another worker could renew its leases or report it draining.
+        assertActsAs(principalOf(request), request.params.worker_id, `worker ${request.params.worker_id}`);
         const outcome = await heartbeats.record(request.params.worker_id, request.body);
         counters.heartbeats++;
         if (outcome.lost.length > 0 || outcome.cancel.length > 0) {

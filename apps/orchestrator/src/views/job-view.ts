@@ -28,6 +28,8 @@ export interface JobRow {
   metrics: Record<string, unknown> | null;
   error: string | null;
   error_info: ErrorInfo | null;
+  /** Null only for jobs created before clients existed. */
+  client_id: string | null;
   idempotency_key: string | null;
   request_hash: string | null;
   created_at: string;

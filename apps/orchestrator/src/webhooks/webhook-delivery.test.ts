@@ -1,14 +1,16 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
-import { verifyWebhook, WebhookPayload } from "@fleet/contract";
+import { verifyWebhook, WebhookPayload, type CreateApiKeyResponse, type JobView } from "@fleet/contract";
 import { staticResolver } from "@fleet/egress";
 import { sql } from "drizzle-orm";
 import { describe, expect } from "vitest";
 import { queryRows, type Executor } from "../db/client.js";
 import {
+  call,
   claimJob,
   createJobId,
   dbTest,
   heartbeat,
+  PUBLIC_KEY,
   reportStatus,
   startTestApp,
   type TestApp,
@@ -72,7 +74,53 @@ async function deliveryOf(db: Executor, jobId: string) {
   return row;
 }
 
+/** Runs one job of the client holding `apiKey` to success; its webhook goes to `webhookUrl`. */
+async function finishClientJob(t: TestApp, apiKey: string, webhookUrl: string, workerId: string): Promise<string> {
+  await heartbeat(t.app, workerId);
+  const created = await call<JobView>(t.app, "POST", "/v1/avatar/jobs", {
+    key: null,
+    headers: { "x-api-key": apiKey },
+    body: { video_url: "https://93.184.216.34/a.mp4", audio_url: "https://93.184.216.34/a.wav", webhook_url: webhookUrl },
+  });
+  if (created.status !== 201) throw new Error(`create failed: ${created.body}`);
+  const job = await claimJob(t.app, workerId);
+  await reportStatus(t.app, job.buffer_job_id, { status: "succeeded", output_url: "https://93.184.216.34/o.mp4" });
+  return created.json.id;
+}
+
 describe("terminal webhooks", () => {
+  dbTest("each client's deliveries are signed with its own secret: A's verify with A's only, and bootstrap clients keep WEBHOOK_SECRET", async ({ databaseUrl }) => {
+    const t = await startTestApp(databaseUrl, { ALLOW_PRIVATE_NETWORK_URLS: "true", WEBHOOK_SECRET: SECRET });
+    const receiver = await startReceiver((_n, res) => res.writeHead(204).end());
+    const delivery = startWebhookDelivery(t.db.db, t.config, t.log, { pollMs: 100 });
+    try {
+      const keys = async (name: string) => (await call<CreateApiKeyResponse>(t.app, "POST", "/internal/admin/keys", { body: { name } })).json;
+      const a = await keys("client a");
+      const b = await keys("client b");
+      expect(a.webhook_secret).not.toBe(b.webhook_secret);
+      const jobA = await finishClientJob(t, a.key, `${receiver.url}?client=a`, "w1");
+      const jobBootstrap = await finishClientJob(t, PUBLIC_KEY, `${receiver.url}?client=bootstrap`, "w2");
+      await waitFor("both deliveries", () => receiver.received.length >= 2);
+      const now = Math.floor(Date.now() / 1000);
+      const byJob = (id: string) => {
+        const r = receiver.received.find((x) => (JSON.parse(x.body) as { job: { id: string } }).job.id === id);
+        if (!r) throw new Error(`no delivery for ${id}`);
+        return { body: r.body, signature: r.headers["x-fleet-signature"] as string };
+      };
+      const deliveredA = byJob(jobA);
+      expect(verifyWebhook(a.webhook_secret, deliveredA.body, deliveredA.signature, now)).toBe(true);
+      expect(verifyWebhook(b.webhook_secret, deliveredA.body, deliveredA.signature, now)).toBe(false);
+      expect(verifyWebhook(SECRET, deliveredA.body, deliveredA.signature, now)).toBe(false);
+      const deliveredBootstrap = byJob(jobBootstrap);
+      expect(verifyWebhook(SECRET, deliveredBootstrap.body, deliveredBootstrap.signature, now)).toBe(true);
+      expect(verifyWebhook(a.webhook_secret, deliveredBootstrap.body, deliveredBootstrap.signature, now)).toBe(false);
+    } finally {
+      await delivery.stop();
+      await receiver.close();
+      await t.close();
+    }
+  });
+
   dbTest("a failing endpoint is retried with backoff until it accepts; every delivery is signed", async ({ databaseUrl }) => {
     const t = await startTestApp(databaseUrl, { ALLOW_PRIVATE_NETWORK_URLS: "true", WEBHOOK_SECRET: SECRET });
     const receiver = await startReceiver((n, res) => res.writeHead(n <= 2 ? 503 : 204).end());

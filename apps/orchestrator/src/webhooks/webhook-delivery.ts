@@ -6,8 +6,10 @@ import type { Executor } from "../db/client.js";
 import { startLoop, type Loop } from "../loop.js";
 import type { Counters } from "../metrics.js";
 import { getJob } from "../queue/get-job.js";
+import { ALL_JOBS } from "../queue/job-scope.js";
 import { toJobView } from "../views/job-view.js";
 import { claimDueDeliveries, type DeliveryRow } from "./claim-due-deliveries.js";
+import { findWebhookSecret } from "./find-webhook-secret.js";
 import { markDelivered, markFailedAttempt } from "./record-delivery-result.js";
 import { sendWebhook } from "./send-webhook.js";
 import { createWebhookDispatcher } from "./webhook-dispatcher.js";
@@ -41,13 +43,15 @@ export function startWebhookDelivery(
   const inFlight = new Set<Promise<void>>();
 
   const deliver = async (row: DeliveryRow): Promise<void> => {
-    const job = await getJob(db, row.job_id);
+    const job = await getJob(db, row.job_id, ALL_JOBS);
     if (!job) return;
+    // Each client's deliveries carry its own secret, so one client cannot forge another's.
+    const secret = await findWebhookSecret(db, job.client_id, config.WEBHOOK_SECRET);
     const result = await sendWebhook(
       dispatcher,
       row.url,
       { event: row.event as WebhookEvent, delivered_at: new Date().toISOString(), job: toJobView(job) },
-      { secret: config.WEBHOOK_SECRET, timeoutMs },
+      { secret, timeoutMs },
     );
     const fields = { deliveryId: row.id, jobId: row.job_id, event: row.event, attempt: row.attempts };
     if (result.ok) {

@@ -1,5 +1,6 @@
 import { sql } from "drizzle-orm";
-import { boolean, check, doublePrecision, index, integer, jsonb, pgTable, text, uuid } from "drizzle-orm/pg-core";
+import { boolean, check, doublePrecision, index, integer, jsonb, pgTable, text, uniqueIndex, uuid } from "drizzle-orm/pg-core";
+import { clients } from "./clients.js";
 import { timestamptz } from "./columns.js";
 
 /**
@@ -37,7 +38,13 @@ export const jobs = pgTable(
     metrics: jsonb("metrics"),
     error: text("error"),
     errorInfo: jsonb("error_info"),
-    idempotencyKey: text("idempotency_key").unique("jobs_idempotency_key_unique"),
+    /**
+     * The client that created the job. Null only for jobs created before clients existed
+     * (migration 0002): the internal key and bootstrap clients see those (docs/tenancy.md).
+     */
+    clientId: uuid("client_id").references(() => clients.id),
+    /** Unique per client (see the index below), so one client's key never finds another's job. */
+    idempotencyKey: text("idempotency_key"),
     /** sha256 of the create body, so a reused Idempotency-Key with another body is refused. */
     requestHash: text("request_hash"),
     createdAt: timestamptz("created_at").notNull().defaultNow(),
@@ -58,6 +65,9 @@ export const jobs = pgTable(
     // Newest-first listing with a (created_at, id) cursor.
     index("jobs_created_at_idx").on(t.createdAt.desc(), t.id.desc()),
     index("jobs_status_created_at_idx").on(t.status, t.createdAt.desc(), t.id.desc()),
+    uniqueIndex("jobs_client_idempotency_key_idx").on(t.clientId, t.idempotencyKey),
+    // A client's own listing, newest first, without reading other clients' rows.
+    index("jobs_client_created_at_idx").on(t.clientId, t.createdAt.desc(), t.id.desc()),
   ],
 );
 
