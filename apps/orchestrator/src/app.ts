@@ -25,6 +25,7 @@ import { attemptRoutes } from "./routes/attempt-routes.js";
 import type { RouteDeps } from "./routes/deps.js";
 import { healthRoutes } from "./routes/health-routes.js";
 import { jobRoutes } from "./routes/job-routes.js";
+import { mainTierRoutes } from "./routes/main-tier-routes.js";
 import { metricsRoutes } from "./routes/metrics-routes.js";
 import { workerRoutes } from "./routes/worker-routes.js";
 
@@ -142,13 +143,14 @@ export async function buildApp(options: BuildAppOptions): Promise<App> {
     log,
     auth: createApiKeyAuth({ internalApiKey: config.INTERNAL_API_KEY, publicApiKeys: config.PUBLIC_API_KEYS }),
     wake,
-    heartbeats: new HeartbeatBatcher(db.db, config.LEASE_TTL_SEC),
+    heartbeats: new HeartbeatBatcher(db.db, { leaseTtlSec: config.LEASE_TTL_SEC, legacyLeaseTtlSec: config.LEGACY_LEASE_TTL_SEC }),
     counters: options.counters ?? new Counters(),
     resolveHost: options.resolveHost ?? defaultResolveHost,
   };
   await app.register(healthRoutes(deps));
   await app.register(workerRoutes(deps));
   await app.register(attemptRoutes(deps));
+  await app.register(mainTierRoutes(deps));
   await app.register(jobRoutes(deps));
   await app.register(metricsRoutes(deps));
   app.get("/openapi.json", { schema: { hide: true } }, () => app.swagger());

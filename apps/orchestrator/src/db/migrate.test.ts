@@ -46,7 +46,7 @@ describe("db:migrate", () => {
       );
       expect(tables).toEqual(["buffer_jobs", "buffer_workers", "jobs", "webhook_deliveries"]);
       const applied = await admin(url, async (c) => (await c.query("select * from drizzle.__drizzle_migrations")).rowCount);
-      expect(applied).toBe(2);
+      expect(applied).toBe(3);
       // Running it again is a no-op.
       expect((await migrateCli(url)).code).toBe(0);
     } finally {

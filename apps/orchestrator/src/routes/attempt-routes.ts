@@ -1,9 +1,12 @@
-import { routes } from "@fleet/contract";
+import { routes, type JobStatus, type JobStatusReport } from "@fleet/contract";
+import { sql } from "drizzle-orm";
+import type { FastifyBaseLogger } from "fastify";
 import type { FastifyPluginCallbackZod } from "fastify-type-provider-zod";
+import { queryRows, type Executor } from "../db/client.js";
 import { claimWithWait } from "../claims/claim-with-wait.js";
 import { ApiError } from "../http/api-error.js";
 import { reportAttemptStatus } from "../queue/report-attempt-status.js";
-import { reportProgress } from "../queue/report-progress.js";
+import { findReportedAttempt, reportProgress } from "../queue/report-progress.js";
 import { toIso } from "../views/timestamps.js";
 import { contractRoute } from "./contract-route.js";
 import type { RouteDeps } from "./deps.js";
@@ -28,7 +31,9 @@ export function attemptRoutes(deps: RouteDeps): FastifyPluginCallbackZod {
           const result = await claimWithWait(db.db, wake, {
             workerId: request.body.worker_id,
             leaseTtlSec: config.LEASE_TTL_SEC,
+            legacyLeaseTtlSec: config.LEGACY_LEASE_TTL_SEC,
             offlineAfterSec: config.WORKER_OFFLINE_AFTER_SEC,
+            spillAfterSec: config.BUFFER_SPILL_AFTER_SEC,
             waitMs: request.body.wait_ms,
             signal: gone.signal,
           });
@@ -66,37 +71,32 @@ export function attemptRoutes(deps: RouteDeps): FastifyPluginCallbackZod {
       handler: async (request) => {
         const bufferJobId = request.params.buffer_job_id;
         const report = request.body;
-        if (report.status === "succeeded" && !report.output_url) {
-          throw new ApiError("output_url_required", "a succeeded report must carry output_url");
-        }
-        const outcome = await reportAttemptStatus(db.db, bufferJobId, report, {
-          retryBackoffBaseSec: config.RETRY_BACKOFF_BASE_SEC,
-          quarantineAfterFailures: config.QUARANTINE_AFTER_FAILURES,
-          quarantineSec: config.QUARANTINE_SEC,
-        });
-        counters.statusReports++;
-        switch (outcome.kind) {
-          case "not_found":
-            throw new ApiError("not_found", `unknown buffer_job_id ${bufferJobId}`);
-          case "lease_lost":
-            counters.leaseLost++;
-            request.log.warn({ bufferJobId, reported: report.status, attemptStatus: outcome.attemptStatus }, "status_report_lease_lost");
-            throw new ApiError("lease_lost", `attempt ${bufferJobId} no longer holds its job (it is ${outcome.attemptStatus})`);
-          case "repeated":
-            return { detail: "ok" as const, job_status: outcome.jobStatus };
-          case "applied":
-            request.log.info({ bufferJobId, reported: report.status, jobStatus: outcome.jobStatus }, "status_report_applied");
-            if (outcome.quarantined) request.log.warn({ bufferJobId }, "worker_quarantined");
-            return { detail: "ok" as const, job_status: outcome.jobStatus };
-        }
+        const outcome = await applyTerminalReport(deps, bufferJobId, report, request.log);
+        return { detail: "ok" as const, job_status: outcome.jobStatus };
       },
     });
 
     app.route({
       ...contractRoute(routes.reportProgress, auth, tags),
       handler: async (request) => {
-        const outcome = await reportProgress(db.db, request.params.job_id, request.body);
-        if (outcome.kind === "not_found") throw new ApiError("not_found", `unknown job ${request.params.job_id}`);
+        const jobId = request.params.job_id;
+        const report = request.body;
+        if (report.status === "succeeded" || report.status === "failed") {
+          // The original main-tier worker's final report: it has no /status route and no
+          // buffer_job_id, so the attempt is the one this worker holds, and the report is applied
+          // (fenced, idempotent) exactly as a /status report of that attempt would be.
+          const bufferJobId = report.buffer_job_id ?? (await findReportedAttempt(db.db, jobId, report.worker_id));
+          if (!bufferJobId) {
+            counters.leaseLost++;
+            if (!(await jobExists(db.db, jobId))) throw new ApiError("not_found", `unknown job ${jobId}`);
+            throw new ApiError("lease_lost", `worker ${report.worker_id} holds no attempt of job ${jobId}`);
+          }
+          const terminal = { status: report.status, error: report.error ?? null, output_url: report.output_url ?? null, metrics: report.metrics ?? null };
+          const outcome = await applyTerminalReport(deps, bufferJobId, terminal, request.log);
+          return { detail: "ok" as const, progress: outcome.jobStatus === "succeeded" ? 1 : report.progress, job_status: outcome.jobStatus };
+        }
+        const outcome = await reportProgress(db.db, jobId, report, config.LEGACY_LEASE_TTL_SEC);
+        if (outcome.kind === "not_found") throw new ApiError("not_found", `unknown job ${jobId}`);
         if (outcome.kind === "lease_lost") {
           counters.leaseLost++;
           throw new ApiError("lease_lost", "this worker or attempt does not hold the job");
@@ -106,4 +106,46 @@ export function attemptRoutes(deps: RouteDeps): FastifyPluginCallbackZod {
     });
     done();
   };
+}
+
+/**
+ * One attempt's terminal report, from /status or a main-tier worker's final /progress: validated,
+ * applied through `reportAttemptStatus` (fenced by attempt, idempotent), logged, and answered with
+ * what the job became; a refusal is thrown as the contract's error.
+ */
+async function applyTerminalReport(
+  deps: RouteDeps,
+  bufferJobId: string,
+  report: JobStatusReport,
+  log: FastifyBaseLogger,
+): Promise<{ jobStatus: JobStatus }> {
+  const { config, db, counters } = deps;
+  if (report.status === "succeeded" && !report.output_url) {
+    throw new ApiError("output_url_required", "a succeeded report must carry output_url");
+  }
+  const outcome = await reportAttemptStatus(db.db, bufferJobId, report, {
+    retryBackoffBaseSec: config.RETRY_BACKOFF_BASE_SEC,
+    quarantineAfterFailures: config.QUARANTINE_AFTER_FAILURES,
+    quarantineSec: config.QUARANTINE_SEC,
+  });
+  counters.statusReports++;
+  switch (outcome.kind) {
+    case "not_found":
+      throw new ApiError("not_found", `unknown buffer_job_id ${bufferJobId}`);
+    case "lease_lost":
+      counters.leaseLost++;
+      log.warn({ bufferJobId, reported: report.status, attemptStatus: outcome.attemptStatus }, "status_report_lease_lost");
+      throw new ApiError("lease_lost", `attempt ${bufferJobId} no longer holds its job (it is ${outcome.attemptStatus})`);
+    case "repeated":
+      return { jobStatus: outcome.jobStatus };
+    case "applied":
+      log.info({ bufferJobId, reported: report.status, jobStatus: outcome.jobStatus }, "status_report_applied");
+      if (outcome.quarantined) log.warn({ bufferJobId }, "worker_quarantined");
+      return { jobStatus: outcome.jobStatus };
+  }
+}
+
+async function jobExists(db: Executor, jobId: string): Promise<boolean> {
+  const [row] = await queryRows<{ id: string }>(db, sql`select id from jobs where id = ${jobId}`);
+  return row !== undefined;
 }
