@@ -27,11 +27,17 @@ function engineCell(w: WorkerView): string {
   return `${driver} ${state}${noLipSync}`;
 }
 
+/** The tier, and whether the worker speaks the original Python workers' protocol. */
+function tierCell(w: WorkerView): string {
+  return w.protocol === "original" ? `${w.tier} (original)` : w.tier;
+}
+
 /** One row per worker: the operators' `SELECT ... FROM buffer_workers` without psql. */
 export function workersTable(workers: readonly WorkerView[]): string {
   const rows = workers.map((w) => [
     w.worker_id,
     statusCell(w),
+    tierCell(w),
     w.online ? "yes" : "NO",
     w.heartbeat_age_sec === null ? "never" : `${formatDuration(w.heartbeat_age_sec)} ago`,
     gpuCell(w),
@@ -39,12 +45,12 @@ export function workersTable(workers: readonly WorkerView[]): string {
     engineCell(w),
     w.error === null ? "" : truncate(w.error, 60),
   ]);
-  return formatTable(["WORKER", "STATUS", "ONLINE", "HEARTBEAT", "GPU", "RUNNING", "ENGINE", "ERROR"], rows);
+  return formatTable(["WORKER", "STATUS", "TIER", "ONLINE", "HEARTBEAT", "GPU", "RUNNING", "ENGINE", "ERROR"], rows);
 }
 
 export const workersCommand: Command = {
   name: "workers",
-  summary: "List workers: status, online, heartbeat age, GPU, running jobs",
+  summary: "List workers: status, tier, online, heartbeat age, GPU, running jobs",
   usage: "fleet workers [--json]",
   options: {},
   async run({ client, io, json }) {
