@@ -217,6 +217,26 @@ describe("the original main tier on a Fleet orchestrator", () => {
   );
 });
 
+describe("both original loops in one container under one id (the original's local-buffer setup)", () => {
+  dbTest("the main-tier loop and the buffer loop share the box's one slot: every job succeeds once, never two at a time", async ({ databaseUrl }) => {
+    await withProcesses(databaseUrl, {}, async (o, started) => {
+      const ids = [await submit(o), await submit(o), await submit(o), await submit(o)];
+      const common = { orchestratorUrl: o.url, internalApiKey: o.internalApiKey, workerId: "buffer-local-unified-1", generateSeconds: 1 };
+      started.push(await startOriginalMainWorker(common));
+      started.push(await startOriginalBufferWorker({ ...common, env: { WORKER_ID: "buffer-local-unified-1" } }));
+      for (const id of ids) expect(await waitForJob(o, id, (j) => j.status === "succeeded")).toMatchObject({ attempts: 1 });
+      const attempts = await query<{ claimed_at: Date; finished_at: Date; legacy_lease: boolean }>(
+        databaseUrl,
+        "select claimed_at, finished_at, legacy_lease from buffer_jobs where worker_id = 'buffer-local-unified-1' order by claimed_at",
+      );
+      expect(attempts).toHaveLength(4);
+      for (let i = 1; i < attempts.length; i++) expect(attempts[i]!.claimed_at.getTime()).toBeGreaterThanOrEqual(attempts[i - 1]!.finished_at.getTime());
+      const [row] = await query<{ tier: string }>(databaseUrl, "select tier from buffer_workers where worker_id = 'buffer-local-unified-1'");
+      expect(row?.tier).toBe("main");
+    });
+  });
+});
+
 async function waitForSql(url: string, text: string, accept: (rows: Record<string, unknown>[]) => boolean, timeoutMs = 30_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
