@@ -88,8 +88,8 @@ describe("fleet workers", () => {
     const run = await runFleet(["workers"], env);
     expect(run.code).toBe(0);
     const row = run.stdout.split("\n").find((l) => l.startsWith(WORKER_ID));
-    expect(row).toMatch(/^cli-test-cpu-1\s+idle\s+yes\s+\d+s ago\s+\S+\s+0\/1\s+ffmpeg ready, no lip-sync/);
-    expect(run.stdout).toMatch(/^WORKER\s+STATUS\s+ONLINE\s+HEARTBEAT\s+GPU\s+RUNNING/);
+    expect(row).toMatch(/^cli-test-cpu-1\s+idle\s+buffer\s+yes\s+\d+s ago\s+\S+\s+0\/1\s+ffmpeg ready, no lip-sync/);
+    expect(run.stdout).toMatch(/^WORKER\s+STATUS\s+TIER\s+ONLINE\s+HEARTBEAT\s+GPU\s+RUNNING/);
     expect(run.stdout).toContain("1 of 1 online");
     // Grouped by the box the heartbeat's system facts name (this machine's hostname).
     expect(run.stdout.split("\n")).toContain(`box ${hostname()}: 1 GPU, all online`);

@@ -30,6 +30,7 @@ import { attemptRoutes } from "./routes/attempt-routes.js";
 import type { RouteDeps } from "./routes/deps.js";
 import { healthRoutes } from "./routes/health-routes.js";
 import { jobRoutes } from "./routes/job-routes.js";
+import { mainTierRoutes } from "./routes/main-tier-routes.js";
 import { metricsRoutes } from "./routes/metrics-routes.js";
 import { workerRoutes } from "./routes/worker-routes.js";
 
@@ -162,7 +163,7 @@ export async function buildApp(options: BuildAppOptions): Promise<App> {
     auth: createApiKeyAuth({ internalApiKey: config.INTERNAL_API_KEY, credentials }),
     credentials,
     wake,
-    heartbeats: new HeartbeatBatcher(db.db, config.LEASE_TTL_SEC),
+    heartbeats: new HeartbeatBatcher(db.db, { leaseTtlSec: config.LEASE_TTL_SEC, legacyLeaseTtlSec: config.LEGACY_LEASE_TTL_SEC }),
     counters: options.counters ?? new Counters(),
     resolveHost: options.resolveHost ?? defaultResolveHost,
     gauges,
@@ -170,6 +171,7 @@ export async function buildApp(options: BuildAppOptions): Promise<App> {
   await app.register(healthRoutes(deps));
   await app.register(workerRoutes(deps));
   await app.register(attemptRoutes(deps));
+  await app.register(mainTierRoutes(deps));
   await app.register(jobRoutes(deps));
   await app.register(adminRoutes(deps));
   await app.register(metricsRoutes(deps));

@@ -40,6 +40,17 @@ export const ConfigSchema = z.object({
   AUTH_CACHE_SEC: z.coerce.number().min(0).max(60).default(5),
   WORKER_OFFLINE_AFTER_SEC: Seconds(30),
   LEASE_TTL_SEC: Seconds(30),
+  /**
+   * Lease of a job claimed by an original buffer worker, which sends nothing while /generate runs
+   * except progress. Its loop gives /generate 600 s before it reports a failure itself, and the
+   * report has 15 s of its own; 660 covers both with room for a slow upload's last retry.
+   */
+  LEGACY_LEASE_TTL_SEC: Seconds(660),
+  /**
+   * How long a job waits for a preferred-tier (main, transient, expensive) worker before a buffer
+   * worker may take it. Only matters while a preferred worker is online; see README "Tiers".
+   */
+  BUFFER_SPILL_AFTER_SEC: z.coerce.number().min(0).max(86_400).default(30),
   /** Told to workers in every heartbeat reply. */
   HEARTBEAT_INTERVAL_SEC: Seconds(5),
   MAX_ATTEMPTS: Count(3),

@@ -15,7 +15,9 @@ type ReaperConfig = Pick<Config, "WORKER_OFFLINE_AFTER_SEC" | "MAX_INTERRUPTIONS
 export async function runReaperPass(db: Executor, config: ReaperConfig, log: Logger, counters?: Counters): Promise<void> {
   try {
     for (const worker of await markWorkersOffline(db, config.WORKER_OFFLINE_AFTER_SEC)) {
-      log.warn({ workerId: worker.worker_id, lastHeartbeat: worker.last_heartbeat }, "worker_marked_offline");
+      const fields = { workerId: worker.worker_id, lastHeartbeat: worker.last_heartbeat };
+      if (worker.status === "offline") log.warn(fields, "worker_marked_offline");
+      else log.info(fields, "worker_silent_running_legacy_job");
     }
   } catch (err) {
     log.error({ err }, "reaper_mark_offline_failed");

@@ -9,6 +9,9 @@ import {
   HeartbeatResponse,
   JobStatusReport,
   JobStatusReportReply,
+  MainClaimJobRequest,
+  MainClaimJobResponse,
+  MainHeartbeatRequest,
   ProgressReport,
   ProgressReportReply,
 } from "./worker-api.js";
@@ -192,5 +195,34 @@ describe("reply schemas (how a worker reads either orchestrator)", () => {
     expect(HeartbeatReply.safeParse("ok").success).toBe(false);
     expect(ClaimJobReply.parse({ job: { ...job, video_url: "ftp://127.0.0.1/v.mp4" } }).job).toMatchObject({ buffer_job_id: bufferJobId, unrunnable: true });
     expect(ClaimJobReply.safeParse({ job: { ...job, buffer_job_id: "../x" } }).success).toBe(false);
+  });
+});
+
+describe("bodies the original main-tier worker (unified_worker.py) sends are accepted unchanged", () => {
+  it("accepts its heartbeat with current_job_id, provider, worker_type and system_info", () => {
+    const body = {
+      status: "busy",
+      current_job_id: uuid,
+      provider: "salad",
+      gpu_class: "RTX 4090 (24 GB)",
+      worker_type: "main",
+      system_info: { cpu_cores_physical: 8, cpu_cores_logical: 16, cpu_model: "x86_64", ram_total_gb: 31.3, disk_free_gb: 120.5, download_speed_mbps: null },
+    };
+    expect(MainHeartbeatRequest.parse(body)).toEqual(body);
+    expect(MainHeartbeatRequest.safeParse({ ...body, status: "idle", current_job_id: null, system_info: {} }).success).toBe(true);
+  });
+
+  it("accepts its claim body and answers the job without buffer_job_id", () => {
+    expect(MainClaimJobRequest.safeParse({ worker_id: "salad-node-1", worker_type: "main", gpu_class: "unknown" }).success).toBe(true);
+    const job = { musetalk_job_id: uuid, video_url: "https://93.184.216.34/v.mp4", audio_url: "https://93.184.216.34/a.wav", aspect_ratio: "9:16", resolution: "720p", params: {}, attempt: 1, lease_expires_at: "2026-01-02T00:00:00.000Z" };
+    expect(MainClaimJobResponse.parse({ job }).job).not.toHaveProperty("buffer_job_id");
+  });
+
+  it("accepts its final reports on /progress: succeeded (or success) with output_url and metrics, failed with an error", () => {
+    const success = ProgressReport.parse({ status: "success", progress: 1.0, phase: "completed", worker_id: "salad-node-1", metrics: { total_time: 3 }, error: null, output_url: "https://f000.backblazeb2.com/file/b/o.mp4" });
+    expect(success).toMatchObject({ status: "succeeded", output_url: "https://f000.backblazeb2.com/file/b/o.mp4" });
+    const failed = ProgressReport.parse({ status: "failed", progress: 0.0, phase: "failed", worker_id: "salad-node-1", metrics: null, error: "HTTP 422: {}" });
+    expect(failed).toMatchObject({ status: "failed", error: "HTTP 422: {}" });
+    expect(ProgressReport.safeParse({ status: "done", progress: 1, worker_id: "w" }).success).toBe(false);
   });
 });

@@ -99,7 +99,9 @@ export type ClaimJobResponse = z.infer<typeof ClaimJobResponse>;
 
 /**
  * `download_error`: an input URL could not be fetched (4xx, 5xx after retries, timeout, refused
- * address). Like `media_error` it is the job's fault, never the worker's.
+ * address). `media_error` and `download_error` are the input's fault (the job's, never the
+ * worker's: they never count toward quarantine); the rest are the worker's unless their stage
+ * says otherwise.
  */
 export const ErrorType = z.enum(["media_error", "download_error", "processing_error", "unknown_error"]);
 export type ErrorType = z.infer<typeof ErrorType>;
@@ -160,9 +162,10 @@ export const JobStatusReportResponse = z.object({
 export type JobStatusReportResponse = z.infer<typeof JobStatusReportResponse>;
 
 /**
- * Body of POST /internal/jobs/{job_id}/progress. The original `/generate` also sends
- * `status`, `error`, `config_label`, `batch_size` and `output_url`; they are accepted and ignored
- * (terminal outcomes travel on /status, which is fenced by attempt).
+ * Body of POST /internal/jobs/{job_id}/progress. The original `/generate` sends `status: running`
+ * plus `config_label` and `batch_size` (ignored). The original main-tier worker has no /status
+ * route: it sends its final outcome here, `status: succeeded` with `output_url` and `metrics`, or
+ * `failed` with `error`; that report is fenced to the worker holding the attempt, like /status.
  */
 export const ProgressReport = z.object({
   progress: z.number().min(0).max(1),
@@ -170,10 +173,18 @@ export const ProgressReport = z.object({
   metrics: JsonObject.nullish(),
   worker_id: WorkerId,
   buffer_job_id: BufferJobId.nullish(),
+  status: z.preprocess((v) => (v === "success" ? "succeeded" : v), z.enum(["running", "succeeded", "failed"])).nullish(),
+  error: z.string().max(10_000).nullish(),
+  output_url: HttpUrl.nullish(),
 });
 export type ProgressReport = z.infer<typeof ProgressReport>;
 
-export const ProgressReportResponse = z.object({ detail: z.literal("ok"), progress: z.number() });
+export const ProgressReportResponse = z.object({
+  detail: z.literal("ok"),
+  progress: z.number(),
+  /** Only on a final report (`status` succeeded or failed): what the job became. */
+  job_status: z.string().optional(),
+});
 export type ProgressReportResponse = z.infer<typeof ProgressReportResponse>;
 
 export const RunningAttempt = z.object({
@@ -183,9 +194,23 @@ export const RunningAttempt = z.object({
   lease_expires_at: IsoDateTime,
 });
 
+/**
+ * Which pool a worker belongs to. `main`, `transient` and `expensive` are the preferred tiers (the
+ * original main-tier workers, by their `worker_type`); `buffer` takes a job when no preferred
+ * worker is online or once the job has waited BUFFER_SPILL_AFTER_SEC.
+ */
+export const WorkerTier = z.enum(["buffer", "main", "transient", "expensive"]);
+export type WorkerTier = z.infer<typeof WorkerTier>;
+
+/** `original`: the Python workers' protocol (heartbeats with neither active_jobs nor version). */
+export const WorkerProtocol = z.enum(["fleet", "original"]);
+export type WorkerProtocol = z.infer<typeof WorkerProtocol>;
+
 export const WorkerView = z.object({
   worker_id: WorkerId,
   status: WorkerStatus,
+  tier: WorkerTier,
+  protocol: WorkerProtocol,
   online: z.boolean(),
   heartbeat_age_sec: z.number().nullable(),
   last_heartbeat: IsoDateTime.nullable(),
@@ -284,3 +309,39 @@ export const ProgressReportReply = z.preprocess(
   z.object({ progress: z.number().nullable().catch(null).default(null) }),
 );
 export type ProgressReportReply = z.infer<typeof ProgressReportReply>;
+
+/**
+ * Body of POST /internal/main/workers/{worker_id}/heartbeat, as the original main-tier worker
+ * (`unified_worker.py`) sends it every 10 s from its own thread, during jobs too.
+ */
+export const MainHeartbeatRequest = z.object({
+  status: WorkerReportedStatus,
+  /** The job (musetalk_job_id) it runs; its lease is renewed by this heartbeat. */
+  current_job_id: JobId.nullish(),
+  provider: z.string().max(64).nullish(),
+  gpu_class: z.string().max(200).nullish(),
+  /** main | transient | expensive; anything else (the original's test runs sent "test-batch") is main. */
+  worker_type: z.string().max(64).nullish(),
+  system_info: JsonObject.nullish(),
+});
+export type MainHeartbeatRequest = z.infer<typeof MainHeartbeatRequest>;
+
+export const MainHeartbeatResponse = z.object({ detail: z.literal("ok") });
+export type MainHeartbeatResponse = z.infer<typeof MainHeartbeatResponse>;
+
+export const MainClaimJobRequest = z.object({
+  worker_id: WorkerId,
+  worker_type: z.string().max(64).nullish(),
+  gpu_class: z.string().max(200).nullish(),
+});
+export type MainClaimJobRequest = z.infer<typeof MainClaimJobRequest>;
+
+/** The claimed job without `buffer_job_id`: the main tier reports by job id, on /progress. */
+export const MainClaimedJob = ClaimedJob.omit({ buffer_job_id: true });
+export type MainClaimedJob = z.infer<typeof MainClaimedJob>;
+
+export const MainClaimJobResponse = z.object({
+  job: MainClaimedJob.nullable(),
+  reason: ClaimRefusal.optional(),
+});
+export type MainClaimJobResponse = z.infer<typeof MainClaimJobResponse>;

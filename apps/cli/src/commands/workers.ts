@@ -62,11 +62,17 @@ export function boxSummary(workers: readonly WorkerView[]): string {
   return lines.join("\n") + "\n";
 }
 
+/** The tier, and whether the worker speaks the original Python workers' protocol. */
+function tierCell(w: WorkerView): string {
+  return w.protocol === "original" ? `${w.tier} (original)` : w.tier;
+}
+
 /** One row per worker: the operators' `SELECT ... FROM buffer_workers` without psql. */
 export function workersTable(workers: readonly WorkerView[]): string {
   const rows = byBox(workers).map((w) => [
     w.worker_id,
     statusCell(w),
+    tierCell(w),
     w.online ? "yes" : "NO",
     w.heartbeat_age_sec === null ? "never" : `${formatDuration(w.heartbeat_age_sec)} ago`,
     gpuCell(w),
@@ -74,7 +80,7 @@ export function workersTable(workers: readonly WorkerView[]): string {
     engineCell(w),
     w.error === null ? "" : truncate(w.error, 60),
   ]);
-  return formatTable(["WORKER", "STATUS", "ONLINE", "HEARTBEAT", "GPU", "RUNNING", "ENGINE", "ERROR"], rows);
+  return formatTable(["WORKER", "STATUS", "TIER", "ONLINE", "HEARTBEAT", "GPU", "RUNNING", "ENGINE", "ERROR"], rows);
 }
 
 const USAGE = "fleet workers [--json] | fleet workers enroll WORKER_ID | fleet workers revoke-token WORKER_ID [--prefix fw_...]";
@@ -117,7 +123,7 @@ async function revokeToken({ client, io, json, values }: CommandContext, workerI
 
 export const workersCommand: Command = {
   name: "workers",
-  summary: "List workers by box (status, online, heartbeat age, GPU, running jobs); enroll a worker token or revoke it",
+  summary: "List workers by box (status, tier, online, heartbeat age, GPU, running jobs); enroll a worker token or revoke it",
   usage: USAGE,
   options: { prefix: { type: "string" } },
   async run(ctx) {

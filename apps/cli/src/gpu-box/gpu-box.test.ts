@@ -88,6 +88,8 @@ function view(worker_id: string, hostname: string | null, online: boolean): Work
   return {
     worker_id,
     status: online ? "idle" : "offline",
+    tier: "buffer",
+    protocol: "fleet",
     online,
     heartbeat_age_sec: online ? 1 : 120,
     last_heartbeat: new Date().toISOString(),

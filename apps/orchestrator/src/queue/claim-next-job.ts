@@ -19,6 +19,13 @@ export interface ClaimOptions {
   workerId: string;
   leaseTtlSec: number;
   offlineAfterSec: number;
+  /**
+   * The lease of an original buffer worker's attempt (it heartbeats only between jobs). Null or
+   * absent: this claim never grants one (the main-tier route, whose worker heartbeats during jobs).
+   */
+  legacyLeaseTtlSec?: number | null;
+  /** A buffer worker takes a job younger than this only when no preferred-tier worker is online. Default 0. */
+  spillAfterSec?: number;
 }
 
 /**
@@ -29,13 +36,20 @@ export interface ClaimOptions {
  *   draining or quarantined, and have a free slot (lowest free slot number below `capacity`).
  *   Capacity is enforced by the unique (worker_id, slot) index on running attempts: a racing
  *   second claim of the same worker picks the same slot and fails instead of over-committing.
+ *   It also decides routing: a buffer-tier worker only sees jobs created before `spill_before`,
+ *   which is "now − spill" while a preferred-tier worker is online and +infinity otherwise. The
+ *   question is asked once per claim, through an index that holds only non-buffer workers, so a
+ *   buffer-only fleet pays one probe of an empty index and sees every job as before.
  * - `choice`: the job, read through `jobs_runnable_idx` (only queued rows are in it, so a million
  *   finished jobs cost nothing) with `for update skip locked`, so concurrent claimers never wait
  *   on each other and never take the same row. The first branch skips jobs this worker ran last
  *   (a retry should land elsewhere); the second branch only runs when the first found nothing
  *   (Append under LIMIT 1 stops at the first row), so a lone worker still gets its retries.
  * - `claimed` / `attempt`: the job turns running and a new attempt row is written whose id is the
- *   fencing token; `attempts` counts claims.
+ *   fencing token; `attempts` counts claims. An original buffer worker's attempt gets the legacy
+ *   lease, and its row reads `busy` at once: it sends nothing until the job ends, and the
+ *   operators' query must not show it idle or offline meanwhile (Fleet workers say so themselves,
+ *   so their claims write no worker row).
  *
  * Returns null when nothing was claimed; `findClaimRefusal` then says why.
  */
@@ -45,7 +59,13 @@ export async function claimNextJob(db: Executor, options: ClaimOptions): Promise
 }
 
 /** The statement itself, so tests and benchmarks can EXPLAIN it. */
-export function claimNextJobSql({ workerId, leaseTtlSec, offlineAfterSec }: ClaimOptions): SQL {
+export function claimNextJobSql({
+  workerId,
+  leaseTtlSec,
+  offlineAfterSec,
+  legacyLeaseTtlSec = null,
+  spillAfterSec = 0,
+}: ClaimOptions): SQL {
   return sql`
 with worker as (
   select w.worker_id,
@@ -53,7 +73,16 @@ with worker as (
             from generate_series(0, w.capacity - 1) as s(slot)
            where not exists (select 1 from buffer_jobs b
                               where b.worker_id = w.worker_id and b.status = 'running' and b.slot = s.slot)
-         ) as slot
+         ) as slot,
+         (w.protocol = 'original' and ${legacyLeaseTtlSec}::float8 is not null) as legacy,
+         case when w.tier = 'buffer' and exists (
+                select 1 from buffer_workers p
+                 where p.tier <> 'buffer'
+                   and p.last_heartbeat > now() - make_interval(secs => ${offlineAfterSec})
+                   and p.status <> 'draining' and not p.drain_requested
+                   and (p.quarantined_until is null or p.quarantined_until <= now()))
+              then now() - make_interval(secs => ${spillAfterSec})
+              else 'infinity'::timestamptz end as spill_before
     from buffer_workers w
    where w.worker_id = ${workerId}
      and w.last_heartbeat > now() - make_interval(secs => ${offlineAfterSec})
@@ -62,12 +91,12 @@ with worker as (
      and (w.quarantined_until is null or w.quarantined_until <= now())
 ),
 choice as (
-  select worker.worker_id, worker.slot, q.id as job_id, gen_random_uuid() as buffer_job_id
+  select worker.worker_id, worker.slot, worker.legacy, q.id as job_id, gen_random_uuid() as buffer_job_id
     from worker
     cross join lateral (
       select * from (
         select j.id from jobs j
-         where j.status = 'queued' and j.run_after <= now()
+         where j.status = 'queued' and j.run_after <= now() and j.created_at <= worker.spill_before
            and j.last_worker_id is distinct from worker.worker_id
          order by j.priority desc nulls last, j.run_after, j.created_at
          limit 1
@@ -76,7 +105,7 @@ choice as (
       union all
       select * from (
         select j.id from jobs j
-         where j.status = 'queued' and j.run_after <= now()
+         where j.status = 'queued' and j.run_after <= now() and j.created_at <= worker.spill_before
          order by j.priority desc nulls last, j.run_after, j.created_at
          limit 1
          for update skip locked
@@ -96,13 +125,20 @@ claimed as (
     from choice c
    where j.id = c.job_id and j.status = 'queued'
   returning j.id, j.video_url, j.audio_url, j.aspect_ratio, j.resolution, j.params, j.attempts,
-            c.buffer_job_id, c.worker_id, c.slot
+            c.buffer_job_id, c.worker_id, c.slot, c.legacy
 ),
 attempt as (
-  insert into buffer_jobs (buffer_job_id, job_id, worker_id, slot, status, attempt, claimed_at, lease_expires_at)
-  select buffer_job_id, id, worker_id, slot, 'running', attempts, now(), now() + make_interval(secs => ${leaseTtlSec})
+  insert into buffer_jobs (buffer_job_id, job_id, worker_id, slot, status, attempt, claimed_at, lease_expires_at, legacy_lease)
+  select buffer_job_id, id, worker_id, slot, 'running', attempts, now(),
+         now() + make_interval(secs => case when legacy then ${legacyLeaseTtlSec}::float8 else ${leaseTtlSec} end),
+         legacy
     from claimed
   returning buffer_job_id, lease_expires_at
+),
+busy as (
+  update buffer_workers w set status = 'busy'
+    from claimed c
+   where w.worker_id = c.worker_id and c.legacy and w.status <> 'busy'
 )
 select c.buffer_job_id, c.id as job_id, c.video_url, c.audio_url, c.aspect_ratio, c.resolution, c.params,
        c.attempts as attempt, a.lease_expires_at

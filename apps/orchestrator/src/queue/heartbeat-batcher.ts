@@ -1,12 +1,12 @@
 import type { HeartbeatRequest } from "@fleet/contract";
 import type { Executor } from "../db/client.js";
-import { recordHeartbeats, type HeartbeatOutcome } from "./record-heartbeat.js";
+import { recordHeartbeats, type Heartbeat, type HeartbeatOutcome, type LeaseTtls } from "./record-heartbeat.js";
 
 /** Bounds one statement's parameter and lock set; the rest waits for the next flush. */
 const MAX_BATCH = 500;
 
 interface Pending {
-  body: HeartbeatRequest;
+  beat: Heartbeat;
   waiters: { resolve: (o: HeartbeatOutcome) => void; reject: (e: unknown) => void }[];
 }
 
@@ -22,17 +22,18 @@ export class HeartbeatBatcher {
 
   constructor(
     private readonly db: Executor,
-    private readonly leaseTtlSec: number,
+    private readonly ttl: LeaseTtls,
   ) {}
 
-  record(workerId: string, body: HeartbeatRequest): Promise<HeartbeatOutcome> {
+  record(workerId: string, body: HeartbeatRequest, main?: Heartbeat["main"]): Promise<HeartbeatOutcome> {
+    const beat: Heartbeat = main ? { workerId, body, main } : { workerId, body };
     return new Promise((resolve, reject) => {
       const entry = this.#pending.get(workerId);
       if (entry) {
-        entry.body = body;
+        entry.beat = beat;
         entry.waiters.push({ resolve, reject });
       } else {
-        this.#pending.set(workerId, { body, waiters: [{ resolve, reject }] });
+        this.#pending.set(workerId, { beat, waiters: [{ resolve, reject }] });
       }
       if (!this.#flushing) void this.#flush();
     });
@@ -47,8 +48,8 @@ export class HeartbeatBatcher {
         try {
           const outcomes = await recordHeartbeats(
             this.db,
-            batch.map(([workerId, p]) => ({ workerId, body: p.body })),
-            this.leaseTtlSec,
+            batch.map(([, p]) => p.beat),
+            this.ttl,
           );
           for (const [workerId, p] of batch) {
             const outcome = outcomes.get(workerId);

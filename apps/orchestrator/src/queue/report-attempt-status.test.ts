@@ -3,6 +3,7 @@ import { sql } from "drizzle-orm";
 import { describe, expect } from "vitest";
 import { queryRows } from "../db/client.js";
 import { runReaperPass } from "../reaper.js";
+import { reapExpiredLeases } from "./reap-expired-leases.js";
 import {
   call,
   claim,
@@ -16,6 +17,7 @@ import {
   reportStatus,
   snapshotTables,
   startTestApp,
+  type TestApp,
 } from "../test-support/harness.js";
 
 async function jobRow(t: { db: { db: Parameters<typeof queryRows>[0] } }, id: string) {
@@ -216,4 +218,233 @@ describe("lock order", () => {
       }
     },
   );
+});
+
+const SUCCESS = { status: "succeeded", output_url: "https://cdn.example.com/late.mp4", metrics: { total_time: 3 }, error: null };
+const FAILURE = { status: "failed", error: "CUDA error", error_info: { error_type: "processing_error", stage: "inference", message: "CUDA error", retryable: true } };
+
+/** Everything a report or a reap could change about one job, its attempts and its worker. */
+async function jobState(t: TestApp, jobId: string) {
+  const [state] = await queryRows<{
+    job: Record<string, unknown>;
+    attempts: Record<string, unknown>[];
+    hooks: number;
+    streaks: number;
+  }>(
+    t.db.db,
+    sql`select (select jsonb_build_object('status', status, 'attempts', attempts, 'failures', failures,
+                                          'interruptions', interruptions, 'buffer_job_id', buffer_job_id,
+                                          'output_url', output_url, 'worker_id', worker_id)
+                  from jobs where id = ${jobId}) as job,
+               (select coalesce(jsonb_agg(jsonb_build_object('id', buffer_job_id, 'status', status) order by attempt), '[]')
+                  from buffer_jobs where job_id = ${jobId}) as attempts,
+               (select count(*)::int from webhook_deliveries where job_id = ${jobId}) as hooks,
+               (select coalesce(sum(consecutive_failures), 0)::int from buffer_workers) as streaks`,
+  );
+  return state!;
+}
+
+/** Waits until some backend of this database is blocked on a row lock (the report queued behind the reaper). */
+async function waitForLockWaiter(t: TestApp): Promise<void> {
+  for (let i = 0; i < 600; i++) {
+    const [row] = await queryRows<{ n: number }>(
+      t.db.db,
+      sql`select count(*)::int as n from pg_stat_activity
+           where datname = current_database() and wait_event_type = 'Lock'`,
+    );
+    if ((row?.n ?? 0) > 0) return;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error("no backend ever waited on a lock");
+}
+
+describe("fencing: reports from an attempt that no longer holds its job", () => {
+  dbTest("a superseded attempt (its job was reaped and claimed again) gets lease_lost for success and failure, and changes nothing", async ({ databaseUrl }) => {
+    const t = await startTestApp(databaseUrl);
+    try {
+      await heartbeat(t.app, "old");
+      await heartbeat(t.app, "new");
+      const id = await createJobId(t.app, { webhook_url: "https://hooks.example.com/x" });
+      const first = await claimJob(t.app, "old");
+      await expireLease(t.db, first.buffer_job_id);
+      await runReaperPass(t.db.db, t.config, t.log);
+      const second = await claimJob(t.app, "new");
+      expect(second.musetalk_job_id).toBe(id);
+
+      const before = await snapshotTables(t.db);
+      for (const body of [SUCCESS, FAILURE, { status: "released" }, { status: "cancelled" }]) {
+        const res = await reportStatus(t.app, first.buffer_job_id, body);
+        expect([res.status, res.error?.code], JSON.stringify(body)).toEqual([409, "lease_lost"]);
+      }
+      expect(await snapshotTables(t.db)).toBe(before);
+      // The current holder is unaffected and completes normally.
+      expect((await reportStatus(t.app, second.buffer_job_id, SUCCESS)).json.job_status).toBe("succeeded");
+    } finally {
+      await t.close();
+    }
+  });
+
+  dbTest("an expired attempt the reaper already requeued gets lease_lost, and the job stays queued with one interruption", async ({ databaseUrl }) => {
+    const t = await startTestApp(databaseUrl);
+    try {
+      await heartbeat(t.app, "w");
+      const id = await createJobId(t.app);
+      const held = await claimJob(t.app, "w");
+      await expireLease(t.db, held.buffer_job_id);
+      await runReaperPass(t.db.db, t.config, t.log);
+      const before = await snapshotTables(t.db);
+      for (const body of [SUCCESS, FAILURE]) {
+        const res = await reportStatus(t.app, held.buffer_job_id, body);
+        expect([res.status, res.error?.code]).toEqual([409, "lease_lost"]);
+      }
+      expect(await snapshotTables(t.db)).toBe(before);
+      expect((await jobState(t, id)).job).toMatchObject({ status: "queued", interruptions: 1, failures: 0, buffer_job_id: null });
+    } finally {
+      await t.close();
+    }
+  });
+
+  dbTest("the reaper first, the late report second (queued behind the reaper's locks): the job is requeued once and the report gets lease_lost", async ({ databaseUrl }) => {
+    const t = await startTestApp(databaseUrl);
+    try {
+      await heartbeat(t.app, "w");
+      const id = await createJobId(t.app, { webhook_url: "https://hooks.example.com/x" });
+      const held = await claimJob(t.app, "w");
+      await expireLease(t.db, held.buffer_job_id);
+      let report: ReturnType<typeof reportStatus> | undefined;
+      // The reaper's statement runs inside an open transaction: it holds the attempt and job locks
+      // while the report arrives and waits on them; the report decides only after the commit.
+      await t.db.db.transaction(async (tx) => {
+        const reaped = await reapExpiredLeases(tx, t.config.MAX_INTERRUPTIONS);
+        expect(reaped.map((r) => r.buffer_job_id)).toEqual([held.buffer_job_id]);
+        report = reportStatus(t.app, held.buffer_job_id, SUCCESS);
+        await waitForLockWaiter(t);
+      });
+      const res = await report!;
+      expect([res.status, res.error?.code]).toEqual([409, "lease_lost"]);
+      const state = await jobState(t, id);
+      expect(state.job).toMatchObject({ status: "queued", interruptions: 1, failures: 0, output_url: null });
+      expect(state.attempts).toEqual([{ id: held.buffer_job_id, status: "interrupted" }]);
+      expect(state.hooks).toBe(0);
+    } finally {
+      await t.close();
+    }
+  });
+
+  dbTest("the report first (holding the attempt while the reaper runs), the reaper second: the report wins and the reaper skips and then ignores it", async ({ databaseUrl }) => {
+    const t = await startTestApp(databaseUrl);
+    try {
+      await heartbeat(t.app, "w");
+      const id = await createJobId(t.app, { webhook_url: "https://hooks.example.com/x" });
+      const held = await claimJob(t.app, "w");
+      await expireLease(t.db, held.buffer_job_id);
+      // A report mid-transaction holds the attempt's row lock: the reaper skips that attempt.
+      await t.db.db.transaction(async (tx) => {
+        await tx.execute(sql`select 1 from buffer_jobs where buffer_job_id = ${held.buffer_job_id} for update`);
+        expect(await reapExpiredLeases(t.db.db, t.config.MAX_INTERRUPTIONS)).toEqual([]);
+      });
+      expect((await reportStatus(t.app, held.buffer_job_id, SUCCESS)).json.job_status).toBe("succeeded");
+      expect(await reapExpiredLeases(t.db.db, t.config.MAX_INTERRUPTIONS)).toEqual([]);
+      const state = await jobState(t, id);
+      expect(state.job).toMatchObject({ status: "succeeded", interruptions: 0, output_url: SUCCESS.output_url });
+      expect(state.attempts).toEqual([{ id: held.buffer_job_id, status: "succeeded" }]);
+      expect(state.hooks).toBe(1);
+    } finally {
+      await t.close();
+    }
+  });
+
+  dbTest("late reports racing the reaper, many times over: each race has exactly one outcome, never both", async ({ databaseUrl }) => {
+    const t = await startTestApp(databaseUrl, { QUARANTINE_AFTER_FAILURES: "1000", DATABASE_POOL_MAX: "8" });
+    try {
+      await heartbeat(t.app, "racer", { capacity: 4 });
+      const outcomes = { report: 0, reaper: 0 };
+      for (let round = 0; round < 12; round++) {
+        const id = await createJobId(t.app, { webhook_url: "https://hooks.example.com/x" });
+        await heartbeat(t.app, "racer", { capacity: 4 });
+        const held = await claimJob(t.app, "racer");
+        await expireLease(t.db, held.buffer_job_id);
+        const body = round % 2 === 0 ? SUCCESS : { ...FAILURE, error_info: { ...FAILURE.error_info, retryable: false } };
+        const [res] = await Promise.all([reportStatus(t.app, held.buffer_job_id, body), runReaperPass(t.db.db, t.config, t.log)]);
+        await runReaperPass(t.db.db, t.config, t.log);
+        const state = await jobState(t, id);
+        if (res.status === 200) {
+          outcomes.report++;
+          const final = body.status === "succeeded" ? "succeeded" : "failed";
+          expect(state.job).toMatchObject({ status: final, interruptions: 0 });
+          expect(state.attempts).toEqual([{ id: held.buffer_job_id, status: final }]);
+          expect(state.hooks).toBe(1);
+        } else {
+          outcomes.reaper++;
+          expect([res.status, res.error?.code]).toEqual([409, "lease_lost"]);
+          expect(state.job).toMatchObject({ status: "queued", interruptions: 1, failures: 0 });
+          expect(state.attempts).toEqual([{ id: held.buffer_job_id, status: "interrupted" }]);
+          expect(state.hooks).toBe(0);
+          await t.db.db.execute(sql`update jobs set status = 'cancelled', finished_at = now() where id = ${id}`);
+        }
+      }
+      expect(outcomes.report + outcomes.reaper).toBe(12);
+    } finally {
+      await t.close();
+    }
+  });
+});
+
+describe("whose fault a failure is", () => {
+  dbTest("download failures (input host 5xx or timeouts) retry the job with backoff and never quarantine the worker", async ({ databaseUrl }) => {
+    const t = await startTestApp(databaseUrl, { QUARANTINE_AFTER_FAILURES: "2", MAX_ATTEMPTS: "3", RETRY_BACKOFF_BASE_SEC: "50" });
+    try {
+      await heartbeat(t.app, "w");
+      const download = {
+        status: "failed",
+        error: "failed to download video after 3 attempts: HTTP 503",
+        error_info: { error_type: "processing_error", stage: "download", message: "failed to download video after 3 attempts: HTTP 503", retryable: true, details: { status_code: 503, attempts: 3 } },
+      };
+      const typed = { status: "failed", error: "input timed out", error_info: { error_type: "download_error", stage: "download", message: "input timed out", retryable: true } };
+      const ids = [await createJobId(t.app), await createJobId(t.app), await createJobId(t.app)];
+      for (const [i, body] of [download, typed, download].entries()) {
+        const job = await claimJob(t.app, "w");
+        expect(job.musetalk_job_id).toBe(ids[i]);
+        expect((await reportStatus(t.app, job.buffer_job_id, body)).json.job_status).toBe("queued");
+        const row = await jobRow(t, ids[i]!);
+        expect(row).toMatchObject({ status: "queued", failures: 1 });
+        expect(row!.delay_sec).toBeGreaterThan(45);
+      }
+      const [worker] = await queryRows<{ consecutive_failures: number; quarantined_until: string | null }>(
+        t.db.db,
+        sql`select consecutive_failures, quarantined_until from buffer_workers where worker_id = 'w'`,
+      );
+      expect(worker).toEqual({ consecutive_failures: 0, quarantined_until: null });
+      // A download that failed because this box's disk is full is the worker's.
+      await createJobId(t.app, { priority: 10 });
+      const job = await claimJob(t.app, "w");
+      await reportStatus(t.app, job.buffer_job_id, {
+        status: "failed",
+        error: "ENOSPC",
+        error_info: { error_type: "processing_error", stage: "download", message: "ENOSPC: no space left on device", retryable: true, details: { code: "ENOSPC" } },
+      });
+      const [after] = await queryRows<{ consecutive_failures: number }>(t.db.db, sql`select consecutive_failures from buffer_workers where worker_id = 'w'`);
+      expect(after?.consecutive_failures).toBe(1);
+    } finally {
+      await t.close();
+    }
+  });
+
+  dbTest("an original worker's 422 from /generate fails the job at once as a media error and never counts against the worker", async ({ databaseUrl }) => {
+    const t = await startTestApp(databaseUrl, { QUARANTINE_AFTER_FAILURES: "1" });
+    try {
+      await heartbeat(t.app, "w");
+      const id = await createJobId(t.app);
+      const job = await claimJob(t.app, "w");
+      const error =
+        "HTTPStatusError(\"Client error '422 Unprocessable Entity' for url 'http://localhost:8000/generate'\\nFor more information check: https://developer.mozilla.org/en-US/docs/Web/HTTP/Status/422\")";
+      expect((await reportStatus(t.app, job.buffer_job_id, { status: "failed", error, output_url: null, metrics: null })).json.job_status).toBe("failed");
+      const row = await jobRow(t, id);
+      expect(row).toMatchObject({ status: "failed", failures: 1, error });
+      expect(row?.error_info).toMatchObject({ error_type: "media_error", retryable: false, details: { http_status: 422 } });
+      expect((await claim(t.app, "w")).json.reason).toBe("no_job");
+    } finally {
+      await t.close();
+    }
+  });
 });

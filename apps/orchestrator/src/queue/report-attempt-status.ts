@@ -1,4 +1,5 @@
 import type { ErrorInfo, JobStatus, JobStatusReport } from "@fleet/contract";
+import { errorInfoOf, isInputFault } from "../failures/classify-failure.js";
 import { sql } from "drizzle-orm";
 import { queryPrepared, queryRows, type Database, type Executor } from "../db/client.js";
 import { jsonb } from "./sql-values.js";
@@ -24,19 +25,6 @@ interface LockedAttempt {
   cancel_requested: boolean;
   failures: number;
   max_attempts: number;
-}
-
-/** What an original worker's failure (no error_info) is taken to mean: unknown, worth a retry. */
-export function errorInfoOf(report: JobStatusReport): ErrorInfo {
-  return (
-    report.error_info ?? {
-      error_type: "unknown_error",
-      stage: "unknown",
-      message: report.error ?? "the worker reported a failure without details",
-      retryable: true,
-      details: null,
-    }
-  );
 }
 
 /**
@@ -192,9 +180,10 @@ async function applyReport(
   } else {
     await tx.execute(finish(row.job_id, "failed", message, null));
   }
-  // Media errors are the input's fault, not the worker's: they never count towards quarantine.
+  // Failures caused by the job's inputs (media, downloads) are the job's, not the worker's: they
+  // count against the job's attempts above and never toward quarantine.
   let quarantined = false;
-  if (!isMedia) {
+  if (!isInputFault(info)) {
     const [worker] = await queryRows<{ quarantined: boolean }>(
       tx,
       sql`update buffer_workers

@@ -9,6 +9,7 @@ import {
   dbTest,
   getJobView,
   heartbeat,
+  originalHeartbeat,
   reportStatus,
   snapshotTables,
   startTestApp,
@@ -95,20 +96,18 @@ dbTest(
 dbTest(
   "an original worker that restarted mid-job and heartbeats idle does not keep its old lease alive",
   async ({ databaseUrl }) => {
+    // Its legacy lease is long (LEGACY_LEASE_TTL_SEC, default 660 s): only the idle beat ends it.
     const t = await startTestApp(databaseUrl, { LEASE_TTL_SEC: "1", WORKER_OFFLINE_AFTER_SEC: "30" });
     try {
-      const original = { status: "idle", gpu_class: "RTX-3090-Local-Buffer-1", capacity: 1, error: null };
-      await heartbeat(t.app, "buffer-orch-local-1", original);
+      await originalHeartbeat(t.app, "buffer-orch-local-1");
       const jobId = await createJobId(t.app);
       const held = await claimJob(t.app, "buffer-orch-local-1");
 
-      // The container restarts; the new process heartbeats "idle" (no active_jobs) every second.
-      // A busy beat would still renew (the original never sends one, but a Fleet worker without
-      // active_jobs might); an idle one must not.
-      for (let i = 0; i < 3; i += 1) {
-        await new Promise((r) => setTimeout(r, 500));
-        await heartbeat(t.app, "buffer-orch-local-1", original);
-      }
+      // The container restarts; the new process heartbeats "idle" (no active_jobs). The original
+      // loop heartbeats only between jobs, so that beat proves the attempt is over on its side.
+      const reply = await originalHeartbeat(t.app, "buffer-orch-local-1");
+      expect(reply.json.detail).toBe("ok");
+      expect(t.logs.some((l) => l.includes('"legacy_attempts_ended_by_idle_heartbeat"') && l.includes(held.buffer_job_id))).toBe(true);
       await runReaperPass(t.db.db, t.config, t.log);
       const [attempt] = await queryRows<{ status: string }>(
         t.db.db,

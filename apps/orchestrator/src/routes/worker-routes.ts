@@ -24,6 +24,10 @@ export function workerRoutes(deps: RouteDeps): FastifyPluginCallbackZod {
         if (outcome.lost.length > 0 || outcome.cancel.length > 0) {
           request.log.info({ workerId: request.params.worker_id, lost: outcome.lost, cancel: outcome.cancel }, "heartbeat_attempts_to_stop");
         }
+        if (outcome.ended.length > 0) {
+          // An original buffer loop heartbeats only between jobs: these attempts are over on its side.
+          request.log.warn({ workerId: request.params.worker_id, ended: outcome.ended }, "legacy_attempts_ended_by_idle_heartbeat");
+        }
         return {
           detail: "ok" as const,
           heartbeat_interval_sec: config.HEARTBEAT_INTERVAL_SEC,

@@ -118,9 +118,36 @@ export async function call<T = unknown>(
   return { status: response.statusCode, json: json as T, error, headers: response.headers, body: response.body };
 }
 
+/** A Fleet worker's heartbeat (it always sends `version`); `body` overrides or adds fields. */
 export async function heartbeat(app: App, workerId: string, body: Record<string, unknown> = {}) {
   return call<HeartbeatResponse>(app, "POST", `/internal/buffer/workers/${workerId}/heartbeat`, {
-    body: { status: "idle", gpu_class: "RTX 4090", capacity: 1, error: null, ...body },
+    body: { status: "idle", gpu_class: "RTX 4090", capacity: 1, error: null, version: "0.1.0-test", ...body },
+  });
+}
+
+/** The original buffer loop's heartbeat, exactly its four fields (no active_jobs, no version). */
+export async function originalHeartbeat(app: App, workerId: string, status: "idle" | "busy" = "idle") {
+  return call<HeartbeatResponse>(app, "POST", `/internal/buffer/workers/${workerId}/heartbeat`, {
+    body: { status, gpu_class: "RTX-3090-Local-Buffer-1", capacity: 1, error: null },
+  });
+}
+
+/** The original main-tier worker's heartbeat (`unified_worker.py`). */
+export async function mainHeartbeat(
+  app: App,
+  workerId: string,
+  body: { status?: "idle" | "busy"; current_job_id?: string | null; worker_type?: string } = {},
+) {
+  return call(app, "POST", `/internal/main/workers/${workerId}/heartbeat`, {
+    body: {
+      status: "idle",
+      current_job_id: null,
+      provider: "salad",
+      gpu_class: "RTX 4090 (24 GB)",
+      worker_type: "main",
+      system_info: { cpu_cores_logical: 8, ram_total_gb: 31.3, download_speed_mbps: null },
+      ...body,
+    },
   });
 }
 

@@ -1,10 +1,12 @@
-import type { WorkerStatus, WorkerView } from "@fleet/contract";
+import type { WorkerProtocol, WorkerStatus, WorkerTier, WorkerView } from "@fleet/contract";
 import { toIso, toIsoOrNull } from "./timestamps.js";
 
 /** A `buffer_workers` row plus what list-workers computes beside it. */
 export interface WorkerRow {
   worker_id: string;
   status: WorkerStatus;
+  tier: WorkerTier;
+  protocol: WorkerProtocol;
   gpu_class: string | null;
   capacity: number;
   error: string | null;
@@ -25,6 +27,8 @@ export function toWorkerView(row: WorkerRow): WorkerView {
   return {
     worker_id: row.worker_id,
     status: row.status,
+    tier: row.tier,
+    protocol: row.protocol,
     online: row.online,
     heartbeat_age_sec: Math.round(Number(row.heartbeat_age_sec) * 10) / 10,
     last_heartbeat: toIso(row.last_heartbeat),

@@ -45,7 +45,7 @@ function bufferJobIdArb(world: FuzzWorld): fc.Arbitrary<string> {
 
 const errorInfo = fc.record(
   {
-    error_type: fc.constantFrom("media_error", "processing_error", "unknown_error"),
+    error_type: fc.constantFrom("media_error", "download_error", "processing_error", "unknown_error"),
     stage: fc.constantFrom("download", "validation", "preprocessing", "inference", "postprocessing", "upload", "report", "unknown"),
     message: shortText,
     retryable: fc.boolean(),
@@ -92,8 +92,28 @@ function validBody(route: RouteName, world: FuzzWorld): fc.Arbitrary<Body> | nul
           metrics: fc.option(smallJson),
           worker_id: workerIdArb(world),
           buffer_job_id: fc.option(bufferJobIdArb(world)),
+          status: fc.option(fc.constantFrom("running", "succeeded", "success", "failed")),
+          error: fc.option(shortText),
+          output_url: fc.option(urlArb),
         },
         { requiredKeys: ["progress", "worker_id"] },
+      );
+    case "mainHeartbeat":
+      return fc.record(
+        {
+          status: fc.constantFrom("idle", "busy"),
+          current_job_id: fc.option(fc.uuid()),
+          provider: fc.option(fc.constantFrom("salad", "vast", "local")),
+          gpu_class: fc.option(fc.constantFrom("RTX 4090", "A100 80GB")),
+          worker_type: fc.option(fc.constantFrom("main", "transient", "expensive", "test-batch")),
+          system_info: fc.option(smallJson),
+        },
+        { requiredKeys: ["status"] },
+      );
+    case "mainClaimJob":
+      return fc.record(
+        { worker_id: workerIdArb(world), worker_type: fc.option(fc.constantFrom("main", "expensive")), gpu_class: fc.option(shortText) },
+        { requiredKeys: ["worker_id"] },
       );
     case "createJob":
       return fc.record(

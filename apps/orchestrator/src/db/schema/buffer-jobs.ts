@@ -1,5 +1,5 @@
 import { sql } from "drizzle-orm";
-import { check, index, integer, jsonb, pgTable, text, uniqueIndex, uuid } from "drizzle-orm/pg-core";
+import { boolean, check, index, integer, jsonb, pgTable, text, uniqueIndex, uuid } from "drizzle-orm/pg-core";
 import { timestamptz } from "./columns.js";
 import { jobs } from "./jobs.js";
 
@@ -27,6 +27,11 @@ export const bufferJobs = pgTable(
     errorInfo: jsonb("error_info"),
     metrics: jsonb("metrics"),
     outputUrl: text("output_url"),
+    /**
+     * Claimed by an original buffer worker, which sends no heartbeat while a job runs: the lease is
+     * LEGACY_LEASE_TTL_SEC, renewed by its progress reports and ended by its next idle heartbeat.
+     */
+    legacyLease: boolean("legacy_lease").notNull().default(false),
   },
   (t) => [
     check(
