@@ -51,57 +51,71 @@ export function startClaimLoop(opts: ClaimLoopOptions): ClaimLoop {
     opts.onJob(job);
   }
 
+  /** One pass: wait while blocked, or claim once. False when the loop should end. */
+  async function iterate(): Promise<boolean> {
+    const blocked = opts.blockedBy();
+    if (blocked !== lastBlockedReason) {
+      log.debug({ workerId, blockedBy: blocked }, blocked ? "buffer_claim_paused" : "buffer_claim_resumed");
+      lastBlockedReason = blocked;
+    }
+    if (blocked) {
+      await opts.changes.wait(1_000, stopSignal);
+      return true;
+    }
+    const started = Date.now();
+    const result = await opts.client.claimJob(
+      { worker_id: workerId, wait_ms: opts.waitMs },
+      { signal: stopSignal, timeoutMs: opts.waitMs + opts.timeoutMs },
+    );
+    if (stopSignal.aborted) {
+      // A job claimed in the same instant as the stop is still ours: run it rather than strand it.
+      if (result.ok && result.value.job) take(result.value.job);
+      return false;
+    }
+    if (!result.ok) {
+      failures += 1;
+      const fields = { workerId, statusCode: result.statusCode, body: result.bodyExcerpt, error: result.message };
+      if (result.statusCode === 401 || result.statusCode === 403) {
+        log.error({ ...fields, configurationError: true }, "buffer_claim_error");
+      } else {
+        log.warn(fields, "buffer_claim_error");
+      }
+      await sleep(backoffDelay(failures, opts.idlePollMs, Math.max(opts.idlePollMs, 30_000)), stopSignal);
+      return true;
+    }
+    failures = 0;
+    const { job, reason } = result.value;
+    if (!reason || reason === "no_job") lastRefusal = null;
+    if (job) {
+      take(job);
+      return true;
+    }
+    if (reason && reason !== "no_job") {
+      // Said once per reason, not on every poll: a quarantine can last ten minutes.
+      if (reason !== lastRefusal) log[reason === "worker_quarantined" ? "warn" : "info"]({ workerId, reason }, "buffer_claim_refused");
+      lastRefusal = reason;
+      // The orchestrator will not give us work yet; ask again after a beat, or sooner if our state changes.
+      await opts.changes.wait(jitter(opts.idlePollMs), stopSignal);
+      return true;
+    }
+    // An empty answer that came back early (no long-poll support, or wait_ms 0) must not spin.
+    const elapsed = Date.now() - started;
+    if (opts.waitMs === 0 || elapsed < Math.min(opts.waitMs, 1_000) / 2) {
+      await sleep(jitter(opts.idlePollMs), stopSignal);
+    }
+    return true;
+  }
+
   async function run() {
     while (!stopSignal.aborted) {
-      const blocked = opts.blockedBy();
-      if (blocked !== lastBlockedReason) {
-        log.debug({ workerId, blockedBy: blocked }, blocked ? "buffer_claim_paused" : "buffer_claim_resumed");
-        lastBlockedReason = blocked;
-      }
-      if (blocked) {
-        await opts.changes.wait(1_000, stopSignal);
-        continue;
-      }
-      const started = Date.now();
-      const result = await opts.client.claimJob(
-        { worker_id: workerId, wait_ms: opts.waitMs },
-        { signal: stopSignal, timeoutMs: opts.waitMs + opts.timeoutMs },
-      );
-      if (stopSignal.aborted) {
-        // A job claimed in the same instant as the stop is still ours: run it rather than strand it.
-        if (result.ok && result.value.job) take(result.value.job);
-        return;
-      }
-      if (!result.ok) {
+      try {
+        if (!(await iterate())) return;
+      } catch (err) {
+        // A throw from blockedBy/onJob/a take must not end claiming for the life of the process:
+        // log it, back off, and go on (the heartbeat and outbox loops do the same).
         failures += 1;
-        const fields = { workerId, statusCode: result.statusCode, body: result.bodyExcerpt, error: result.message };
-        if (result.statusCode === 401 || result.statusCode === 403) {
-          log.error({ ...fields, configurationError: true }, "buffer_claim_error");
-        } else {
-          log.warn(fields, "buffer_claim_error");
-        }
+        log.error({ err, workerId }, "buffer_claim_loop_error");
         await sleep(backoffDelay(failures, opts.idlePollMs, Math.max(opts.idlePollMs, 30_000)), stopSignal);
-        continue;
-      }
-      failures = 0;
-      const { job, reason } = result.value;
-      if (!reason || reason === "no_job") lastRefusal = null;
-      if (job) {
-        take(job);
-        continue;
-      }
-      if (reason && reason !== "no_job") {
-        // Said once per reason, not on every poll: a quarantine can last ten minutes.
-        if (reason !== lastRefusal) log[reason === "worker_quarantined" ? "warn" : "info"]({ workerId, reason }, "buffer_claim_refused");
-        lastRefusal = reason;
-        // The orchestrator will not give us work yet; ask again after a beat, or sooner if our state changes.
-        await opts.changes.wait(jitter(opts.idlePollMs), stopSignal);
-        continue;
-      }
-      // An empty answer that came back early (no long-poll support, or wait_ms 0) must not spin.
-      const elapsed = Date.now() - started;
-      if (opts.waitMs === 0 || elapsed < Math.min(opts.waitMs, 1_000) / 2) {
-        await sleep(jitter(opts.idlePollMs), stopSignal);
       }
     }
   }
