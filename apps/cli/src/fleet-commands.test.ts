@@ -155,7 +155,7 @@ describe("fleet drain, jobs, job, cancel, undrain", () => {
     expect(drained.code).toBe(0);
     expect(drained.stdout).toContain(`worker ${WORKER_ID}: drain requested`);
     const table = await runFleet(["workers"], env);
-    expect(table.stdout).toMatch(/cli-test-cpu-1\s+(draining|idle \(drain requested\))\s+yes/);
+    expect(table.stdout).toMatch(/cli-test-cpu-1\s+(draining|idle \(drain requested\))\s+buffer\s+yes/);
 
     const submitted = await runFleet(
       ["submit", "--video", "http://127.0.0.1:9/never.mp4", "--audio", "http://127.0.0.1:9/never.wav", "--aspect-ratio", "9:16", "--json"],

@@ -111,7 +111,7 @@ describe("scripts/start-local.mjs", () => {
     const workers = await fleet(["workers"], dataDir);
     expect(workers.stderr).toBe("");
     expect(workers.code).toBe(0);
-    expect(workers.stdout).toMatch(/^local-cpu-1\s+\w+\s+yes\s+\d+s ago\s+cpu-dev\s+0\/1/m);
+    expect(workers.stdout).toMatch(/^local-cpu-1\s+\w+\s+buffer\s+yes\s+\d+s ago\s+cpu-dev\s+0\/1/m);
 
     const doctor = await fleet(["doctor", "--min-free-gb", "0.01"], dataDir);
     expect(doctor.stdout).toContain("checking the quick start's local-cpu-1");

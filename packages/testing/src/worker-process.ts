@@ -70,7 +70,9 @@ export async function startWorkerProcess(options: WorkerProcessOptions = {}): Pr
     ...(options.workerId ? { BUFFER_WORKER_ID: options.workerId } : {}),
     ...options.env,
   };
-  const child = spawn(process.execPath, [WORKER_MAIN], { env, stdio: ["ignore", "pipe", "pipe"] });
+  // Its own process group, so a crash kills what it started too (ffmpeg, ffprobe), as killing a
+  // container does: an orphaned ffmpeg would otherwise keep writing into the work dir being removed.
+  const child = spawn(process.execPath, [WORKER_MAIN], { env, stdio: ["ignore", "pipe", "pipe"], detached: true });
   const lines: string[] = [];
   const records: LogRecord[] = [];
   const listeners = new Set<() => void>();
@@ -93,7 +95,7 @@ export async function startWorkerProcess(options: WorkerProcessOptions = {}): Pr
     for (const l of [...listeners]) l();
   });
   const cleanup = async () => {
-    if (ownsWorkDir && !options.keepWorkDir) await rm(workDir, { recursive: true, force: true });
+    if (ownsWorkDir && !options.keepWorkDir) await rm(workDir, { recursive: true, force: true, maxRetries: 5, retryDelay: 100 });
   };
 
   function waitForLog(
@@ -134,7 +136,7 @@ export async function startWorkerProcess(options: WorkerProcessOptions = {}): Pr
   try {
     listening = await waitForLog("worker_http_listening", { timeoutMs: options.startTimeoutMs ?? 20_000 });
   } catch (err) {
-    child.kill("SIGKILL");
+    killGroup(child);
     await exited;
     await cleanup();
     throw err;
@@ -167,11 +169,21 @@ export async function startWorkerProcess(options: WorkerProcessOptions = {}): Pr
 
 async function stopChild(child: ChildProcess, exited: Promise<number | null>, signal: NodeJS.Signals, killAfterMs: number): Promise<number | null> {
   if (child.exitCode !== null || child.signalCode !== null) return child.exitCode;
-  child.kill(signal);
-  const timer = setTimeout(() => child.kill("SIGKILL"), killAfterMs);
+  // SIGTERM goes to the worker alone (its drain stops its own children); SIGKILL to its whole group.
+  if (signal === "SIGKILL") killGroup(child);
+  else child.kill(signal);
+  const timer = setTimeout(() => killGroup(child), killAfterMs);
   try {
     return await exited;
   } finally {
     clearTimeout(timer);
+  }
+}
+
+function killGroup(child: ChildProcess): void {
+  try {
+    if (child.pid !== undefined) process.kill(-child.pid, "SIGKILL");
+  } catch {
+    child.kill("SIGKILL");
   }
 }
