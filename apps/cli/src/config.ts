@@ -124,6 +124,10 @@ export interface WorkerBoxConfig {
   b2AuthorizeUrl: string | undefined;
   workDir: string;
   localStorageDir: string;
+  /** FFMPEG_PATH/FFPROBE_PATH and PATH: what the worker resolves its ffmpeg/ffprobe from. */
+  ffmpegPath: string | undefined;
+  ffprobePath: string | undefined;
+  searchPath: string | undefined;
 }
 
 /**
@@ -163,6 +167,9 @@ export function loadWorkerBoxConfig(env: NodeJS.ProcessEnv, envFile?: string): W
     b2AuthorizeUrl: get("B2_AUTHORIZE_URL"),
     workDir,
     localStorageDir: resolve(get("LOCAL_STORAGE_DIR") ?? join(workDir, "outputs")),
+    ffmpegPath: get("FFMPEG_PATH"),
+    ffprobePath: get("FFPROBE_PATH"),
+    searchPath: get("PATH"),
   };
 }
 
@@ -193,7 +200,7 @@ export function describesWorkerBox(env: NodeJS.ProcessEnv): boolean {
  * A quick start worker's settings, so `./fleetw fleet doctor` on a fresh clone checks the worker
  * that `./fleetw start` runs instead of failing on an empty environment. Null when no launcher runs.
  */
-export function loadQuickStartWorkerBox(localDataDir: string, workerId?: string): WorkerBoxConfig | null {
+export function loadQuickStartWorkerBox(localDataDir: string, workerId?: string, searchPath?: string): WorkerBoxConfig | null {
   const keys = DevKeys.safeParse(readJson(join(localDataDir, "dev-keys.json")));
   const state = LocalFleetState.safeParse(readJson(join(localDataDir, "local-fleet.json")));
   if (!keys.success || !state.success || !processAlive(state.data.pid)) return null;
@@ -213,5 +220,9 @@ export function loadQuickStartWorkerBox(localDataDir: string, workerId?: string)
     b2AuthorizeUrl: undefined,
     workDir,
     localStorageDir: w.outputs_dir,
+    // The launcher's workers inherit its environment: the same PATH as this shell.
+    ffmpegPath: undefined,
+    ffprobePath: undefined,
+    searchPath,
   };
 }

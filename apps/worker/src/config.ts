@@ -2,6 +2,7 @@ import os from "node:os";
 import path from "node:path";
 import { z } from "zod";
 import { WorkerId } from "@fleet/contract";
+import { resolveMediaTools, type MediaTools } from "@fleet/media-tools";
 
 /** Only `true`/`1`/`yes` switch a flag on; a typo must not silently enable something. */
 const BoolEnv = z
@@ -65,6 +66,9 @@ const EnvSchema = z.object({
   DRAIN_GRACE_SEC: num(z.number().min(0).max(86_400), 60),
   GENERATE_API_KEY: OptionalString,
   WORKER_VERSION: OptionalString,
+  // An explicit ffmpeg/ffprobe wins over the system's (PATH) and the npm-shipped static builds.
+  FFMPEG_PATH: OptionalString,
+  FFPROBE_PATH: OptionalString,
 });
 
 export type WorkerEnv = z.input<typeof EnvSchema>;
@@ -128,6 +132,8 @@ export interface Config {
     downloadAttempts: number;
     ffprobeTimeoutMs: number;
   };
+  /** The ffmpeg/ffprobe binaries the CPU engine and media validation run. */
+  mediaTools: MediaTools;
   drainGraceMs: number;
   generateApiKey: string | null;
   version: string | null;
@@ -236,6 +242,7 @@ export function loadConfig(
       downloadAttempts: e.DOWNLOAD_ATTEMPTS,
       ffprobeTimeoutMs: Math.round(e.FFPROBE_TIMEOUT_SEC * 1000),
     },
+    mediaTools: resolveMediaTools({ FFMPEG_PATH: e.FFMPEG_PATH, FFPROBE_PATH: e.FFPROBE_PATH, PATH: env.PATH }),
     drainGraceMs: Math.round(e.DRAIN_GRACE_SEC * 1000),
     generateApiKey: e.GENERATE_API_KEY ?? null,
     version: e.WORKER_VERSION ?? null,

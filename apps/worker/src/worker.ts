@@ -2,6 +2,7 @@ import { randomUUID } from "node:crypto";
 import { mkdir, readFile } from "node:fs/promises";
 import path from "node:path";
 import { JobId, type HeartbeatResponse, type SystemFacts, type WorkerReportedStatus } from "@fleet/contract";
+import { mediaToolVersion, type MediaTools } from "@fleet/media-tools";
 import { startClaimLoop, type ClaimLoop } from "./claim-loop.js";
 import { describeConfig, type Config } from "./config.js";
 import { startEngineMonitor, type EngineMonitor } from "./engine-monitor.js";
@@ -47,6 +48,7 @@ export interface Worker {
 export async function startWorker(config: Config, log: Logger, parts: WorkerParts = {}): Promise<Worker> {
   const version = config.version ?? (await readPackageVersion());
   log.info({ version, ...describeConfig(config) }, "worker_starting");
+  await logMediaTools(config.mediaTools, log);
   await mkdir(config.workDir, { recursive: true });
 
   const metrics = new Metrics();
@@ -300,4 +302,18 @@ async function readPackageVersion(): Promise<string> {
   } catch {
     return "unknown";
   }
+}
+
+/**
+ * Every worker validates media with ffprobe (and the CPU engine is ffmpeg): say which binaries
+ * it found and their versions, so "which ffmpeg made this?" is answered by the first log lines.
+ */
+async function logMediaTools(tools: MediaTools, log: Logger): Promise<void> {
+  const [ffmpeg, ffprobe] = await Promise.all([mediaToolVersion(tools.ffmpeg), mediaToolVersion(tools.ffprobe)]);
+  const facts = {
+    ffmpeg: { path: tools.ffmpeg.path, source: tools.ffmpeg.source, version: ffmpeg },
+    ffprobe: { path: tools.ffprobe.path, source: tools.ffprobe.source, version: ffprobe },
+  };
+  if (ffmpeg === null || ffprobe === null) log.warn(facts, "worker_media_tools_missing");
+  else log.info(facts, "worker_media_tools");
 }

@@ -4,6 +4,7 @@ import type { Command } from "../command.js";
 import { describesWorkerBox, loadQuickStartWorkerBox, loadWorkerBoxConfig } from "../config.js";
 import type { WorkerBoxConfig } from "../config.js";
 import { checkInference } from "../doctor/check-inference.js";
+import { checkMediaTools } from "../doctor/check-media-tools.js";
 import { checkOrchestrator } from "../doctor/check-orchestrator.js";
 import { checkStorage } from "../doctor/check-storage.js";
 import { checkWorkDir } from "../doctor/check-work-dir.js";
@@ -46,7 +47,7 @@ export const doctorCommand: Command = {
     const envFile = stringOption(values, "env-file");
     const explicit =
       envFile !== undefined || describesWorkerBox(env) || stringOption(values, "url") !== undefined || stringOption(values, "internal-key") !== undefined;
-    const quickStart = explicit ? null : loadQuickStartWorkerBox(localDataDir, stringOption(values, "worker"));
+    const quickStart = explicit ? null : loadQuickStartWorkerBox(localDataDir, stringOption(values, "worker"), env.PATH);
     let cfg: WorkerBoxConfig;
     try {
       cfg = quickStart ?? loadWorkerBoxConfig(env, envFile);
@@ -68,13 +69,14 @@ export const doctorCommand: Command = {
       );
     }
     // Independent groups run together so a dead orchestrator and a dead container cost one timeout, not two.
-    const [orchestrator, inference, storage, workDir] = await Promise.all([
+    const [orchestrator, inference, mediaTools, storage, workDir] = await Promise.all([
       checkOrchestrator(cfg, timeoutMs),
       checkInference(cfg, timeoutMs),
+      checkMediaTools(cfg),
       checkStorage(cfg, timeoutMs),
       checkWorkDir(cfg, minFreeGb),
     ]);
-    const results = [...orchestrator, inference, storage, workDir];
+    const results = [...orchestrator, inference, mediaTools, storage, workDir];
     const failed = results.filter((r) => r.status === "fail");
     if (json) {
       io.stdout.write(JSON.stringify({ ok: failed.length === 0, checks: results }, null, 2) + "\n");

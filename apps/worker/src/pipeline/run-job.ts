@@ -120,7 +120,7 @@ export async function runJob(
     stage = "validation";
     ctx.onProgress(0.08, "validating");
     const media = await timed("validation", () =>
-      validateInputs(files, { timeoutMs: config.limits.ffprobeTimeoutMs, maxDurationSec: config.limits.maxInputDurationSec, signal: ctx.signal }),
+      validateInputs(files, { ffprobePath: config.mediaTools.ffprobe.path, timeoutMs: config.limits.ffprobeTimeoutMs, maxDurationSec: config.limits.maxInputDurationSec, signal: ctx.signal }),
     );
     throwIfAborted(ctx.signal);
 
@@ -145,7 +145,7 @@ export async function runJob(
     throwIfAborted(ctx.signal);
 
     stage = "postprocessing";
-    const output = await checkOutput(files.output, config.limits.ffprobeTimeoutMs, ctx.signal);
+    const output = await checkOutput(files.output, config.mediaTools.ffprobe.path, config.limits.ffprobeTimeoutMs, ctx.signal);
 
     stage = "upload";
     ctx.onProgress(0.92, "uploading");
@@ -207,10 +207,10 @@ async function downloadBoth(tasks: Array<(signal: AbortSignal) => Promise<unknow
 }
 
 /** An engine may exit 0 and write garbage: the output must be a video with sound (§8.11). */
-async function checkOutput(file: string, timeoutMs: number, signal: AbortSignal): Promise<MediaInfo> {
+async function checkOutput(file: string, ffprobePath: string, timeoutMs: number, signal: AbortSignal): Promise<MediaInfo> {
   let info: MediaInfo;
   try {
-    info = await probeMedia(file, { timeoutMs, signal, what: "output" });
+    info = await probeMedia(file, { ffprobePath, timeoutMs, signal, what: "output" });
   } catch (err) {
     if (err instanceof JobAbortedError) throw err;
     const message = err instanceof Error ? err.message : String(err);

@@ -1,14 +1,14 @@
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { makeCorruptFile, makeTestAudio, makeTestVideo } from "@fleet/testing/media";
+import { makeCorruptFile, makeTestAudio, makeTestVideo, testMediaTools } from "@fleet/testing/media";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { JobError } from "./job-error.js";
 import { validateInputs } from "./validate.js";
 
 let dir: string;
 const f = (name: string) => path.join(dir, name);
-const opts = { timeoutMs: 30_000, maxDurationSec: 60, signal: new AbortController().signal };
+const opts = { ffprobePath: testMediaTools().ffprobe.path, timeoutMs: 30_000, maxDurationSec: 60, signal: new AbortController().signal };
 
 beforeAll(async () => {
   dir = await mkdtemp(path.join(tmpdir(), "fleet-validate-"));

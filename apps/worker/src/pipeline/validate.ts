@@ -35,7 +35,7 @@ interface ProbeJson {
 const IMAGE_FORMATS = /(^|,)(image2|png_pipe|jpeg_pipe|webp_pipe|bmp_pipe|gif)(,|$)/;
 
 /** Runs ffprobe without blocking the event loop; its failure is the file's fault (media_error). */
-export async function probeMedia(file: string, opts: { timeoutMs: number; signal: AbortSignal; what: string }): Promise<MediaInfo> {
+export async function probeMedia(file: string, opts: { ffprobePath: string; timeoutMs: number; signal: AbortSignal; what: string }): Promise<MediaInfo> {
   let bytes: number;
   try {
     bytes = (await stat(file)).size;
@@ -46,7 +46,7 @@ export async function probeMedia(file: string, opts: { timeoutMs: number; signal
 
   const stdout = await new Promise<string>((resolve, reject) => {
     execFile(
-      "ffprobe",
+      opts.ffprobePath,
       ["-v", "error", "-print_format", "json", "-show_format", "-show_streams", file],
       { timeout: opts.timeoutMs, signal: opts.signal, maxBuffer: 8 * 1024 * 1024, killSignal: "SIGKILL" },
       (err, out, stderr) => {
@@ -101,7 +101,7 @@ function parseRate(rate: string | undefined): number | null {
  */
 export async function validateInputs(
   files: { video: string; audio: string },
-  opts: { timeoutMs: number; maxDurationSec: number; signal: AbortSignal },
+  opts: { ffprobePath: string; timeoutMs: number; maxDurationSec: number; signal: AbortSignal },
 ): Promise<{ video: MediaInfo; audio: MediaInfo }> {
   const [video, audio] = await Promise.all([
     probeMedia(files.video, { ...opts, what: "video" }),
