@@ -89,7 +89,8 @@ export function mediaToolVersion(tool: MediaTool, timeoutMs = 10_000): Promise<s
   return new Promise((resolve) => {
     execFile(tool.path, ["-hide_banner", "-version"], { timeout: timeoutMs, maxBuffer: 1024 * 1024 }, (err, stdout) => {
       if (err) return resolve(null);
-      resolve(stdout.split("\n")[0]?.trim() || null);
+      // The first line ends with a long copyright notice; the version is what a reader needs.
+      resolve(stdout.split("\n")[0]?.replace(/\s+Copyright.*/, "").trim() || null);
     });
   });
 }
