@@ -47,7 +47,8 @@ export function createJobRunner(opts: {
   execute: ExecuteJob;
   progressFor: (input: JobInput, onLeaseLost: () => void) => ProgressReporter;
   changes: ChangeSignal;
-  onOutcome?: (outcome: "succeeded" | "failed" | "cancelled" | "released" | "lost", seconds: number) => void;
+  /** `report` is what was (or will be) sent; null for a lost attempt, which reports nothing. */
+  onOutcome?: (outcome: "succeeded" | "failed" | "cancelled" | "released" | "lost", seconds: number, report: OutboxEntry["report"] | null) => void;
 }): JobRunner {
   const { log } = opts;
   const jobs = new Map<string, RunningJob>();
@@ -107,7 +108,7 @@ export function createJobRunner(opts: {
     }
     await progress.settle();
     const seconds = (Date.now() - job.startedAt) / 1000;
-    opts.onOutcome?.(outcomeName, seconds);
+    opts.onOutcome?.(outcomeName, seconds, report);
     if (report) {
       const level = outcomeName === "succeeded" ? "info" : outcomeName === "failed" ? "warn" : "info";
       log[level](

@@ -38,6 +38,7 @@ export function attemptRoutes(deps: RouteDeps): FastifyPluginCallbackZod {
           }
           counters.claims++;
           const job = result.job;
+          counters.queueWait.observe(Number(job.queue_wait_sec));
           request.log.info(
             { workerId: request.body.worker_id, jobId: job.job_id, bufferJobId: job.buffer_job_id, attempt: job.attempt },
             "job_claimed",
@@ -85,6 +86,9 @@ export function attemptRoutes(deps: RouteDeps): FastifyPluginCallbackZod {
           case "repeated":
             return { detail: "ok" as const, job_status: outcome.jobStatus };
           case "applied":
+            if (report.status === "failed") {
+              counters.attemptFailures.inc([report.error_info?.stage ?? "unknown", report.error_info?.error_type ?? "unknown"]);
+            }
             request.log.info({ bufferJobId, reported: report.status, jobStatus: outcome.jobStatus }, "status_report_applied");
             if (outcome.quarantined) request.log.warn({ bufferJobId }, "worker_quarantined");
             return { detail: "ok" as const, job_status: outcome.jobStatus };

@@ -1,6 +1,7 @@
 import { sql } from "drizzle-orm";
 import type { FastifyPluginCallback } from "fastify";
 import { queryRows } from "../db/client.js";
+import { renderFleetGauges } from "../fleet-gauges.js";
 import type { RouteDeps } from "./deps.js";
 
 /**
@@ -46,6 +47,8 @@ export function metricsRoutes(deps: RouteDeps): FastifyPluginCallback {
         counter("fleet_leases_reaped_total", "Attempts interrupted because their lease expired.", counters.leasesReaped),
         counter("fleet_webhooks_delivered_total", "Webhook deliveries acknowledged with 2xx.", counters.webhooksDelivered),
         counter("fleet_webhooks_failed_total", "Webhook deliveries given up.", counters.webhooksFailed),
+        ...counters.render(),
+        await renderFleetGauges(db.db, config.WORKER_OFFLINE_AFTER_SEC),
       ];
       return reply.type("text/plain; version=0.0.4").send(`${lines.join("\n")}\n`);
     });
