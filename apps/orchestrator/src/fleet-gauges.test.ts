@@ -9,14 +9,18 @@ describe("/metrics for watching a fleet", () => {
   dbTest("shows each worker's liveness as the database judges it, so a silent worker reads offline", async ({ databaseUrl }) => {
     const t = await startTestApp(databaseUrl);
     try {
-      await heartbeat(t.app, "gpu-a", { gpu_class: "RTX 4090", engine: { driver: "http", state: "ready", lip_sync: true } });
+      await heartbeat(t.app, "gpu-a", {
+        gpu_class: "RTX 4090",
+        engine: { driver: "http", state: "ready", lip_sync: true },
+        system: { gpu_name: "NVIDIA GeForce RTX 4090" },
+      });
       await heartbeat(t.app, "gpu-b", { gpu_class: "A100" });
       let text = await scrape(t.app);
       expect(text).toContain('fleet_buffer_worker_online{worker_id="gpu-a",gpu_class="RTX 4090"} 1');
       expect(text).toContain('fleet_buffer_worker_engine_ready{worker_id="gpu-a",gpu_class="RTX 4090"} 1');
       expect(text).toContain('fleet_buffer_worker_engine_ready{worker_id="gpu-b",gpu_class="A100"} 0');
       expect(text).toContain('fleet_buffer_worker_quarantined{worker_id="gpu-a",gpu_class="RTX 4090"} 0');
-      expect(text).toMatch(/fleet_buffer_worker_info\{worker_id="gpu-a",gpu_class="RTX 4090",status="idle",engine_state="ready",version="[^"]*"\} 1/);
+      expect(text).toMatch(/fleet_buffer_worker_info\{worker_id="gpu-a",gpu_class="RTX 4090",status="idle",engine_state="ready",gpu="NVIDIA GeForce RTX 4090",version="[^"]*"\} 1/);
 
       await ageHeartbeat(t.db, "gpu-b", 3600);
       text = await scrape(t.app);

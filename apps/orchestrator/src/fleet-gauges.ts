@@ -7,6 +7,7 @@ interface WorkerGaugeRow {
   gpu_class: string | null;
   status: string;
   engine_state: string | null;
+  gpu_name: string | null;
   version: string | null;
   online: boolean;
   quarantined: boolean;
@@ -24,7 +25,7 @@ interface WorkerGaugeRow {
 export async function renderFleetGauges(db: Executor, offlineAfterSec: number): Promise<string> {
   const workers = await queryRows<WorkerGaugeRow>(
     db,
-    sql`select w.worker_id, w.gpu_class, w.status, w.engine->>'state' as engine_state, w.version, w.capacity,
+    sql`select w.worker_id, w.gpu_class, w.status, w.engine->>'state' as engine_state, w.system->>'gpu_name' as gpu_name, w.version, w.capacity,
                w.last_heartbeat > now() - make_interval(secs => ${offlineAfterSec}) as online,
                coalesce(w.quarantined_until > now(), false) as quarantined,
                extract(epoch from now() - w.last_heartbeat)::float8 as heartbeat_age_sec,
@@ -51,12 +52,12 @@ export async function renderFleetGauges(db: Executor, offlineAfterSec: number): 
     for (const w of workers) lines.push(`${name}${formatLabels(["worker_id", "gpu_class"], [w.worker_id, w.gpu_class ?? "unknown"])} ${value(w)}`);
   }
   // The fleet table's text columns: one series per worker whose labels carry them, value 1.
-  lines.push("# HELP fleet_buffer_worker_info The worker's reported status, engine state and version.", "# TYPE fleet_buffer_worker_info gauge");
+  lines.push("# HELP fleet_buffer_worker_info The worker's reported status, engine state, GPU model and version.", "# TYPE fleet_buffer_worker_info gauge");
   for (const w of workers) {
     lines.push(
       `fleet_buffer_worker_info${formatLabels(
-        ["worker_id", "gpu_class", "status", "engine_state", "version"],
-        [w.worker_id, w.gpu_class ?? "unknown", w.status, w.engine_state ?? "unknown", w.version ?? "unknown"],
+        ["worker_id", "gpu_class", "status", "engine_state", "gpu", "version"],
+        [w.worker_id, w.gpu_class ?? "unknown", w.status, w.engine_state ?? "unknown", w.gpu_name ?? "unknown", w.version ?? "unknown"],
       )} 1`,
     );
   }
