@@ -24,7 +24,7 @@ export default tseslint.config(
     },
   },
   {
-    files: ["**/config.ts", "**/*.test.ts", "**/testing/src/**", "bench/**", "scripts/**"],
+    files: ["**/config.ts", "**/*.test.ts", "**/*.observability.ts", "**/testing/src/**", "bench/**", "scripts/**"],
     rules: { "no-restricted-properties": "off" },
   },
   {

@@ -23,12 +23,14 @@ import { createServer } from "node:net";
 import { hostname, tmpdir } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
+import { createRequire } from "node:module";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const bundles = path.resolve(process.argv[2] ?? "");
-const adminUrl = new URL(process.env.BUNDLE_CHECK_DATABASE_URL ?? "postgres://postgres@127.0.0.1:5432/postgres");
 const WAIT_MS = 90_000;
 const testing = (name) => import(path.join(root, "packages/testing/dist", `${name}.js`));
+// pg is a dependency of @fleet/testing, not of the repository root.
+const pg = createRequire(path.join(root, "packages/testing/package.json"))("pg");
 
 const say = (msg) => console.log(`check-bundles: ${msg}`);
 class CheckFailed extends Error {}
@@ -175,8 +177,28 @@ async function getJson(url, headers = {}) {
   return { status: res.status, json, text };
 }
 
-function psql(sql) {
-  execFileSync("psql", [adminUrl.href, "-v", "ON_ERROR_STOP=1", "-q", "-c", sql], { stdio: ["ignore", "ignore", "pipe"] });
+async function adminQuery(adminUrl, sql) {
+  const client = new pg.Client({ connectionString: adminUrl.href });
+  await client.connect();
+  try {
+    await client.query(sql);
+  } finally {
+    await client.end();
+  }
+}
+
+/**
+ * BUNDLE_CHECK_DATABASE_URL names a server (a database is created and dropped on it); without
+ * it, a throwaway PostgreSQL from the npm-shipped binaries the tests use (@fleet/testing), so a
+ * machine with only Node needs no PostgreSQL installed.
+ */
+async function adminServer(cleanups) {
+  if (process.env.BUNDLE_CHECK_DATABASE_URL) return new URL(process.env.BUNDLE_CHECK_DATABASE_URL);
+  const { startThrowawayPostgres } = await testing("postgres-cluster");
+  const server = await startThrowawayPostgres();
+  cleanups.push(() => server.destroy());
+  say(`no BUNDLE_CHECK_DATABASE_URL: PostgreSQL from npm-shipped binaries at ${server.url}`);
+  return new URL(server.url);
 }
 
 async function stopAll(order) {
@@ -203,15 +225,18 @@ async function main() {
   const dbName = `fleet_bundle_check_${process.pid}_${randomBytes(3).toString("hex")}`;
   const cleanups = [() => rmSync(tmp, { recursive: true, force: true })];
   try {
-    psql(`CREATE DATABASE ${dbName}`);
-    cleanups.push(() => psql(`DROP DATABASE IF EXISTS ${dbName} WITH (FORCE)`));
+    const adminUrl = await adminServer(cleanups);
+    await adminQuery(adminUrl, `CREATE DATABASE ${dbName}`);
+    cleanups.push(() => adminQuery(adminUrl, `DROP DATABASE IF EXISTS ${dbName} WITH (FORCE)`));
     const databaseUrl = new URL(adminUrl.href);
     databaseUrl.pathname = `/${dbName}`;
     say(`fresh database ${dbName}`);
 
     const { startB2TestServer } = await testing("b2-test-server");
     const { startFileServer } = await testing("file-server");
-    const { makeTestVideo, makeTestAudio, probeMedia } = await testing("media");
+    const { makeTestVideo, makeTestAudio, probeMedia, testMediaTools } = await testing("media");
+    // The inference server's fake engine runs ffmpeg/ffprobe too: the same ones (system or npm).
+    const mediaTools = testMediaTools();
     const media = path.join(tmp, "media");
     mkdirSync(media);
     await makeTestVideo(path.join(media, "avatar.mp4"), { seconds: 2 });
@@ -229,7 +254,10 @@ async function main() {
     const orchestratorUrl = `http://127.0.0.1:${ports.orchestrator}`;
 
     const overrides = {
-      inference: { INFERENCE_ENGINE: "fake", INFERENCE_PORT: String(ports.inference), INFERENCE_WORK_ROOT: work, INFERENCE_JOBS_DIR: path.join(tmp, "inference-jobs") },
+      inference: {
+        INFERENCE_ENGINE: "fake", INFERENCE_PORT: String(ports.inference), INFERENCE_WORK_ROOT: work, INFERENCE_JOBS_DIR: path.join(tmp, "inference-jobs"),
+        FFMPEG_BIN: mediaTools.ffmpeg.path, FFPROBE_BIN: mediaTools.ffprobe.path,
+      },
       orchestrator: { PORT: String(ports.orchestrator), DATABASE_URL: databaseUrl.href, DATA_DIR: path.join(tmp, "orchestrator-data"), INTERNAL_API_KEY: internalKey, PUBLIC_API_KEYS: publicKey, ALLOW_PRIVATE_NETWORK_URLS: "true" },
       worker: {
         PORT: String(ports.worker), INFERENCE_URL: `http://127.0.0.1:${ports.inference}`, WORK_DIR: work, INFERENCE_WORK_DIR: work,

@@ -6,8 +6,9 @@
 #
 #   scripts/check-bundles.sh [bundles-dir]       (default: a temp dir, removed afterwards)
 #
-# Needs PostgreSQL at BUNDLE_CHECK_DATABASE_URL (default postgres://postgres@127.0.0.1:5432/postgres;
-# a database is created and dropped), ffmpeg, python3. BUNDLE_SKIP_INSTALL=1 as in build-bundle.sh.
+# Needs python3. PostgreSQL: BUNDLE_CHECK_DATABASE_URL (a database is created and dropped on it),
+# else a throwaway server from the npm-shipped binaries; ffmpeg/ffprobe: the system's or the
+# npm-shipped builds (@fleet/media-tools). BUNDLE_SKIP_INSTALL=1 as in build-bundle.sh.
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -16,7 +17,7 @@ if [ "$node_major" -lt 24 ] || ! command -v pnpm >/dev/null 2>&1; then
   exec "$root/fleetw" pnpm --dir "$root" exec bash "$root/scripts/check-bundles.sh" "$@"
 fi
 
-for tool in psql ffmpeg ffprobe python3; do
+for tool in python3; do
   command -v "$tool" >/dev/null 2>&1 || { echo "check-bundles: FAILED: $tool is not installed" >&2; exit 1; }
 done
 

@@ -106,10 +106,13 @@ function loadOrCreateDevKeys() {
   return { file, keys };
 }
 
-// The CPU engine is ffmpeg; without it the worker would start and never become ready.
-for (const tool of ["ffmpeg", "ffprobe"]) {
-  if (spawnSync(tool, ["-version"], { stdio: "ignore" }).status !== 0) {
-    fail(`${tool} is not installed; the CPU worker needs it (Debian/Ubuntu: sudo apt-get install ffmpeg; macOS: brew install ffmpeg)`);
+// The CPU engine is ffmpeg; without it the worker would start and never become ready. The
+// workers find it as this does: FFMPEG_PATH/FFPROBE_PATH, the system's, else the static builds
+// that `pnpm install` put in node_modules (so a machine with only Node needs nothing else).
+const { resolveMediaTools } = await import("../packages/media-tools/dist/index.js");
+for (const tool of Object.values(resolveMediaTools(process.env))) {
+  if (spawnSync(tool.path, ["-version"], { stdio: "ignore" }).status !== 0) {
+    fail(`${tool.name} does not run (${tool.source}: ${tool.path}); set ${tool.name === "ffmpeg" ? "FFMPEG_PATH" : "FFPROBE_PATH"}, run pnpm install, or install ffmpeg (Debian/Ubuntu: sudo apt-get install ffmpeg; macOS: brew install ffmpeg)`);
   }
 }
 

@@ -10,5 +10,7 @@ export default defineConfig({
     hookTimeout: 60_000,
     pool: "forks",
     maxWorkers: 2,
+    // Rebuilds a stale dist/ for the process tests; starts PostgreSQL when none is given.
+    globalSetup: ["./src/test-support/global-setup.ts"],
   },
 });

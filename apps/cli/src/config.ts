@@ -131,6 +131,10 @@ export interface WorkerBoxConfig {
   localStorageDir: string;
   /** FLEET_GPU_BOX: every GPU of a multi-GPU box (fleet gpu-box init writes it); null on a one-GPU box. */
   gpuBox: GpuBoxLayout | null;
+  /** FFMPEG_PATH/FFPROBE_PATH and PATH: what the worker resolves its ffmpeg/ffprobe from. */
+  ffmpegPath: string | undefined;
+  ffprobePath: string | undefined;
+  searchPath: string | undefined;
 }
 
 /**
@@ -173,6 +177,9 @@ export function loadWorkerBoxConfig(env: NodeJS.ProcessEnv, envFile?: string): W
     workDir,
     localStorageDir: resolve(get("LOCAL_STORAGE_DIR") ?? join(workDir, "outputs")),
     gpuBox: parseGpuBoxEnv(get("FLEET_GPU_BOX")),
+    ffmpegPath: get("FFMPEG_PATH"),
+    ffprobePath: get("FFPROBE_PATH"),
+    searchPath: get("PATH"),
   };
 }
 
@@ -204,7 +211,7 @@ export function describesWorkerBox(env: NodeJS.ProcessEnv): boolean {
  * A quick start worker's settings, so `./fleetw fleet doctor` on a fresh clone checks the worker
  * that `./fleetw start` runs instead of failing on an empty environment. Null when no launcher runs.
  */
-export function loadQuickStartWorkerBox(localDataDir: string, workerId?: string): WorkerBoxConfig | null {
+export function loadQuickStartWorkerBox(localDataDir: string, workerId?: string, searchPath?: string): WorkerBoxConfig | null {
   const keys = DevKeys.safeParse(readJson(join(localDataDir, "dev-keys.json")));
   const state = LocalFleetState.safeParse(readJson(join(localDataDir, "local-fleet.json")));
   if (!keys.success || !state.success || !processAlive(state.data.pid)) return null;
@@ -226,5 +233,9 @@ export function loadQuickStartWorkerBox(localDataDir: string, workerId?: string)
     workDir,
     localStorageDir: w.outputs_dir,
     gpuBox: null,
+    // The launcher's workers inherit its environment: the same PATH as this shell.
+    ffmpegPath: undefined,
+    ffprobePath: undefined,
+    searchPath,
   };
 }

@@ -1,4 +1,5 @@
 import { spawn } from "node:child_process";
+import type { MediaTools } from "@fleet/media-tools";
 
 /** Runs ffmpeg/ffprobe to completion; rejects with the tail of stderr so a failure says why. */
 export function runTool(cmd: string, args: readonly string[]): Promise<string> {
@@ -9,7 +10,7 @@ export function runTool(cmd: string, args: readonly string[]): Promise<string> {
     child.stdout.on("data", (c: Buffer) => (stdout += c.toString("utf8")));
     child.stderr.on("data", (c: Buffer) => (stderr = (stderr + c.toString("utf8")).slice(-4000)));
     child.on("error", (err) =>
-      reject((err as NodeJS.ErrnoException).code === "ENOENT" ? new Error(`${cmd} is not installed (apt-get install ffmpeg)`) : err),
+      reject((err as NodeJS.ErrnoException).code === "ENOENT" ? new Error(`${cmd} is not installed: set FFMPEG_PATH/FFPROBE_PATH, run \`pnpm install\` for the npm-shipped builds, or apt-get install ffmpeg`) : err),
     );
     child.on("close", (code) =>
       code === 0 ? resolve(stdout) : reject(new Error(`${cmd} exited with ${code}: ${stderr.trim().split("\n").slice(-3).join(" | ")}`)),
@@ -28,9 +29,9 @@ const channel = (mouth: number, eyes: number, face: number, bg: number): string 
   `if(${MOUTH},${mouth},if(${EYES},${eyes},if(${FACE},${face},${bg})))`;
 
 /** A 2-second 256x256 H.264 avatar clip; the worker loops it to the voice's length. */
-export async function makeDemoAvatar(path: string, seconds = 2): Promise<void> {
+export async function makeDemoAvatar(tools: MediaTools, path: string, seconds = 2): Promise<void> {
   const geq = `geq=r='${channel(130, 35, 232, 38)}':g='${channel(35, 35, 190, 58)}':b='${channel(45, 45, 150, 92)}'`;
-  await runTool("ffmpeg", [
+  await runTool(tools.ffmpeg.path, [
     "-hide_banner", "-loglevel", "error", "-y",
     "-f", "lavfi", "-i", `color=c=black:s=${SIZE}x${SIZE}:r=25:d=${seconds}`,
     "-vf", `format=rgb24,${geq},format=yuv420p`,
@@ -40,11 +41,11 @@ export async function makeDemoAvatar(path: string, seconds = 2): Promise<void> {
 }
 
 /** A speech-like voice: a 140 Hz voice with harmonics, pitch drifting, in syllables of 0.25 s. */
-export async function makeDemoVoice(path: string, seconds = 4): Promise<void> {
+export async function makeDemoVoice(tools: MediaTools, path: string, seconds = 4): Promise<void> {
   const f0 = `(140+25*sin(2*PI*0.7*t))`;
   const voice = `(0.6*sin(2*PI*${f0}*t)+0.3*sin(4*PI*${f0}*t)+0.12*sin(10*PI*${f0}*t))`;
   const syllables = `pow(abs(sin(2*PI*2*t)),0.7)`;
-  await runTool("ffmpeg", [
+  await runTool(tools.ffmpeg.path, [
     "-hide_banner", "-loglevel", "error", "-y",
     "-f", "lavfi", "-i", `aevalsrc='0.5*${voice}*${syllables}':s=16000:d=${seconds}`,
     "-ac", "1", "-c:a", "pcm_s16le",
@@ -78,8 +79,8 @@ interface FfprobeStream {
 }
 
 /** ffprobe a local path or an http(s) URL. */
-export async function probeMedia(target: string): Promise<ProbedMedia> {
-  const out = await runTool("ffprobe", ["-v", "error", "-print_format", "json", "-show_format", "-show_streams", target]);
+export async function probeMedia(tools: MediaTools, target: string): Promise<ProbedMedia> {
+  const out = await runTool(tools.ffprobe.path, ["-v", "error", "-print_format", "json", "-show_format", "-show_streams", target]);
   const json = JSON.parse(out) as { format?: { duration?: string }; streams?: FfprobeStream[] };
   const duration = Number(json.format?.duration);
   return {

@@ -2,6 +2,7 @@ import os from "node:os";
 import path from "node:path";
 import { z } from "zod";
 import { WorkerId } from "@fleet/contract";
+import { resolveMediaTools, type MediaTools } from "@fleet/media-tools";
 
 /** Only `true`/`1`/`yes` switch a flag on; a typo must not silently enable something. */
 const BoolEnv = z
@@ -89,6 +90,9 @@ const EnvSchema = z.object({
   DRAIN_GRACE_SEC: num(z.number().min(0).max(86_400), 60),
   GENERATE_API_KEY: OptionalString,
   WORKER_VERSION: OptionalString,
+  // An explicit ffmpeg/ffprobe wins over the system's (PATH) and the npm-shipped static builds.
+  FFMPEG_PATH: OptionalString,
+  FFPROBE_PATH: OptionalString,
 });
 
 export type WorkerEnv = z.input<typeof EnvSchema>;
@@ -160,6 +164,8 @@ export interface Config {
     media: MediaLimits;
     ffmpeg: FfmpegBounds;
   };
+  /** The ffmpeg/ffprobe binaries the CPU engine and media validation run. */
+  mediaTools: MediaTools;
   drainGraceMs: number;
   generateApiKey: string | null;
   version: string | null;
@@ -295,6 +301,7 @@ export function loadConfig(
       },
       ffmpeg: { memoryBytes: e.FFMPEG_MAX_MEMORY_MB * MB, cpuSec: e.FFMPEG_MAX_CPU_SEC, threads: e.FFMPEG_THREADS },
     },
+    mediaTools: resolveMediaTools({ FFMPEG_PATH: e.FFMPEG_PATH, FFPROBE_PATH: e.FFPROBE_PATH, PATH: env.PATH }),
     drainGraceMs: Math.round(e.DRAIN_GRACE_SEC * 1000),
     generateApiKey: e.GENERATE_API_KEY ?? null,
     version: e.WORKER_VERSION ?? null,

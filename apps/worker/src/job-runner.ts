@@ -48,7 +48,8 @@ export function createJobRunner(opts: {
   execute: ExecuteJob;
   progressFor: (input: JobInput, onLeaseLost: () => void) => ProgressReporter;
   changes: ChangeSignal;
-  onOutcome?: (outcome: "succeeded" | "failed" | "cancelled" | "released" | "lost", seconds: number) => void;
+  /** `report` is what was (or will be) sent; null for a lost attempt, which reports nothing. */
+  onOutcome?: (outcome: "succeeded" | "failed" | "cancelled" | "released" | "lost", seconds: number, report: OutboxEntry["report"] | null) => void;
 }): JobRunner {
   const { log } = opts;
   const jobs = new Map<string, RunningJob>();
@@ -108,7 +109,7 @@ export function createJobRunner(opts: {
     }
     await progress.settle();
     const seconds = (Date.now() - job.startedAt) / 1000;
-    opts.onOutcome?.(outcomeName, seconds);
+    opts.onOutcome?.(outcomeName, seconds, report);
     if (report) {
       const level = outcomeName === "succeeded" ? "info" : outcomeName === "failed" ? "warn" : "info";
       log[level](
@@ -165,13 +166,14 @@ export function createJobRunner(opts: {
         // A POST /generate took the last slot while this claim was in flight: hand the job back
         // (released: requeued at once, no failure counted) rather than run past BUFFER_CAPACITY.
         log.warn({ bufferJobId: claimed.buffer_job_id, jobId: claimed.musetalk_job_id, running: jobs.size, capacity: opts.capacity }, "buffer_job_over_capacity_released");
-        opts.onOutcome?.("released", 0);
+        const report = { status: "released" as const, error: "worker at capacity: job handed back", output_url: null, metrics: null, error_info: null };
+        opts.onOutcome?.("released", 0, report);
         void opts.outbox?.deliver({
           buffer_job_id: claimed.buffer_job_id,
           musetalk_job_id: claimed.musetalk_job_id,
           worker_id: opts.workerId,
           written_at: new Date().toISOString(),
-          report: { status: "released", error: "worker at capacity: job handed back", output_url: null, metrics: null, error_info: null },
+          report,
         }).catch((err: unknown) => log.error({ err, bufferJobId: claimed.buffer_job_id }, "buffer_job_release_failed"));
         return;
       }

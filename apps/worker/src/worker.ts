@@ -2,6 +2,7 @@ import { randomUUID } from "node:crypto";
 import { mkdir, readFile } from "node:fs/promises";
 import path from "node:path";
 import { type HeartbeatReply, type SystemFacts, type WorkerReportedStatus } from "@fleet/contract";
+import { mediaToolVersion, type MediaTools } from "@fleet/media-tools";
 import { startClaimLoop, type ClaimLoop } from "./claim-loop.js";
 import { describeConfig, type Config } from "./config.js";
 import { startEngineMonitor, type EngineMonitor } from "./engine-monitor.js";
@@ -47,6 +48,7 @@ export interface Worker {
 export async function startWorker(config: Config, log: Logger, parts: WorkerParts = {}): Promise<Worker> {
   const version = config.version ?? (await readPackageVersion());
   log.info({ version, ...describeConfig(config) }, "worker_starting");
+  await logMediaTools(config.mediaTools, log);
   await mkdir(config.workDir, { recursive: true });
 
   const metrics = new Metrics();
@@ -79,6 +81,11 @@ export async function startWorker(config: Config, log: Logger, parts: WorkerPart
   const countOutcome = metrics.counter("fleet_worker_jobs_total", "Jobs ended on this worker, by outcome.");
   const countSeconds = metrics.counter("fleet_worker_job_seconds_total", "Wall time spent in jobs, by outcome.");
   const countBeats = metrics.counter("fleet_worker_heartbeats_total", "Heartbeats sent, by result and HTTP status.");
+  const countFailures = metrics.counter("fleet_worker_job_failures_total", "Jobs that failed on this worker, by stage and error type.");
+  // Seconds, from a 0.5 s download to a 2 h generation: one set of bounds for every stage.
+  const bounds = [0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1200, 1800, 3600, 7200];
+  const observeJob = metrics.histogram("fleet_worker_job_duration_seconds", "Wall time of a job on this worker, claim to report, by GPU class and outcome.", bounds);
+  const observeStage = metrics.histogram("fleet_worker_stage_duration_seconds", "Time in each pipeline stage (download, validation, inference, upload), by GPU class.", bounds);
 
   const runner: JobRunner = createJobRunner({
     capacity: config.capacity,
@@ -98,9 +105,19 @@ export async function startWorker(config: Config, log: Logger, parts: WorkerPart
         log,
         onLeaseLost,
       }),
-    onOutcome: (outcome, seconds) => {
+    onOutcome: (outcome, seconds, report) => {
       countOutcome({ outcome });
       countSeconds({ outcome }, seconds);
+      observeJob({ gpu_class: gpuClass(), outcome }, seconds);
+      if (report?.status === "failed") {
+        countFailures({ stage: report.error_info?.stage ?? "unknown", error_type: report.error_info?.error_type ?? "unknown" });
+      }
+      const stages = report?.metrics?.stage_times;
+      if (stages && typeof stages === "object" && !Array.isArray(stages)) {
+        for (const [stage, value] of Object.entries(stages)) {
+          if (typeof value === "number") observeStage({ gpu_class: gpuClass(), stage }, value);
+        }
+      }
     },
   });
 
@@ -336,4 +353,18 @@ async function readPackageVersion(): Promise<string> {
   } catch {
     return "unknown";
   }
+}
+
+/**
+ * Every worker validates media with ffprobe (and the CPU engine is ffmpeg): say which binaries
+ * it found and their versions, so "which ffmpeg made this?" is answered by the first log lines.
+ */
+async function logMediaTools(tools: MediaTools, log: Logger): Promise<void> {
+  const [ffmpeg, ffprobe] = await Promise.all([mediaToolVersion(tools.ffmpeg), mediaToolVersion(tools.ffprobe)]);
+  const facts = {
+    ffmpeg: { path: tools.ffmpeg.path, source: tools.ffmpeg.source, version: ffmpeg },
+    ffprobe: { path: tools.ffprobe.path, source: tools.ffprobe.source, version: ffprobe },
+  };
+  if (ffmpeg === null || ffprobe === null) log.warn(facts, "worker_media_tools_missing");
+  else log.info(facts, "worker_media_tools");
 }

@@ -1,11 +1,21 @@
 import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { writeFile } from "node:fs/promises";
+import { resolveMediaTools, type MediaTools } from "@fleet/media-tools";
 
 /**
- * Tiny real media files for tests, made with the ffmpeg/ffprobe on PATH. Small on purpose:
+ * Tiny real media files for tests, made with the same ffmpeg/ffprobe the worker would pick
+ * (FFMPEG_PATH/FFPROBE_PATH, else the system's, else the npm-shipped builds). Small on purpose:
  * a few seconds of 160x120 H.264 encode in well under a second on a shared 2-core box.
  */
+
+let resolved: MediaTools | undefined;
+
+/** The ffmpeg/ffprobe the tests use, resolved once per process. */
+export function testMediaTools(): MediaTools {
+  resolved ??= resolveMediaTools(process.env);
+  return resolved;
+}
 
 export interface TestVideoOptions {
   seconds?: number;
@@ -55,7 +65,7 @@ export function runProcess(cmd: string, args: readonly string[], signal?: AbortS
 }
 
 async function runFfmpeg(args: readonly string[]): Promise<void> {
-  const res = await runProcess("ffmpeg", ["-hide_banner", "-loglevel", "error", "-y", ...args]);
+  const res = await runProcess(testMediaTools().ffmpeg.path, ["-hide_banner", "-loglevel", "error", "-y", ...args]);
   if (res.code !== 0) throw new Error(`ffmpeg exited with ${res.code ?? res.signal}: ${res.stderr.slice(-500)}`);
 }
 
@@ -100,7 +110,7 @@ interface FfprobeJson {
 }
 
 export async function probeMedia(path: string): Promise<MediaProbe> {
-  const res = await runProcess("ffprobe", [
+  const res = await runProcess(testMediaTools().ffprobe.path, [
     "-v", "error", "-print_format", "json", "-show_format", "-show_streams", path,
   ]);
   if (res.code !== 0) throw new Error(`ffprobe failed for ${path}: ${res.stderr.slice(-500)}`);
@@ -127,7 +137,7 @@ export async function probeMedia(path: string): Promise<MediaProbe> {
 export async function loopVideoToAudio(videoPath: string, audioPath: string, outputPath: string, signal?: AbortSignal): Promise<void> {
   const audio = await probeMedia(audioPath);
   if (!audio.hasAudio || !audio.durationSec) throw new Error(`no audio stream with a duration in ${audioPath}`);
-  const res = await runProcess("ffmpeg", [
+  const res = await runProcess(testMediaTools().ffmpeg.path, [
     "-hide_banner", "-loglevel", "error", "-y",
     "-stream_loop", "-1", "-i", videoPath,
     "-i", audioPath,

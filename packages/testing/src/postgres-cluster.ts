@@ -4,11 +4,9 @@ import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
+import { postgresBinDir, unprivilegedUser } from "./pg-binaries.js";
 
 const run = promisify(execFile);
-
-/** Debian's PostgreSQL binaries; override with PG_BIN_DIR for another layout. */
-const PG_BIN = process.env.PG_BIN_DIR ?? "/usr/lib/postgresql/15/bin";
 
 export interface ThrowawayPostgres {
   /** postgres://postgres@127.0.0.1:<port>/postgres (trust auth). */
@@ -34,39 +32,42 @@ async function freePort(): Promise<number> {
   });
 }
 
-/** PostgreSQL refuses to run as root: as root, run its tools as the `postgres` OS user. */
-function asPostgres(binary: string, args: string[]): [string, string[]] {
-  const path = join(PG_BIN, binary);
-  return process.getuid?.() === 0 ? ["runuser", ["-u", "postgres", "--", path, ...args]] : [path, args];
+/** The spawn options that run a PostgreSQL tool as an unprivileged user when we are root. */
+function runAsOptions(): { uid?: number; gid?: number } {
+  const user = unprivilegedUser();
+  return user ? { uid: user.uid, gid: user.gid } : {};
 }
 
 async function pgTool(binary: string, args: string[]): Promise<void> {
-  const [command, argv] = asPostgres(binary, args);
   try {
-    await run(command, argv, { timeout: 60_000 });
+    await run(join(postgresBinDir(), binary), args, { timeout: 60_000, ...runAsOptions() });
   } catch (err) {
     const e = err as { stderr?: string; stdout?: string; message: string };
     throw new Error(`${binary} ${args.join(" ")} failed: ${e.stderr || e.stdout || e.message}`, { cause: err });
   }
 }
 
+export interface ThrowawayPostgresOptions {
+  /** Extra `-c name=value` settings, e.g. `max_connections=300` for a server shared by a whole test run. */
+  settings?: Record<string, string | number>;
+}
+
 /**
- * A private PostgreSQL cluster for tests that stop or restart the database: `initdb` in a temp
- * dir, trust auth, listening on a free 127.0.0.1 port. It never touches the machine's shared
+ * A private PostgreSQL cluster for tests that stop or restart the database (and the fallback
+ * server of a whole test run): `initdb` in a temp dir, trust auth, listening on a free 127.0.0.1
+ * port, from the npm-shipped binaries (pg-binaries.ts). It never touches the machine's shared
  * server. Costs ~1-2 s to create.
  */
-export async function startThrowawayPostgres(): Promise<ThrowawayPostgres> {
+export async function startThrowawayPostgres(opts: ThrowawayPostgresOptions = {}): Promise<ThrowawayPostgres> {
   const root = await mkdtemp(join(tmpdir(), "fleet-pg-"));
   const dataDir = join(root, "data");
-  if (process.getuid?.() === 0) {
-    const uid = Number(execFileSync("id", ["-u", "postgres"]).toString().trim());
-    const gid = Number(execFileSync("id", ["-g", "postgres"]).toString().trim());
-    await chown(root, uid, gid);
-  }
+  const user = unprivilegedUser();
+  if (user) await chown(root, user.uid, user.gid);
   await pgTool("initdb", ["-D", dataDir, "-A", "trust", "-U", "postgres", "--no-sync", "--no-instructions", "-E", "UTF8"]);
   const port = await freePort();
   const logFile = join(root, "postgres.log");
-  const options = [`-p ${port}`, `-k ${root}`, "-c listen_addresses=127.0.0.1", "-c fsync=off", "-c full_page_writes=off"].join(" ");
+  const settings = Object.entries(opts.settings ?? {}).map(([name, value]) => `-c ${name}=${value}`);
+  const options = [`-p ${port}`, `-k ${root}`, "-c listen_addresses=127.0.0.1", "-c fsync=off", "-c full_page_writes=off", ...settings].join(" ");
 
   let running = false;
   const start = async () => {
@@ -82,8 +83,7 @@ export async function startThrowawayPostgres(): Promise<ThrowawayPostgres> {
   const onExit = () => {
     if (!running) return;
     try {
-      const [command, argv] = asPostgres("pg_ctl", ["-D", dataDir, "-m", "immediate", "stop"]);
-      execFileSync(command, argv, { stdio: "ignore" });
+      execFileSync(join(postgresBinDir(), "pg_ctl"), ["-D", dataDir, "-m", "immediate", "stop"], { stdio: "ignore", ...runAsOptions() });
     } catch {
       // best effort at exit
     }

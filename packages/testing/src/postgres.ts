@@ -28,10 +28,12 @@ interface Server {
 }
 
 // One server per vitest worker (the module is loaded once per worker): TEST_DATABASE_URL, or a
-// testcontainers PostgreSQL when a Docker engine answers.
+// testcontainers PostgreSQL when a Docker engine answers. With neither, the package's vitest
+// globalSetup (postgres-global-setup.ts) has already started one from npm-shipped binaries and
+// set TEST_DATABASE_URL.
 let serverPromise: Promise<Server> | undefined;
 
-function dockerLikelyAvailable(): boolean {
+export function dockerLikelyAvailable(): boolean {
   return Boolean(process.env.DOCKER_HOST) || existsSync("/var/run/docker.sock");
 }
 
@@ -40,7 +42,7 @@ async function startServer(): Promise<Server> {
   if (given) return { url: given, stop: () => Promise.resolve() };
   if (!dockerLikelyAvailable()) {
     throw new Error(
-      "no PostgreSQL for tests: set TEST_DATABASE_URL (e.g. postgres://postgres@127.0.0.1:5432/test) or start a Docker engine",
+      "no PostgreSQL for tests: set TEST_DATABASE_URL (e.g. postgres://postgres@127.0.0.1:5432/test), start a Docker engine, or add @fleet/testing's provideTestPostgres() to the package's vitest globalSetup",
     );
   }
   const { PostgreSqlContainer } = await import("@testcontainers/postgresql");

@@ -1,6 +1,7 @@
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { resolveMediaTools } from "@fleet/media-tools";
 import { stringOption } from "../command.js";
 import type { Command } from "../command.js";
 import { describeProbe, makeDemoAvatar, makeDemoVoice, probeMedia } from "../demo-media.js";
@@ -30,7 +31,9 @@ export const demoCommand: Command = {
       const avatar = join(dir, "avatar.mp4");
       const voice = join(dir, "voice.wav");
       say(`making a 2 s avatar clip and a ${seconds} s voice with ffmpeg in ${dir}`);
-      await Promise.all([makeDemoAvatar(avatar), makeDemoVoice(voice, seconds)]);
+      // The same choice the worker makes: FFMPEG_PATH/FFPROBE_PATH, the system's, the npm-shipped builds.
+      const tools = resolveMediaTools({ FFMPEG_PATH: ctx.env.FFMPEG_PATH, FFPROBE_PATH: ctx.env.FFPROBE_PATH, PATH: ctx.env.PATH });
+      await Promise.all([makeDemoAvatar(tools, avatar), makeDemoVoice(tools, voice, seconds)]);
       const outcome = await submitJob(ctx, {
         video: avatar,
         audio: voice,
@@ -46,7 +49,7 @@ export const demoCommand: Command = {
       if (target === null) return 1;
       let probe: ProbedMedia;
       try {
-        probe = await probeMedia(target);
+        probe = await probeMedia(tools, target);
       } catch (err) {
         io.stderr.write(`fleet: the output is not a readable video: ${(err as Error).message}\n`);
         return 1;

@@ -228,6 +228,7 @@ describe("fleet doctor", () => {
       "key accepted:fail",
       "heartbeat fresh:skip",
       "inference ready:ok",
+      "ffmpeg/ffprobe:ok",
       "storage credentials:ok",
       "work dir:ok",
     ]);

@@ -5,6 +5,7 @@ import { describesWorkerBox, loadQuickStartWorkerBox, loadWorkerBoxConfig } from
 import type { WorkerBoxConfig } from "../config.js";
 import { checkGpuBox } from "../doctor/check-gpu-box.js";
 import { checkInference } from "../doctor/check-inference.js";
+import { checkMediaTools } from "../doctor/check-media-tools.js";
 import { CHECK_HEARTBEAT, checkOrchestrator } from "../doctor/check-orchestrator.js";
 import { checkStorage } from "../doctor/check-storage.js";
 import { checkWorkDir } from "../doctor/check-work-dir.js";
@@ -48,7 +49,7 @@ export const doctorCommand: Command = {
     const envFile = stringOption(values, "env-file");
     const explicit =
       envFile !== undefined || describesWorkerBox(env) || stringOption(values, "url") !== undefined || stringOption(values, "internal-key") !== undefined;
-    const quickStart = explicit ? null : loadQuickStartWorkerBox(localDataDir, stringOption(values, "worker"));
+    const quickStart = explicit ? null : loadQuickStartWorkerBox(localDataDir, stringOption(values, "worker"), env.PATH);
     let cfg: WorkerBoxConfig;
     try {
       cfg = quickStart ?? loadWorkerBoxConfig(env, envFile);
@@ -74,9 +75,10 @@ export const doctorCommand: Command = {
       io.stdout.write(`GPU box ${box.box}: ${box.gpus.map((g) => `gpu${g.gpu} (${g.worker_id})`).join(", ")}\n`);
     }
     // Independent groups run together so a dead orchestrator and a dead container cost one timeout, not two.
-    const [orchestrator, inference, storage, workDir, gpus] = await Promise.all([
+    const [orchestrator, inference, mediaTools, storage, workDir, gpus] = await Promise.all([
       checkOrchestrator(cfg, timeoutMs),
       checkInference(cfg, timeoutMs),
+      checkMediaTools(cfg),
       checkStorage(cfg, timeoutMs),
       checkWorkDir(cfg, minFreeGb),
       box === null ? Promise.resolve([]) : checkGpuBox(box, cfg, timeoutMs),
@@ -84,8 +86,8 @@ export const doctorCommand: Command = {
     // On a GPU box the per-GPU lines replace this worker's own heartbeat and engine lines.
     const results =
       box === null
-        ? [...orchestrator, inference, storage, workDir]
-        : [...orchestrator.filter((r) => r.name !== CHECK_HEARTBEAT), storage, workDir, ...gpus];
+        ? [...orchestrator, inference, mediaTools, storage, workDir]
+        : [...orchestrator.filter((r) => r.name !== CHECK_HEARTBEAT), mediaTools, storage, workDir, ...gpus];
     const failed = results.filter((r) => r.status === "fail");
     if (json) {
       io.stdout.write(JSON.stringify({ ok: failed.length === 0, checks: results }, null, 2) + "\n");

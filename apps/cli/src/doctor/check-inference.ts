@@ -2,6 +2,7 @@ import { spawn } from "node:child_process";
 import { INFERENCE_PATHS, InferenceHealth, LegacyHealth } from "@fleet/contract";
 import { request } from "undici";
 import type { WorkerBoxConfig } from "../config.js";
+import { mediaToolsFor } from "./check-media-tools.js";
 import { fail, ok } from "./doctor-check.js";
 import type { CheckResult } from "./doctor-check.js";
 
@@ -79,10 +80,9 @@ export async function checkInference(cfg: WorkerBoxConfig, timeoutMs: number): P
       return fail(CHECK_INFERENCE, `${url} answered ${res.status} ${res.text.slice(0, 120)}`, "the original image is not healthy yet: read its log");
     }
     case "ffmpeg": {
-      const [ffmpeg, ffprobe] = await Promise.all([versionOf("ffmpeg"), versionOf("ffprobe")]);
-      if (ffmpeg === null || ffprobe === null) {
-        const missing = [ffmpeg === null ? "ffmpeg" : null, ffprobe === null ? "ffprobe" : null].filter(Boolean).join(" and ");
-        return fail(CHECK_INFERENCE, `${missing} not found on PATH`, "install ffmpeg (apt-get install ffmpeg), which provides both");
+      const ffmpeg = await versionOf(mediaToolsFor(cfg).ffmpeg.path);
+      if (ffmpeg === null) {
+        return fail(CHECK_INFERENCE, "the CPU engine's ffmpeg does not run (see the ffmpeg/ffprobe check)", "point FFMPEG_PATH at a working ffmpeg, install the system's, or run `pnpm install` for the npm-shipped build");
       }
       return ok(CHECK_INFERENCE, `${ffmpeg} (CPU development engine: videos without lip movement)`);
     }

@@ -13,6 +13,8 @@ export interface ClaimedJobRow {
   attempt: number;
   /** Date from a prepared statement on pg, text through drizzle. */
   lease_expires_at: Date | string;
+  /** Seconds the job was claimable before this claim (since it was created or its retry came due). */
+  queue_wait_sec: number;
 }
 
 export interface ClaimOptions {
@@ -125,7 +127,8 @@ claimed as (
     from choice c
    where j.id = c.job_id and j.status = 'queued'
   returning j.id, j.video_url, j.audio_url, j.aspect_ratio, j.resolution, j.params, j.attempts,
-            c.buffer_job_id, c.worker_id, c.slot, c.legacy
+            c.buffer_job_id, c.worker_id, c.slot, c.legacy,
+            extract(epoch from now() - greatest(j.created_at, j.run_after))::float8 as queue_wait_sec
 ),
 attempt as (
   insert into buffer_jobs (buffer_job_id, job_id, worker_id, slot, status, attempt, claimed_at, lease_expires_at, legacy_lease)
@@ -141,6 +144,6 @@ busy as (
    where w.worker_id = c.worker_id and c.legacy and w.status <> 'busy'
 )
 select c.buffer_job_id, c.id as job_id, c.video_url, c.audio_url, c.aspect_ratio, c.resolution, c.params,
-       c.attempts as attempt, a.lease_expires_at
+       c.attempts as attempt, a.lease_expires_at, c.queue_wait_sec
   from claimed c join attempt a using (buffer_job_id)`;
 }

@@ -58,6 +58,7 @@ export function attemptRoutes(deps: RouteDeps): FastifyPluginCallbackZod {
           }
           counters.claims++;
           const job = result.job;
+          counters.queueWait.observe(Number(job.queue_wait_sec));
           request.log.info(
             { workerId: request.body.worker_id, jobId: job.job_id, bufferJobId: job.buffer_job_id, attempt: job.attempt },
             "job_claimed",
@@ -158,6 +159,9 @@ async function applyTerminalReport(
     case "repeated":
       return { jobStatus: outcome.jobStatus };
     case "applied":
+      if (report.status === "failed") {
+        counters.attemptFailures.inc([report.error_info?.stage ?? "unknown", report.error_info?.error_type ?? "unknown"]);
+      }
       log.info({ bufferJobId, reported: report.status, jobStatus: outcome.jobStatus }, "status_report_applied");
       if (outcome.quarantined) log.warn({ bufferJobId }, "worker_quarantined");
       return { jobStatus: outcome.jobStatus };

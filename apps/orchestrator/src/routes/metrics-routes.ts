@@ -1,5 +1,6 @@
 import { createHash, timingSafeEqual } from "node:crypto";
 import type { FastifyPluginCallback } from "fastify";
+import { renderFleetGauges } from "../fleet-gauges.js";
 import { ApiError } from "../http/api-error.js";
 import type { RouteDeps } from "./deps.js";
 
@@ -49,7 +50,9 @@ export function metricsRoutes(deps: RouteDeps): FastifyPluginCallback {
         counter("fleet_leases_reaped_total", "Attempts interrupted because their lease expired.", counters.leasesReaped),
         counter("fleet_webhooks_delivered_total", "Webhook deliveries acknowledged with 2xx.", counters.webhooksDelivered),
         counter("fleet_webhooks_failed_total", "Webhook deliveries given up.", counters.webhooksFailed),
+        ...counters.render(),
       );
+      if (gauges.workers) lines.push(renderFleetGauges(gauges.workers));
       return reply.type("text/plain; version=0.0.4").send(`${lines.join("\n")}\n`);
     });
     done();

@@ -14,6 +14,15 @@ export function workerRoutes(deps: RouteDeps): FastifyPluginCallbackZod {
   const { config, db, auth, counters, heartbeats } = deps;
   const tags = ["worker API"];
   return (app, _options, done) => {
+    // A worker whose heartbeats are refused (bad key, bad body) is online to itself and offline
+    // to the fleet: count the refusals per worker so an alert names it. Scoped to this plugin.
+    app.addHook("onResponse", (request, reply, next) => {
+      if (request.routeOptions.url === routes.heartbeat.path && reply.statusCode >= 400 && reply.statusCode < 500) {
+        const workerId = (request.params as { worker_id?: unknown } | undefined)?.worker_id;
+        counters.heartbeatsRejected.inc([typeof workerId === "string" ? workerId.slice(0, 128) : "unknown", String(reply.statusCode)]);
+      }
+      next();
+    });
     app.route({
       ...contractRoute(routes.heartbeat, auth, tags),
       handler: async (request) => {

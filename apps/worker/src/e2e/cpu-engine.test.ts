@@ -30,6 +30,20 @@ describe("end to end on the CPU engine (real orchestrator, real PostgreSQL, buil
       expect(records.filter((r) => r.msg === "buffer_job_succeeded")).toHaveLength(1);
       expect(records.some((r) => r.msg === "inference_engine_no_lip_sync")).toBe(true);
       expect(records.filter((r) => r.msg === "buffer_worker_loop_error")).toEqual([]);
+      // Which ffmpeg/ffprobe it runs, and their versions, are in the first log lines.
+      type Tool = { source?: string; version?: string };
+      const tools = records.find((r) => r.msg === "worker_media_tools") as { ffmpeg?: Tool; ffprobe?: Tool } | undefined;
+      expect(tools?.ffmpeg?.source).toMatch(/^(env|system|npm)$/);
+      expect(tools?.ffmpeg?.version).toMatch(/^ffmpeg version /);
+      expect(tools?.ffprobe?.source).toMatch(/^(env|system|npm)$/);
+      expect(tools?.ffprobe?.version).toMatch(/^ffprobe version /);
+      // Per-stage and whole-job histograms, one observation each, labelled by GPU class only.
+      const metrics = await (await fetch(`${worker.url}/metrics`)).text();
+      for (const stage of ["download", "validation", "inference", "upload"]) {
+        expect(metrics).toMatch(new RegExp(`^fleet_worker_stage_duration_seconds_count\\{gpu_class="[^"]+",stage="${stage}"\\} 1$`, "m"));
+      }
+      expect(metrics).toMatch(/^fleet_worker_job_duration_seconds_count\{gpu_class="[^"]+",outcome="succeeded"\} 1$/m);
+      expect(metrics).not.toContain(job.id);
       // Heartbeat facts reached the table the operators query.
       // The beat after the job says idle again (the one during it said busy).
       await expect.poll(async () => (await fleet.workerRow("e2e-cpu-1"))?.status, { timeout: 20_000 }).toBe("idle");
@@ -56,6 +70,8 @@ describe("end to end on the CPU engine (real orchestrator, real PostgreSQL, buil
       expect(await fleet.attempts(job.id)).toEqual([expect.objectContaining({ worker_id: "e2e-cpu-2", status: "failed" })]);
       const failed = await worker.waitForLog("buffer_job_failed");
       expect(failed).toMatchObject({ errorType: "media_error", stage: "validation", retryable: false });
+      const metrics = await (await fetch(`${worker.url}/metrics`)).text();
+      expect(metrics).toContain('fleet_worker_job_failures_total{stage="validation",error_type="media_error"} 1');
     } finally {
       await fleet.close();
     }

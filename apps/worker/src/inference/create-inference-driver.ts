@@ -11,7 +11,7 @@ export function createInferenceDriver(config: Config, log: Logger): InferenceDri
   const driverLog = log.child({ component: "inference", driver: inf.driver });
   switch (inf.driver) {
     case "ffmpeg":
-      return createFfmpegDriver({ timeoutMs: inf.timeoutMs, log: driverLog, bounds: config.limits.ffmpeg });
+      return createFfmpegDriver({ timeoutMs: inf.timeoutMs, log: driverLog, bounds: config.limits.ffmpeg, ffmpegPath: config.mediaTools.ffmpeg.path });
     case "http":
       return createHttpDriver({
         url: inf.url ?? "",

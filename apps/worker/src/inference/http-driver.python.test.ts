@@ -4,7 +4,7 @@ import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import { makeTestAudio, makeTestVideo, probeMedia } from "@fleet/testing/media";
+import { makeTestAudio, makeTestVideo, probeMedia, testMediaTools } from "@fleet/testing/media";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { loadConfig } from "../config.js";
 import { JobAbortedError, JobError } from "../pipeline/job-error.js";
@@ -60,6 +60,9 @@ async function startServer(env: Record<string, string>, port = 0): Promise<Pytho
       INFERENCE_WORK_ROOT: workDir,
       INFERENCE_JOBS_DIR: path.join(workDir, ".inference"),
       PYTHONDONTWRITEBYTECODE: "1",
+      // The server's own ffmpeg/ffprobe: the same ones the worker's tests resolved.
+      FFMPEG_BIN: testMediaTools().ffmpeg.path,
+      FFPROBE_BIN: testMediaTools().ffprobe.path,
       ...env,
     },
     stdio: ["ignore", "pipe", "pipe"],
@@ -119,7 +122,7 @@ async function task(
   progress: number[] = [],
 ): Promise<FileInferenceTask> {
   n += 1;
-  const media = await validateInputs({ video, audio }, { timeoutMs: 30_000, limits: defaults.media, bounds: defaults.ffmpeg, signal });
+  const media = await validateInputs({ video, audio }, { ffprobePath: testMediaTools().ffprobe.path, timeoutMs: 30_000, limits: defaults.media, bounds: defaults.ffmpeg, signal });
   return {
     jobId: `job-${n}`,
     attemptId: `00000000-0000-4000-8000-${String(n).padStart(12, "0")}`,

@@ -2,7 +2,7 @@ import { mkdir, mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { startFakeInferenceServer, type FakeInferenceServer } from "@fleet/testing/fake-inference-server";
-import { makeTestAudio, makeTestVideo, probeMedia } from "@fleet/testing/media";
+import { makeTestAudio, makeTestVideo, probeMedia, testMediaTools } from "@fleet/testing/media";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { JobAbortedError, JobError } from "../pipeline/job-error.js";
 import { validateInputs } from "../pipeline/validate.js";
@@ -26,7 +26,7 @@ beforeAll(async () => {
   await Promise.all([makeTestVideo(path.join(jobDir, "input-video.mp4"), { seconds: 1 }), makeTestAudio(path.join(jobDir, "input-audio.wav"), { seconds: 2 })]);
   media = await validateInputs(
     { video: path.join(jobDir, "input-video.mp4"), audio: path.join(jobDir, "input-audio.wav") },
-    { timeoutMs: 30_000, limits: defaults.media, bounds: defaults.ffmpeg, signal: new AbortController().signal },
+    { ffprobePath: testMediaTools().ffprobe.path, timeoutMs: 30_000, limits: defaults.media, bounds: defaults.ffmpeg, signal: new AbortController().signal },
   );
 });
 afterEach(async () => {

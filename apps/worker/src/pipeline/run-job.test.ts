@@ -39,7 +39,7 @@ async function deps(): Promise<PipelineDeps> {
   return {
     config,
     log,
-    driver: createFfmpegDriver({ timeoutMs: 60_000, log, bounds: config.limits.ffmpeg }),
+    driver: createFfmpegDriver({ timeoutMs: 60_000, log, bounds: config.limits.ffmpeg, ffmpegPath: config.mediaTools.ffmpeg.path }),
     storage: createLocalStorage({ dir: path.join(workDir, "outputs"), baseUrl: () => "http://127.0.0.1:8000/outputs" }),
     downloadAgent: agent,
     gpuClass: "cpu",

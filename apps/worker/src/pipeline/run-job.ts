@@ -120,7 +120,7 @@ export async function runJob(
     stage = "validation";
     ctx.onProgress(0.08, "validating");
     const media = await timed("validation", () =>
-      validateInputs(files, { timeoutMs: config.limits.ffprobeTimeoutMs, limits: config.limits.media, bounds: config.limits.ffmpeg, signal: ctx.signal }),
+      validateInputs(files, { ffprobePath: config.mediaTools.ffprobe.path, timeoutMs: config.limits.ffprobeTimeoutMs, limits: config.limits.media, bounds: config.limits.ffmpeg, signal: ctx.signal }),
     );
     throwIfAborted(ctx.signal);
 
@@ -145,7 +145,7 @@ export async function runJob(
     throwIfAborted(ctx.signal);
 
     stage = "postprocessing";
-    const output = await checkOutput(files.output, { timeoutMs: config.limits.ffprobeTimeoutMs, bounds: config.limits.ffmpeg, signal: ctx.signal });
+    const output = await checkOutput(files.output, { ffprobePath: config.mediaTools.ffprobe.path, timeoutMs: config.limits.ffprobeTimeoutMs, bounds: config.limits.ffmpeg, signal: ctx.signal });
 
     stage = "upload";
     ctx.onProgress(0.92, "uploading");
@@ -207,7 +207,7 @@ async function downloadBoth(tasks: Array<(signal: AbortSignal) => Promise<unknow
 }
 
 /** An engine may exit 0 and write garbage: the output must be a video with sound (§8.11). */
-async function checkOutput(file: string, opts: { timeoutMs: number; bounds: FfmpegBounds; signal: AbortSignal }): Promise<MediaInfo> {
+async function checkOutput(file: string, opts: { ffprobePath: string; timeoutMs: number; bounds: FfmpegBounds; signal: AbortSignal }): Promise<MediaInfo> {
   let info: MediaInfo;
   try {
     info = await probeMedia(file, { ...opts, what: "output" });

@@ -1,7 +1,7 @@
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { makeCorruptFile, makeTestAudio, makeTestVideo, runProcess } from "@fleet/testing/media";
+import { makeCorruptFile, makeTestAudio, makeTestVideo, runProcess, testMediaTools } from "@fleet/testing/media";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { loadConfig, type MediaLimits } from "../config.js";
 import { JobError } from "./job-error.js";
@@ -11,6 +11,7 @@ let dir: string;
 const f = (name: string) => path.join(dir, name);
 const defaults = loadConfig({}).limits;
 const opts = (limits: Partial<MediaLimits> = {}) => ({
+  ffprobePath: testMediaTools().ffprobe.path,
   timeoutMs: 30_000,
   limits: { ...defaults.media, maxDurationSec: 60, ...limits },
   bounds: defaults.ffmpeg,
@@ -18,7 +19,7 @@ const opts = (limits: Partial<MediaLimits> = {}) => ({
 });
 
 async function ffmpeg(args: string[]): Promise<void> {
-  const res = await runProcess("ffmpeg", ["-hide_banner", "-loglevel", "error", "-y", ...args]);
+  const res = await runProcess(testMediaTools().ffmpeg.path, ["-hide_banner", "-loglevel", "error", "-y", ...args]);
   if (res.code !== 0) throw new Error(`ffmpeg failed: ${res.stderr}`);
 }
 

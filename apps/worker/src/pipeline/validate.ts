@@ -70,6 +70,8 @@ interface ProbeJson {
 }
 
 export interface ProbeOptions {
+  /** Resolved by @fleet/media-tools: FFPROBE_PATH, the system's, or the npm-shipped build. */
+  ffprobePath: string;
   timeoutMs: number;
   signal: AbortSignal;
   what: string;
@@ -92,7 +94,7 @@ export async function probeMedia(file: string, opts: ProbeOptions): Promise<Medi
   const lines: string[] = [];
   let outputBytes = 0;
   const outcome = await runProcess(
-    "ffprobe",
+    opts.ffprobePath,
     ["-v", "error", ...INPUT_GUARD, "-threads", String(opts.bounds.threads), "-print_format", "json", "-show_format", "-show_streams", file],
     {
       signal: opts.signal,
@@ -199,9 +201,9 @@ export function checkMediaLimits(what: string, info: MediaInfo, limits: MediaLim
  */
 export async function validateInputs(
   files: { video: string; audio: string },
-  opts: { timeoutMs: number; limits: MediaLimits; bounds: FfmpegBounds; signal: AbortSignal },
+  opts: { ffprobePath: string; timeoutMs: number; limits: MediaLimits; bounds: FfmpegBounds; signal: AbortSignal },
 ): Promise<{ video: MediaInfo; audio: MediaInfo }> {
-  const probe = { timeoutMs: opts.timeoutMs, bounds: opts.bounds, signal: opts.signal };
+  const probe = { ffprobePath: opts.ffprobePath, timeoutMs: opts.timeoutMs, bounds: opts.bounds, signal: opts.signal };
   const [video, audio] = await Promise.all([probeMedia(files.video, { ...probe, what: "video" }), probeMedia(files.audio, { ...probe, what: "audio" })]);
   if (!video.video || video.video.width <= 0 || video.video.height <= 0) {
     throw JobError.media("validation", "video file has no video stream", { format: video.formatName });
