@@ -46,7 +46,7 @@ type TokenTarget =
 /** The capabilities B2 gives a "Read and Write" key created in its console. */
 export const ALL_CAPABILITIES = ["listBuckets", "listFiles", "readFiles", "shareFiles", "writeFiles", "deleteFiles"] as const;
 
-/** Auth and upload tokens; `expireAll` turns every current one into a 401 expired_auth_token. */
+/** Auth, upload and download tokens; `expireAll` turns every current auth and upload token into a 401 expired_auth_token. */
 export class TokenRegistry {
   private readonly tokens = new Map<string, { target: TokenTarget; expired: boolean }>();
   /** Upload and part tokens with a request in flight: B2 allows one upload per token at a time. */
@@ -60,7 +60,9 @@ export class TokenRegistry {
   }
 
   expireAll(): void {
-    for (const t of this.tokens.values()) t.expired = true;
+    // A download authorization lives its own validDurationInSeconds (up to a week), whatever
+    // becomes of the account token that asked for it: links handed to clients keep working.
+    for (const t of this.tokens.values()) if (t.target.kind !== "download") t.expired = true;
   }
 
   /** Marks an upload token busy for one request; a second concurrent request is B2's auth_token_limit. */

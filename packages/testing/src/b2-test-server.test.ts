@@ -270,6 +270,10 @@ describe("B2 test server through backblaze-b2", () => {
     const hour = await grant(3600);
     expect((await fetch(`${b2s.url}/file/${b2s.bucketName}/out/a.mp4`)).status).toBe(401);
     expect((await get("out/a.mp4", hour)).status).toBe(200);
+    // The account token that asked for it expiring does not end a link already handed out.
+    b2s.expireTokens();
+    expect((await get("out/a.mp4", hour)).status).toBe(200);
+    client = await connect(b2s);
     const other = await get("other/b.mp4", hour);
     expect([other.status, ((await other.json()) as { code: string }).code]).toEqual([401, "unauthorized"]);
     const second = await grant(1);
