@@ -27,6 +27,31 @@ export default tseslint.config(
     files: ["**/config.ts", "**/*.test.ts", "**/*.observability.ts", "**/testing/src/**", "bench/**", "scripts/**"],
     rules: { "no-restricted-properties": "off" },
   },
+  // The orchestrator's HTTP layer speaks HTTP only: every SQL statement lives in a query module
+  // (queue/, admin/, auth/, webhooks/) with a comment saying why it is shaped so. Handlers may hold
+  // the database handle (a type) to pass it on, never build or run a query themselves.
+  {
+    files: ["apps/orchestrator/src/routes/**/*.ts", "apps/orchestrator/src/http/**/*.ts"],
+    ignores: ["**/*.test.ts"],
+    rules: {
+      "no-restricted-imports": [
+        "error",
+        {
+          patterns: [
+            {
+              group: ["drizzle-orm", "drizzle-orm/*", "pg", "@electric-sql/pglite", "**/db/schema", "**/db/schema/*"],
+              message: "Routes run no SQL: put the statement in a query module (queue/, admin/, ...) and call it.",
+            },
+            {
+              group: ["**/db/client.js"],
+              importNames: ["queryRows", "queryPrepared", "createDatabase"],
+              message: "Routes run no SQL: put the statement in a query module (queue/, admin/, ...) and call it.",
+            },
+          ],
+        },
+      ],
+    },
+  },
   {
     files: ["**/*.js", "**/*.mjs"],
     extends: [tseslint.configs.disableTypeChecked],

@@ -38,7 +38,7 @@ import { workerRoutes } from "./routes/worker-routes.js";
 export const JOB_QUEUED_CHANNEL = "fleet_job_queued";
 
 /** Bodies are small JSON; anything bigger is a mistake or an attack. */
-export const BODY_LIMIT_BYTES = 256 * 1024;
+const BODY_LIMIT_BYTES = 256 * 1024;
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,64}$/;
 

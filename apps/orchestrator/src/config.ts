@@ -90,7 +90,7 @@ export function loadConfig(source: Record<string, string | undefined> = process.
   return parseEnv(ConfigSchema, source);
 }
 
-export const DatabaseConfigSchema = ConfigSchema.pick({ DATABASE_URL: true, DATA_DIR: true, DATABASE_POOL_MAX: true });
+const DatabaseConfigSchema = ConfigSchema.pick({ DATABASE_URL: true, DATA_DIR: true, DATABASE_POOL_MAX: true });
 export type DatabaseConfig = z.infer<typeof DatabaseConfigSchema>;
 
 /** The db:migrate script needs the database settings only, not the API keys. */

@@ -7,7 +7,6 @@ export { createLogger } from "./logging/create-logger.js";
 export { claimNextJob, claimNextJobSql, type ClaimedJobRow, type ClaimOptions } from "./queue/claim-next-job.js";
 export { findClaimRefusal } from "./queue/find-claim-refusal.js";
 export { createJob } from "./queue/create-job.js";
-export { recordHeartbeat } from "./queue/record-heartbeat.js";
 export { reportAttemptStatus } from "./queue/report-attempt-status.js";
 export { runReaperPass, startReaper } from "./reaper.js";
 export { startWebhookDelivery } from "./webhooks/webhook-delivery.js";

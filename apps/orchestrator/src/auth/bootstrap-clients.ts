@@ -7,7 +7,7 @@ import { hashCredential, prefixOfChosenKey } from "./credential-hash.js";
  * A client id that follows from the key alone, so every replica starting at once, and every
  * restart, lands on the same row instead of racing to create one each (a UUID version 8).
  */
-export function bootstrapClientId(keyHash: string): string {
+function bootstrapClientId(keyHash: string): string {
   const h = createHash("sha256").update(`fleet bootstrap client\n${keyHash}`).digest("hex");
   const variant = ((parseInt(h.slice(16, 17), 16) & 0x3) | 0x8).toString(16);
   return `${h.slice(0, 8)}-${h.slice(8, 12)}-8${h.slice(13, 16)}-${variant}${h.slice(17, 20)}-${h.slice(20, 32)}`;

@@ -11,7 +11,6 @@ import { PgListener } from "./pg-listener.js";
 import * as schema from "./schema/index.js";
 
 export type Database = PgDatabase<PgQueryResultHKT, typeof schema>;
-export type Transaction = Parameters<Parameters<Database["transaction"]>[0]>[0];
 /** Anything that can run a statement: the database or an open transaction. */
 export type Executor = Pick<Database, "execute">;
 

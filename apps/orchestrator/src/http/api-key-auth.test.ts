@@ -3,13 +3,7 @@ import type pino from "pino";
 import { Writable } from "node:stream";
 import { describe, expect, test } from "vitest";
 import { createLogger } from "../logging/create-logger.js";
-import {
-  call,
-  dbTest,
-  INTERNAL_KEY,
-  PUBLIC_KEY,
-  startTestApp,
-} from "../test-support/harness.js";
+import { appTest, call, INTERNAL_KEY, PUBLIC_KEY } from "../test-support/harness.js";
 
 const SAMPLE_PARAMS: Record<string, string> = {
   worker_id: "auth-probe",
@@ -45,71 +39,66 @@ function registeredRoutes(tree: string): string[] {
 const protectedRoutes = (Object.entries(routes) as [keyof typeof routes, RouteDef][]).filter(([, r]) => r.auth !== "none");
 
 describe("API keys", () => {
-  dbTest("every /internal and /v1 route of the contract's table refuses a missing or wrong key, and keys never reach the logs", async ({ databaseUrl }) => {
-    const t = await startTestApp(databaseUrl);
-    try {
-      // The table covers the whole protected surface: every registered /internal or /v1 route is in it.
-      const tableRoutes = new Set(Object.values(routes).map((r) => `${r.method} ${r.path}`));
-      const registered = registeredRoutes(t.app.printRoutes({ commonPrefix: false }))
-        .filter((r) => /^(GET|POST|PUT|DELETE) \/(internal|v1)\//.test(r));
-      expect(registered.length).toBeGreaterThanOrEqual(protectedRoutes.length);
-      for (const route of registered) expect(tableRoutes, `${route} is not in the contract's route table`).toContain(route);
+  appTest("every /internal and /v1 route of the contract's table refuses a missing or wrong key, and keys never reach the logs", async ({ t }) => {
+    // The table covers the whole protected surface: every registered /internal or /v1 route is in it.
+    const tableRoutes = new Set(Object.values(routes).map((r) => `${r.method} ${r.path}`));
+    const registered = registeredRoutes(t.app.printRoutes({ commonPrefix: false }))
+      .filter((r) => /^(GET|POST|PUT|DELETE) \/(internal|v1)\//.test(r));
+    expect(registered.length).toBeGreaterThanOrEqual(protectedRoutes.length);
+    for (const route of registered) expect(tableRoutes, `${route} is not in the contract's route table`).toContain(route);
 
-      const wrongKeys = ["wrong-key-000000001", `${INTERNAL_KEY}x`, INTERNAL_KEY.slice(0, -1)];
-      // A real worker token opens only the routes a worker calls, never the operators' or clients' routes.
-      const enrolled = await call<EnrollWorkerResponse>(t.app, "POST", "/internal/admin/workers/auth-probe/tokens");
-      expect(enrolled.status).toBe(201);
-      const workerToken = enrolled.json.token;
-      expect(protectedRoutes.length).toBeGreaterThanOrEqual(11);
-      for (const [name, route] of protectedRoutes) {
-        expect(t.app.hasRoute({ method: route.method, url: route.path }), `${name} is not registered`).toBe(true);
-        const url = pathFor(route.path, SAMPLE_PARAMS);
-        const body = SAMPLE_BODIES[name];
-        const attempts: Record<string, string>[] = [
-          {},
-          ...wrongKeys.map((k) => ({ "x-internal-api-key": k })),
-          ...wrongKeys.map((k) => ({ "x-api-key": k })),
-          { authorization: `Bearer ${INTERNAL_KEY}` },
-        ];
-        // A public key never opens the worker API.
-        if (route.auth === "internal") attempts.push({ "x-api-key": PUBLIC_KEY }, { "x-internal-api-key": PUBLIC_KEY });
-        if (route.workerToken !== true) attempts.push({ authorization: `Bearer ${workerToken}` }, { "x-api-key": workerToken });
-        else attempts.push({ authorization: `Bearer ${workerToken}x` }, { authorization: workerToken }, { "x-internal-api-key": workerToken });
-        for (const headers of attempts) {
-          const res = await t.app.inject({
-            method: route.method,
-            url,
-            headers,
-            ...(body === undefined ? {} : { payload: body as Record<string, unknown> }),
-          });
-          expect(res.statusCode, `${name} with ${JSON.stringify(headers)}: ${res.body}`).toBe(401);
-          expect(res.json<ErrorBody>().error.code).toBe("unauthorized");
-        }
-        // The right key gets past auth (whatever the route then says about the sample request).
-        const ok = await t.app.inject({
+    const wrongKeys = ["wrong-key-000000001", `${INTERNAL_KEY}x`, INTERNAL_KEY.slice(0, -1)];
+    // A real worker token opens only the routes a worker calls, never the operators' or clients' routes.
+    const enrolled = await call<EnrollWorkerResponse>(t.app, "POST", "/internal/admin/workers/auth-probe/tokens");
+    expect(enrolled.status).toBe(201);
+    const workerToken = enrolled.json.token;
+    expect(protectedRoutes.length).toBeGreaterThanOrEqual(11);
+    for (const [name, route] of protectedRoutes) {
+      expect(t.app.hasRoute({ method: route.method, url: route.path }), `${name} is not registered`).toBe(true);
+      const url = pathFor(route.path, SAMPLE_PARAMS);
+      const body = SAMPLE_BODIES[name];
+      const attempts: Record<string, string>[] = [
+        {},
+        ...wrongKeys.map((k) => ({ "x-internal-api-key": k })),
+        ...wrongKeys.map((k) => ({ "x-api-key": k })),
+        { authorization: `Bearer ${INTERNAL_KEY}` },
+      ];
+      // A public key never opens the worker API.
+      if (route.auth === "internal") attempts.push({ "x-api-key": PUBLIC_KEY }, { "x-internal-api-key": PUBLIC_KEY });
+      if (route.workerToken !== true) attempts.push({ authorization: `Bearer ${workerToken}` }, { "x-api-key": workerToken });
+      else attempts.push({ authorization: `Bearer ${workerToken}x` }, { authorization: workerToken }, { "x-internal-api-key": workerToken });
+      for (const headers of attempts) {
+        const res = await t.app.inject({
           method: route.method,
           url,
-          headers: route.auth === "internal" ? { "x-internal-api-key": INTERNAL_KEY } : { "x-api-key": PUBLIC_KEY },
+          headers,
           ...(body === undefined ? {} : { payload: body as Record<string, unknown> }),
         });
-        expect(ok.statusCode, `${name}: ${ok.body}`).not.toBe(401);
-        if (route.workerToken === true) {
-          const asWorker = await t.app.inject({
-            method: route.method,
-            url,
-            headers: { authorization: `Bearer ${workerToken}` },
-            ...(body === undefined ? {} : { payload: body as Record<string, unknown> }),
-          });
-          expect(asWorker.statusCode, `${name} with the worker token: ${asWorker.body}`).not.toBe(401);
-        }
+        expect(res.statusCode, `${name} with ${JSON.stringify(headers)}: ${res.body}`).toBe(401);
+        expect(res.json<ErrorBody>().error.code).toBe("unauthorized");
       }
-
-      const logText = t.logs.join("\n");
-      expect(t.logs.length).toBeGreaterThan(0);
-      for (const secret of [INTERNAL_KEY, PUBLIC_KEY, workerToken, ...wrongKeys]) expect(logText).not.toContain(secret);
-    } finally {
-      await t.close();
+      // The right key gets past auth (whatever the route then says about the sample request).
+      const ok = await t.app.inject({
+        method: route.method,
+        url,
+        headers: route.auth === "internal" ? { "x-internal-api-key": INTERNAL_KEY } : { "x-api-key": PUBLIC_KEY },
+        ...(body === undefined ? {} : { payload: body as Record<string, unknown> }),
+      });
+      expect(ok.statusCode, `${name}: ${ok.body}`).not.toBe(401);
+      if (route.workerToken === true) {
+        const asWorker = await t.app.inject({
+          method: route.method,
+          url,
+          headers: { authorization: `Bearer ${workerToken}` },
+          ...(body === undefined ? {} : { payload: body as Record<string, unknown> }),
+        });
+        expect(asWorker.statusCode, `${name} with the worker token: ${asWorker.body}`).not.toBe(401);
+      }
     }
+
+    const logText = t.logs.join("\n");
+    expect(t.logs.length).toBeGreaterThan(0);
+    for (const secret of [INTERNAL_KEY, PUBLIC_KEY, workerToken, ...wrongKeys]) expect(logText).not.toContain(secret);
   });
 });
 

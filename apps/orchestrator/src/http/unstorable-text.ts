@@ -12,7 +12,7 @@ const UNSTORABLE = /\u0000|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff
  * Walks the value with an explicit stack, not recursion: however deep a body is nested, this
  * check cannot overflow the call stack (the parser's depth limit is a separate line of defence).
  */
-export function findUnstorableText(value: unknown, path = "body"): string | undefined {
+function findUnstorableText(value: unknown, path = "body"): string | undefined {
   const pending: Array<[unknown, string]> = [[value, path]];
   for (let next = pending.pop(); next; next = pending.pop()) {
     const [item, where] = next;

@@ -1,12 +1,11 @@
 import { sql } from "drizzle-orm";
 import { expect } from "vitest";
 import { createDatabase, queryRows } from "../db/client.js";
-import { claimJob, createJobId, dbTest, heartbeat, startTestApp } from "../test-support/harness.js";
+import { appTest, claimJob, createJobId, heartbeat } from "../test-support/harness.js";
 import { markWorkersOffline } from "./mark-workers-offline.js";
 import { reapExpiredLeases } from "./reap-expired-leases.js";
 
-dbTest("two orchestrators reaping the same database at once requeue each expired job exactly once", async ({ databaseUrl }) => {
-  const t = await startTestApp(databaseUrl);
+appTest("two orchestrators reaping the same database at once requeue each expired job exactly once", async ({ t }) => {
   // A second "replica": its own pool on the same database.
   const other = await createDatabase(t.config, t.log);
   try {
@@ -44,6 +43,5 @@ dbTest("two orchestrators reaping the same database at once requeue each expired
     expect(state).toEqual({ queued_once: 60, interrupted: 60, running: 0 });
   } finally {
     await other.close();
-    await t.close();
   }
 });

@@ -27,7 +27,7 @@ export interface LeaseTtls {
  * An original worker sends neither `active_jobs` nor `version`; a Fleet worker always sends both.
  * The main-tier route only ever hears original workers.
  */
-export function protocolOf(beat: Heartbeat): WorkerProtocol {
+function protocolOf(beat: Heartbeat): WorkerProtocol {
   if (beat.main) return "original";
   return beat.body.active_jobs === undefined && (beat.body.version ?? null) === null ? "original" : "fleet";
 }
@@ -142,18 +142,6 @@ select i.worker_id,
       { drain: r.drain, cancel: textArray(r.cancel), lost: textArray(r.lost), ended: textArray(r.ended) },
     ]),
   );
-}
-
-/** One worker's heartbeat (tests, benchmarks, and anything that needs no batching). */
-export async function recordHeartbeat(
-  db: Executor,
-  workerId: string,
-  body: HeartbeatRequest,
-  leaseTtlSec: number,
-  legacyLeaseTtlSec = 660,
-): Promise<HeartbeatOutcome> {
-  const outcome = (await recordHeartbeats(db, [{ workerId, body }], { leaseTtlSec, legacyLeaseTtlSec })).get(workerId);
-  return outcome ?? { drain: false, cancel: [], lost: [], ended: [] };
 }
 
 /** text[] arrives parsed from pg, but PGlite may hand back the literal; accept both. */

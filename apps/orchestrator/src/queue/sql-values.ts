@@ -7,8 +7,3 @@ import { sql, type SQL } from "drizzle-orm";
 export function jsonb(value: unknown): SQL {
   return sql`${value === undefined || value === null ? null : JSON.stringify(value)}::jsonb`;
 }
-
-/** uuid[] parameter from validated uuids (the contract checks them), or null when absent. */
-export function uuidArray(ids: readonly string[] | undefined | null): SQL {
-  return sql`${ids ? `{${ids.join(",")}}` : null}::uuid[]`;
-}

@@ -4,13 +4,12 @@ import { describe, expect } from "vitest";
 import { queryRows } from "../db/client.js";
 import {
   ageHeartbeat,
+  appTest,
   call,
   claim,
   createJobId,
-  dbTest,
   heartbeat,
   mainHeartbeat,
-  startTestApp,
   type TestApp,
 } from "../test-support/harness.js";
 import { claimNextJobSql } from "./claim-next-job.js";
@@ -25,129 +24,99 @@ async function ageJob(t: TestApp, jobId: string, seconds: number): Promise<void>
 }
 
 describe("routing between tiers", () => {
-  dbTest("while a main-tier worker is online and idle, a buffer worker does not take a fresh job; the main-tier worker does", async ({ databaseUrl }) => {
-    const t = await startTestApp(databaseUrl, { BUFFER_SPILL_AFTER_SEC: "30" });
-    try {
-      await mainHeartbeat(t.app, "salad-1");
-      await heartbeat(t.app, "buffer-local-unified-1");
-      const id = await createJobId(t.app);
-      expect((await claim(t.app, "buffer-local-unified-1")).json).toEqual({ job: null, reason: "no_job" });
-      expect((await mainClaim(t, "salad-1")).json.job?.musetalk_job_id).toBe(id);
-    } finally {
-      await t.close();
-    }
+  appTest("while a main-tier worker is online and idle, a buffer worker does not take a fresh job; the main-tier worker does", async ({ startApp }) => {
+    const t = await startApp({ BUFFER_SPILL_AFTER_SEC: "30" });
+    await mainHeartbeat(t.app, "salad-1");
+    await heartbeat(t.app, "buffer-local-unified-1");
+    const id = await createJobId(t.app);
+    expect((await claim(t.app, "buffer-local-unified-1")).json).toEqual({ job: null, reason: "no_job" });
+    expect((await mainClaim(t, "salad-1")).json.job?.musetalk_job_id).toBe(id);
   });
 
-  dbTest("with no main-tier worker online (never seen, or silent past the offline window), buffer workers take jobs at once", async ({ databaseUrl }) => {
-    const t = await startTestApp(databaseUrl, { BUFFER_SPILL_AFTER_SEC: "30", WORKER_OFFLINE_AFTER_SEC: "30" });
-    try {
-      await heartbeat(t.app, "buffer-1", { capacity: 2 });
-      const first = await createJobId(t.app);
-      expect((await claim(t.app, "buffer-1")).json.job?.musetalk_job_id).toBe(first);
+  appTest("with no main-tier worker online (never seen, or silent past the offline window), buffer workers take jobs at once", async ({ startApp }) => {
+    const t = await startApp({ BUFFER_SPILL_AFTER_SEC: "30", WORKER_OFFLINE_AFTER_SEC: "30" });
+    await heartbeat(t.app, "buffer-1", { capacity: 2 });
+    const first = await createJobId(t.app);
+    expect((await claim(t.app, "buffer-1")).json.job?.musetalk_job_id).toBe(first);
 
-      await mainHeartbeat(t.app, "salad-1");
-      await ageHeartbeat(t.db, "salad-1", 31);
-      const second = await createJobId(t.app);
-      expect((await claim(t.app, "buffer-1")).json.job?.musetalk_job_id).toBe(second);
-    } finally {
-      await t.close();
-    }
+    await mainHeartbeat(t.app, "salad-1");
+    await ageHeartbeat(t.db, "salad-1", 31);
+    const second = await createJobId(t.app);
+    expect((await claim(t.app, "buffer-1")).json.job?.musetalk_job_id).toBe(second);
   });
 
-  dbTest("a draining or quarantined main-tier worker does not hold jobs back from the buffer tier", async ({ databaseUrl }) => {
-    const t = await startTestApp(databaseUrl, { BUFFER_SPILL_AFTER_SEC: "30" });
-    try {
-      await mainHeartbeat(t.app, "salad-1");
-      await heartbeat(t.app, "buffer-1");
-      await t.db.db.execute(sql`update buffer_workers set quarantined_until = now() + interval '10 minutes' where worker_id = 'salad-1'`);
-      const id = await createJobId(t.app);
-      expect((await claim(t.app, "buffer-1")).json.job?.musetalk_job_id).toBe(id);
-    } finally {
-      await t.close();
-    }
+  appTest("a draining or quarantined main-tier worker does not hold jobs back from the buffer tier", async ({ startApp }) => {
+    const t = await startApp({ BUFFER_SPILL_AFTER_SEC: "30" });
+    await mainHeartbeat(t.app, "salad-1");
+    await heartbeat(t.app, "buffer-1");
+    await t.db.db.execute(sql`update buffer_workers set quarantined_until = now() + interval '10 minutes' where worker_id = 'salad-1'`);
+    const id = await createJobId(t.app);
+    expect((await claim(t.app, "buffer-1")).json.job?.musetalk_job_id).toBe(id);
   });
 
-  dbTest("a job older than BUFFER_SPILL_AFTER_SEC goes to a free buffer worker even while main-tier workers are online", async ({ databaseUrl }) => {
-    const t = await startTestApp(databaseUrl, { BUFFER_SPILL_AFTER_SEC: "30" });
-    try {
-      await mainHeartbeat(t.app, "salad-1", { status: "busy" });
-      await heartbeat(t.app, "buffer-1", { capacity: 2 });
-      const fresh = await createJobId(t.app);
-      const old = await createJobId(t.app);
-      await ageJob(t, old, 31);
-      const got = await claim(t.app, "buffer-1");
-      expect(got.json.job?.musetalk_job_id).toBe(old);
-      expect((await claim(t.app, "buffer-1")).json.job).toBeNull();
-      expect((await mainClaim(t, "salad-1")).json.job?.musetalk_job_id).toBe(fresh);
-    } finally {
-      await t.close();
-    }
+  appTest("a job older than BUFFER_SPILL_AFTER_SEC goes to a free buffer worker even while main-tier workers are online", async ({ startApp }) => {
+    const t = await startApp({ BUFFER_SPILL_AFTER_SEC: "30" });
+    await mainHeartbeat(t.app, "salad-1", { status: "busy" });
+    await heartbeat(t.app, "buffer-1", { capacity: 2 });
+    const fresh = await createJobId(t.app);
+    const old = await createJobId(t.app);
+    await ageJob(t, old, 31);
+    const got = await claim(t.app, "buffer-1");
+    expect(got.json.job?.musetalk_job_id).toBe(old);
+    expect((await claim(t.app, "buffer-1")).json.job).toBeNull();
+    expect((await mainClaim(t, "salad-1")).json.job?.musetalk_job_id).toBe(fresh);
   });
 
-  dbTest("a buffer worker's long-poll is answered with the job once the job has waited past the threshold", async ({ databaseUrl }) => {
-    const t = await startTestApp(databaseUrl, { BUFFER_SPILL_AFTER_SEC: "1" });
-    try {
-      await mainHeartbeat(t.app, "salad-1", { status: "busy" });
-      await heartbeat(t.app, "buffer-1");
-      const id = await createJobId(t.app);
-      const res = await claim(t.app, "buffer-1", 20_000);
-      expect(res.json.job?.musetalk_job_id).toBe(id);
-      const [row] = await queryRows<{ waited: number }>(
-        t.db.db,
-        sql`select extract(epoch from started_at - created_at)::float8 as waited from jobs where id = ${id}`,
-      );
-      expect(row!.waited).toBeGreaterThanOrEqual(1);
-    } finally {
-      await t.close();
-    }
+  appTest("a buffer worker's long-poll is answered with the job once the job has waited past the threshold", async ({ startApp }) => {
+    const t = await startApp({ BUFFER_SPILL_AFTER_SEC: "1" });
+    await mainHeartbeat(t.app, "salad-1", { status: "busy" });
+    await heartbeat(t.app, "buffer-1");
+    const id = await createJobId(t.app);
+    const res = await claim(t.app, "buffer-1", 20_000);
+    expect(res.json.job?.musetalk_job_id).toBe(id);
+    const [row] = await queryRows<{ waited: number }>(
+      t.db.db,
+      sql`select extract(epoch from started_at - created_at)::float8 as waited from jobs where id = ${id}`,
+    );
+    expect(row!.waited).toBeGreaterThanOrEqual(1);
   });
 
-  dbTest("worker_type sets the tier (unknown types are main); a Fleet worker is buffer; an original buffer beat keeps the tier of a box running both loops", async ({ databaseUrl }) => {
-    const t = await startTestApp(databaseUrl);
-    try {
-      await mainHeartbeat(t.app, "vast-1", { worker_type: "expensive" });
-      await mainHeartbeat(t.app, "batch-1", { worker_type: "test-batch" });
-      await mainHeartbeat(t.app, "both-loops", { worker_type: "transient" });
-      await call(t.app, "POST", "/internal/buffer/workers/both-loops/heartbeat", { body: { status: "idle", gpu_class: "x", capacity: 1, error: null } });
-      await mainHeartbeat(t.app, "replaced");
-      await heartbeat(t.app, "replaced");
-      const rows = await queryRows<{ worker_id: string; tier: string; protocol: string }>(
-        t.db.db,
-        sql`select worker_id, tier, protocol from buffer_workers order by worker_id`,
-      );
-      expect(rows).toEqual([
-        { worker_id: "batch-1", tier: "main", protocol: "original" },
-        { worker_id: "both-loops", tier: "transient", protocol: "original" },
-        { worker_id: "replaced", tier: "buffer", protocol: "fleet" },
-        { worker_id: "vast-1", tier: "expensive", protocol: "original" },
-      ]);
-    } finally {
-      await t.close();
-    }
+  appTest("worker_type sets the tier (unknown types are main); a Fleet worker is buffer; an original buffer beat keeps the tier of a box running both loops", async ({ t }) => {
+    await mainHeartbeat(t.app, "vast-1", { worker_type: "expensive" });
+    await mainHeartbeat(t.app, "batch-1", { worker_type: "test-batch" });
+    await mainHeartbeat(t.app, "both-loops", { worker_type: "transient" });
+    await call(t.app, "POST", "/internal/buffer/workers/both-loops/heartbeat", { body: { status: "idle", gpu_class: "x", capacity: 1, error: null } });
+    await mainHeartbeat(t.app, "replaced");
+    await heartbeat(t.app, "replaced");
+    const rows = await queryRows<{ worker_id: string; tier: string; protocol: string }>(
+      t.db.db,
+      sql`select worker_id, tier, protocol from buffer_workers order by worker_id`,
+    );
+    expect(rows).toEqual([
+      { worker_id: "batch-1", tier: "main", protocol: "original" },
+      { worker_id: "both-loops", tier: "transient", protocol: "original" },
+      { worker_id: "replaced", tier: "buffer", protocol: "fleet" },
+      { worker_id: "vast-1", tier: "expensive", protocol: "original" },
+    ]);
   });
 
-  dbTest("with a buffer-only fleet the claim still reads jobs through the partial index, and asks about preferred workers through their own index", async ({ databaseUrl }) => {
-    const t = await startTestApp(databaseUrl);
-    try {
-      await t.db.db.execute(sql`
-        insert into jobs (status, video_url, audio_url, aspect_ratio, resolution, max_attempts, finished_at)
-        select 'succeeded', 'https://e.com/v.mp4', 'https://e.com/a.wav', '1:1', '512x512', 3, now()
-          from generate_series(1, 20000)`);
-      await t.db.db.execute(sql`
-        insert into buffer_workers (worker_id, status, last_heartbeat)
-        select 'buffer-' || i, 'idle', now() from generate_series(1, 2000) as i`);
-      await t.db.db.execute(sql`analyze jobs`);
-      await t.db.db.execute(sql`analyze buffer_workers`);
-      const plan = await queryRows<{ "QUERY PLAN": string }>(
-        t.db.db,
-        sql`explain ${claimNextJobSql({ workerId: "buffer-1", leaseTtlSec: 30, legacyLeaseTtlSec: 660, offlineAfterSec: 30, spillAfterSec: 30 })}`,
-      );
-      const text = plan.map((r) => r["QUERY PLAN"]).join("\n");
-      expect(text).toContain("jobs_runnable_idx");
-      expect(text).toContain("buffer_workers_preferred_tier_idx");
-      expect(text).not.toMatch(/Seq Scan on (jobs|buffer_workers)/);
-    } finally {
-      await t.close();
-    }
+  appTest("with a buffer-only fleet the claim still reads jobs through the partial index, and asks about preferred workers through their own index", async ({ t }) => {
+    await t.db.db.execute(sql`
+      insert into jobs (status, video_url, audio_url, aspect_ratio, resolution, max_attempts, finished_at)
+      select 'succeeded', 'https://e.com/v.mp4', 'https://e.com/a.wav', '1:1', '512x512', 3, now()
+        from generate_series(1, 20000)`);
+    await t.db.db.execute(sql`
+      insert into buffer_workers (worker_id, status, last_heartbeat)
+      select 'buffer-' || i, 'idle', now() from generate_series(1, 2000) as i`);
+    await t.db.db.execute(sql`analyze jobs`);
+    await t.db.db.execute(sql`analyze buffer_workers`);
+    const plan = await queryRows<{ "QUERY PLAN": string }>(
+      t.db.db,
+      sql`explain ${claimNextJobSql({ workerId: "buffer-1", leaseTtlSec: 30, legacyLeaseTtlSec: 660, offlineAfterSec: 30, spillAfterSec: 30 })}`,
+    );
+    const text = plan.map((r) => r["QUERY PLAN"]).join("\n");
+    expect(text).toContain("jobs_runnable_idx");
+    expect(text).toContain("buffer_workers_preferred_tier_idx");
+    expect(text).not.toMatch(/Seq Scan on (jobs|buffer_workers)/);
   });
 });

@@ -1,14 +1,13 @@
 import { routes, type JobStatus, type JobStatusReport } from "@fleet/contract";
-import { sql } from "drizzle-orm";
 import type { FastifyBaseLogger } from "fastify";
 import type { FastifyPluginCallbackZod } from "fastify-type-provider-zod";
 import type { Principal } from "../auth/principal.js";
-import { queryRows, type Executor } from "../db/client.js";
 import { claimWithWait } from "../claims/claim-with-wait.js";
 import { ApiError } from "../http/api-error.js";
 import { principalOf } from "../http/api-key-auth.js";
 import { assertActsAs } from "../http/worker-identity.js";
 import { findAttemptWorker } from "../queue/find-attempt-worker.js";
+import { jobExists } from "../queue/job-exists.js";
 import { reportAttemptStatus } from "../queue/report-attempt-status.js";
 import { findReportedAttempt, reportProgress } from "../queue/report-progress.js";
 import { toIso } from "../views/timestamps.js";
@@ -166,9 +165,4 @@ async function applyTerminalReport(
       if (outcome.quarantined) log.warn({ bufferJobId }, "worker_quarantined");
       return { jobStatus: outcome.jobStatus };
   }
-}
-
-async function jobExists(db: Executor, jobId: string): Promise<boolean> {
-  const [row] = await queryRows<{ id: string }>(db, sql`select id from jobs where id = ${jobId}`);
-  return row !== undefined;
 }

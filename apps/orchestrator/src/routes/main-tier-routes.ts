@@ -6,7 +6,7 @@ import { contractRoute } from "./contract-route.js";
 import type { RouteDeps } from "./deps.js";
 
 /** `worker_type` names the tier; anything else the original sent (its test runs said "test-batch") is main. */
-export function tierOfWorkerType(workerType: string | null | undefined): WorkerTier {
+function tierOfWorkerType(workerType: string | null | undefined): WorkerTier {
   const tier = WorkerTier.safeParse(workerType);
   return tier.success && tier.data !== "buffer" ? tier.data : "main";
 }

@@ -69,6 +69,7 @@ export async function startTestApp(
   const app = await buildApp({ config, db, log, counters, resolveHost });
   options.beforeReady?.(app);
   await app.ready();
+  let closed: Promise<void> | undefined;
   return {
     app,
     db,
@@ -76,12 +77,43 @@ export async function startTestApp(
     counters,
     log,
     logs,
-    async close() {
-      await app.close();
-      await opened.close();
+    // Idempotent: a test may close an app itself (a restart) and the fixture closes it again.
+    close() {
+      closed ??= (async () => {
+        await app.close();
+        await opened.close();
+      })();
+      return closed;
     },
   };
 }
+
+export type StartApp = (
+  overrides?: Record<string, string>,
+  options?: Parameters<typeof startTestApp>[2],
+) => Promise<TestApp>;
+
+/**
+ * A `dbTest` with test apps on the test's database, closed by the fixture after the test:
+ * `t` is one app with the test env; `startApp(env, options)` starts others (custom env, a
+ * restart, a second replica).
+ *
+ *   appTest("claims once", async ({ t }) => { await claim(t.app, "gpu-1"); });
+ *   appTest("reads METRICS_TOKEN", async ({ startApp }) => { const t = await startApp({ METRICS_TOKEN: "x" }); ... });
+ */
+export const appTest = dbTest
+  .extend("startApp", ({ databaseUrl }, { onCleanup }): StartApp => {
+    const started: TestApp[] = [];
+    onCleanup(async () => {
+      for (const t of started.reverse()) await t.close();
+    });
+    return async (overrides = {}, options = {}) => {
+      const t = await startTestApp(databaseUrl, overrides, options);
+      started.push(t);
+      return t;
+    };
+  })
+  .extend("t", ({ startApp }) => startApp());
 
 type Method = "GET" | "POST" | "PUT" | "DELETE";
 

@@ -5,14 +5,13 @@ import { sql } from "drizzle-orm";
 import { describe, expect } from "vitest";
 import { queryRows, type Executor } from "../db/client.js";
 import {
+  appTest,
   call,
   claimJob,
   createJobId,
-  dbTest,
   heartbeat,
   PUBLIC_KEY,
   reportStatus,
-  startTestApp,
   type TestApp,
 } from "../test-support/harness.js";
 import { startWebhookDelivery } from "./webhook-delivery.js";
@@ -89,8 +88,8 @@ async function finishClientJob(t: TestApp, apiKey: string, webhookUrl: string, w
 }
 
 describe("terminal webhooks", () => {
-  dbTest("each client's deliveries are signed with its own secret: A's verify with A's only, and bootstrap clients keep WEBHOOK_SECRET", async ({ databaseUrl }) => {
-    const t = await startTestApp(databaseUrl, { ALLOW_PRIVATE_NETWORK_URLS: "true", WEBHOOK_SECRET: SECRET });
+  appTest("each client's deliveries are signed with its own secret: A's verify with A's only, and bootstrap clients keep WEBHOOK_SECRET", async ({ startApp }) => {
+    const t = await startApp({ ALLOW_PRIVATE_NETWORK_URLS: "true", WEBHOOK_SECRET: SECRET });
     const receiver = await startReceiver((_n, res) => res.writeHead(204).end());
     const delivery = startWebhookDelivery(t.db.db, t.config, t.log, { pollMs: 100 });
     try {
@@ -117,12 +116,11 @@ describe("terminal webhooks", () => {
     } finally {
       await delivery.stop();
       await receiver.close();
-      await t.close();
     }
   });
 
-  dbTest("a failing endpoint is retried with backoff until it accepts; every delivery is signed", async ({ databaseUrl }) => {
-    const t = await startTestApp(databaseUrl, { ALLOW_PRIVATE_NETWORK_URLS: "true", WEBHOOK_SECRET: SECRET });
+  appTest("a failing endpoint is retried with backoff until it accepts; every delivery is signed", async ({ startApp }) => {
+    const t = await startApp({ ALLOW_PRIVATE_NETWORK_URLS: "true", WEBHOOK_SECRET: SECRET });
     const receiver = await startReceiver((n, res) => res.writeHead(n <= 2 ? 503 : 204).end());
     const delivery = startWebhookDelivery(t.db.db, t.config, t.log, { pollMs: 100 });
     try {
@@ -146,12 +144,11 @@ describe("terminal webhooks", () => {
     } finally {
       await delivery.stop();
       await receiver.close();
-      await t.close();
     }
   });
 
-  dbTest("a hanging endpoint does not delay another job's webhook", async ({ databaseUrl }) => {
-    const t = await startTestApp(databaseUrl, { ALLOW_PRIVATE_NETWORK_URLS: "true", WEBHOOK_TIMEOUT_SEC: "30" });
+  appTest("a hanging endpoint does not delay another job's webhook", async ({ startApp }) => {
+    const t = await startApp({ ALLOW_PRIVATE_NETWORK_URLS: "true", WEBHOOK_TIMEOUT_SEC: "30" });
     const hanging = await startReceiver(() => undefined);
     const fast = await startReceiver((_n, res) => res.writeHead(200).end("ok"));
     const delivery = startWebhookDelivery(t.db.db, t.config, t.log, { pollMs: 100 });
@@ -168,12 +165,11 @@ describe("terminal webhooks", () => {
       await hanging.close();
       await delivery.stop();
       await fast.close();
-      await t.close();
     }
   });
 
-  dbTest("a delivery that keeps failing is given up once its retry window has passed", async ({ databaseUrl }) => {
-    const t = await startTestApp(databaseUrl, { ALLOW_PRIVATE_NETWORK_URLS: "true", WEBHOOK_RETRY_WINDOW_SEC: "1" });
+  appTest("a delivery that keeps failing is given up once its retry window has passed", async ({ startApp }) => {
+    const t = await startApp({ ALLOW_PRIVATE_NETWORK_URLS: "true", WEBHOOK_RETRY_WINDOW_SEC: "1" });
     const broken = await startReceiver((_n, res) => res.writeHead(500).end());
     const delivery = startWebhookDelivery(t.db.db, t.config, t.log, { pollMs: 100 });
     try {
@@ -184,13 +180,12 @@ describe("terminal webhooks", () => {
     } finally {
       await delivery.stop();
       await broken.close();
-      await t.close();
     }
   });
 
-  dbTest("a name accepted as public that resolves inside at delivery time (rebinding) is never connected to, and an IP-literal row is refused too", async ({ databaseUrl }) => {
+  appTest("a name accepted as public that resolves inside at delivery time (rebinding) is never connected to, and an IP-literal row is refused too", async ({ startApp }) => {
     // At submit the name is public; by delivery it points at the receiver on 127.0.0.1.
-    const t = await startTestApp(databaseUrl, {}, { resolveHost: staticResolver({ "hooks.fleet.internal": ["93.184.216.34"] }) });
+    const t = await startApp({}, { resolveHost: staticResolver({ "hooks.fleet.internal": ["93.184.216.34"] }) });
     const receiver = await startReceiver((_n, res) => res.writeHead(204).end());
     const port = new URL(receiver.url).port;
     const jobId = await finishJob(t, `http://hooks.fleet.internal:${port}/hooks/fleet`, "w");
@@ -210,7 +205,6 @@ describe("terminal webhooks", () => {
     } finally {
       await delivery.stop();
       await receiver.close();
-      await t.close();
     }
   });
 });

@@ -22,5 +22,3 @@ export const apiKeys = pgTable(
   },
   (t) => [uniqueIndex("api_keys_prefix_idx").on(t.prefix), index("api_keys_client_id_idx").on(t.clientId)],
 );
-
-export type DbApiKey = typeof apiKeys.$inferSelect;

@@ -49,5 +49,3 @@ export const bufferJobs = pgTable(
     index("buffer_jobs_job_id_idx").on(t.jobId),
   ],
 );
-
-export type DbBufferJob = typeof bufferJobs.$inferSelect;

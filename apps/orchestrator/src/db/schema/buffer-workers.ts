@@ -38,5 +38,3 @@ export const bufferWorkers = pgTable(
     index("buffer_workers_preferred_tier_idx").on(t.lastHeartbeat).where(sql`${t.tier} <> 'buffer'`),
   ],
 );
-
-export type DbBufferWorker = typeof bufferWorkers.$inferSelect;

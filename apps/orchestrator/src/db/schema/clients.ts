@@ -14,5 +14,3 @@ export const clients = pgTable("clients", {
   bootstrap: boolean("bootstrap").notNull().default(false),
   createdAt: timestamptz("created_at").notNull().defaultNow(),
 });
-
-export type DbClient = typeof clients.$inferSelect;

@@ -1,7 +1,7 @@
-export { apiKeys, type DbApiKey } from "./api-keys.js";
-export { bufferJobs, type DbBufferJob } from "./buffer-jobs.js";
-export { bufferWorkers, type DbBufferWorker } from "./buffer-workers.js";
-export { clients, type DbClient } from "./clients.js";
-export { jobs, type DbJob } from "./jobs.js";
-export { webhookDeliveries, type DbWebhookDelivery } from "./webhook-deliveries.js";
-export { workerTokens, type DbWorkerToken } from "./worker-tokens.js";
+export { apiKeys } from "./api-keys.js";
+export { bufferJobs } from "./buffer-jobs.js";
+export { bufferWorkers } from "./buffer-workers.js";
+export { clients } from "./clients.js";
+export { jobs } from "./jobs.js";
+export { webhookDeliveries } from "./webhook-deliveries.js";
+export { workerTokens } from "./worker-tokens.js";

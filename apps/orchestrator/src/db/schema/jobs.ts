@@ -70,5 +70,3 @@ export const jobs = pgTable(
     index("jobs_client_created_at_idx").on(t.clientId, t.createdAt.desc(), t.id.desc()),
   ],
 );
-
-export type DbJob = typeof jobs.$inferSelect;

@@ -30,5 +30,3 @@ export const webhookDeliveries = pgTable(
     index("webhook_deliveries_due_idx").on(t.nextAttemptAt).where(sql`${t.status} = 'pending'`),
   ],
 );
-
-export type DbWebhookDelivery = typeof webhookDeliveries.$inferSelect;

@@ -18,5 +18,3 @@ export const workerTokens = pgTable(
   },
   (t) => [uniqueIndex("worker_tokens_prefix_idx").on(t.prefix), index("worker_tokens_worker_id_idx").on(t.workerId)],
 );
-
-export type DbWorkerToken = typeof workerTokens.$inferSelect;
