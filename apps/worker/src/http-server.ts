@@ -6,7 +6,7 @@ import path from "node:path";
 import { timingSafeEqual } from "node:crypto";
 import { GenerateRequest, type GenerateFailure, type GenerateSuccess } from "@fleet/contract";
 import type { Logger } from "./logger.js";
-import { faultOf } from "./pipeline/job-error.js";
+import { faultOf } from "./errors/job-error.js";
 import type { JobOutcome } from "./pipeline/run-job.js";
 
 /** The original's health path, kept as one constant (its docs probed /health, which 404ed, §8.25). */

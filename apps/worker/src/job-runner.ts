@@ -2,7 +2,7 @@ import type { ClaimedJobReply, JsonObject } from "@fleet/contract";
 import type { Logger } from "./logger.js";
 import type { Outbox, OutboxEntry } from "./outbox.js";
 import { redactUrl } from "./pipeline/download.js";
-import { JobAbortedError, type AbortReason } from "./pipeline/job-error.js";
+import { JobAbortedError, type AbortReason } from "./errors/job-error.js";
 import type { JobInput, JobOutcome } from "./pipeline/run-job.js";
 import type { ProgressReporter } from "./progress-reporter.js";
 import type { ChangeSignal } from "./util/change-signal.js";

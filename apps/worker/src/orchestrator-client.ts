@@ -15,6 +15,7 @@ import {
   type ProgressReport,
 } from "@fleet/contract";
 import { excerpt } from "./util/excerpt.js";
+import { describeNetworkError } from "./util/network-error.js";
 
 /**
  * A call's outcome as data, so each loop decides between retry, drop and stop without
@@ -162,12 +163,4 @@ function parseJson(text: string): unknown {
   } catch {
     return undefined;
   }
-}
-
-/** `ECONNREFUSED connect 127.0.0.1:8080` reads better in a log line than a stack. */
-export function describeNetworkError(err: unknown): string {
-  if (!(err instanceof Error)) return String(err);
-  const code = (err as { code?: unknown }).code;
-  const cause = err.cause instanceof Error ? `: ${err.cause.message}` : "";
-  return `${typeof code === "string" ? `${code} ` : ""}${err.message}${cause}`.trim();
 }

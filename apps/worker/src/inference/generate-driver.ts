@@ -1,8 +1,8 @@
 import { Pool } from "undici";
 import { GenerateFailure, GenerateSuccess, LegacyHealth, type EngineHealth, type GenerateRequest } from "@fleet/contract";
 import type { Logger } from "../logger.js";
-import { describeNetworkError } from "../orchestrator-client.js";
-import { JobAbortedError, JobError, abortReasonOf } from "../pipeline/job-error.js";
+import { describeNetworkError } from "../util/network-error.js";
+import { JobAbortedError, JobError, abortReasonOf } from "../errors/job-error.js";
 import { excerpt } from "../util/excerpt.js";
 import { requestJson } from "../util/http-json.js";
 import type { UrlInferenceDriver, UrlInferenceTask } from "./inference-driver.js";

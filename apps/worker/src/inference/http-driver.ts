@@ -11,8 +11,8 @@ import {
 } from "@fleet/contract";
 import type { z } from "zod";
 import type { Logger } from "../logger.js";
-import { describeNetworkError } from "../orchestrator-client.js";
-import { JobAbortedError, JobError, abortReasonOf, faultOf } from "../pipeline/job-error.js";
+import { describeNetworkError } from "../util/network-error.js";
+import { JobAbortedError, JobError, abortReasonOf, faultOf } from "../errors/job-error.js";
 import { excerpt } from "../util/excerpt.js";
 import { requestJson } from "../util/http-json.js";
 import { sleep } from "../util/sleep.js";

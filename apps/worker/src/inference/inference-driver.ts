@@ -1,5 +1,5 @@
 import type { EngineHealth, JsonObject } from "@fleet/contract";
-import type { MediaInfo } from "../pipeline/validate.js";
+import type { MediaInfo } from "../media/validate.js";
 
 export interface HealthProbeOptions {
   signal: AbortSignal;

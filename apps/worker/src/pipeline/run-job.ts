@@ -7,8 +7,8 @@ import type { InferenceDriver } from "../inference/inference-driver.js";
 import type { Logger } from "../logger.js";
 import { outputKey, type OutputStorage } from "../storage/output-storage.js";
 import { downloadToFile, redactUrl } from "./download.js";
-import { JobAbortedError, JobError, abortReasonOf, throwIfAborted, toErrorInfo } from "./job-error.js";
-import { probeMedia, validateInputs, type MediaInfo } from "./validate.js";
+import { JobAbortedError, JobError, abortReasonOf, throwIfAborted, toErrorInfo } from "../errors/job-error.js";
+import { probeMedia, validateInputs, type MediaInfo } from "../media/validate.js";
 
 /** What a job needs to run, whether it came from a claim or from POST /generate. */
 export interface JobInput {

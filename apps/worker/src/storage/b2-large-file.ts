@@ -1,5 +1,5 @@
 import type { B2FileInfo } from "backblaze-b2";
-import { JobError } from "../pipeline/job-error.js";
+import { JobError } from "../errors/job-error.js";
 import type { B2Account } from "./b2-account.js";
 import { B2CallError, toB2CallError } from "./b2-call-error.js";
 import { call, type B2Session } from "./b2-session.js";

@@ -2,7 +2,7 @@ import { stat } from "node:fs/promises";
 import type { FfmpegBounds, MediaLimits } from "../config.js";
 import { excerpt } from "../util/excerpt.js";
 import { runProcess } from "../util/run-process.js";
-import { JobAbortedError, JobError, abortReasonOf } from "./job-error.js";
+import { JobAbortedError, JobError, abortReasonOf } from "../errors/job-error.js";
 
 /** The original's floor: anything smaller is an error page or a truncated file, not media. */
 const MIN_BYTES = 1000;
