@@ -3,7 +3,8 @@ import type { Logger } from "./logger.js";
 import type { Outbox, OutboxEntry } from "./outbox.js";
 import { redactUrl } from "./pipeline/download.js";
 import { JobAbortedError, type AbortReason } from "./errors/job-error.js";
-import type { JobInput, JobOutcome } from "./pipeline/run-job.js";
+import { toJobInput, type JobInput } from "./pipeline/job-input.js";
+import type { JobOutcome } from "./pipeline/run-job.js";
 import type { ProgressReporter } from "./progress-reporter.js";
 import type { ChangeSignal } from "./util/change-signal.js";
 
@@ -149,17 +150,7 @@ export function createJobRunner(opts: {
       return [...ids];
     },
     startClaimed(claimed) {
-      const input: JobInput = {
-        attemptId: claimed.buffer_job_id,
-        bufferJobId: claimed.buffer_job_id,
-        jobId: claimed.musetalk_job_id,
-        attempt: claimed.attempt,
-        videoUrl: claimed.video_url,
-        audioUrl: claimed.audio_url,
-        aspectRatio: claimed.aspect_ratio,
-        resolution: claimed.resolution,
-        params: claimed.params,
-      };
+      const input = toJobInput(claimed, { attemptId: claimed.buffer_job_id, bufferJobId: claimed.buffer_job_id, attempt: claimed.attempt });
       if (jobs.has(input.attemptId)) return;
       if (jobs.size >= opts.capacity) {
         // A POST /generate took the last slot while this claim was in flight: hand the job back

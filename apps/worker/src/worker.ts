@@ -15,7 +15,8 @@ import { Metrics } from "./metrics.js";
 import { createOrchestratorClient, type OrchestratorClient } from "./orchestrator-client.js";
 import { createOutbox, type Outbox } from "./outbox.js";
 import { createDownloadAgent } from "./pipeline/download.js";
-import { runJob, type JobInput } from "./pipeline/run-job.js";
+import { toJobInput, type JobInput } from "./pipeline/job-input.js";
+import { runJob } from "./pipeline/run-job.js";
 import { createProgressReporter } from "./progress-reporter.js";
 import { createStorage } from "./storage/create-storage.js";
 import type { OutputStorage } from "./storage/output-storage.js";
@@ -128,7 +129,7 @@ export async function startWorker(config: Config, log: Logger, parts: WorkerPart
     if (runner.running() > 0) return { status: "busy", error: null };
     const { engine, storage: st } = monitor.current();
     if (engine.state === "error" || engine.state === "unavailable") return { status: "error", error: `inference engine ${engine.state}: ${engine.detail ?? ""}`.trim() };
-    if (!st.ready && st.detail !== "not checked yet") return { status: "error", error: `storage not ready: ${st.detail}` };
+    if (st.state === "failed") return { status: "error", error: `storage not ready: ${st.detail}` };
     return { status: "idle", error: null };
   }
 
@@ -172,20 +173,7 @@ export async function startWorker(config: Config, log: Logger, parts: WorkerPart
           ? "draining"
           : runner.freeSlots() === 0
             ? "full"
-            : runner.runDirect(
-              {
-                attemptId: `generate-${randomUUID()}`,
-                bufferJobId: null,
-                jobId: req.musetalk_job_id,
-                attempt: null,
-                videoUrl: req.video_url,
-                audioUrl: req.audio_url,
-                aspectRatio: req.aspect_ratio,
-                resolution: req.resolution,
-                params: req.params,
-              },
-              signal,
-            ),
+            : runner.runDirect(toJobInput(req, { attemptId: `generate-${randomUUID()}`, bufferJobId: null, attempt: null }), signal),
     },
   });
   log.info({ url: httpServer.url, port: httpServer.port }, "worker_http_listening");
@@ -249,7 +237,7 @@ export async function startWorker(config: Config, log: Logger, parts: WorkerPart
         const running = runner.running();
         if (!monitor.readyToClaim(running)) {
           const r = monitor.current();
-          return r.storage.ready ? `engine_${r.engine.state}` : "storage_not_ready";
+          return r.storage.state === "ready" ? `engine_${r.engine.state}` : "storage_not_ready";
         }
         if (runner.freeSlots() === 0) return "at_capacity";
         return null;
@@ -309,7 +297,7 @@ export async function startWorker(config: Config, log: Logger, parts: WorkerPart
     await client?.close();
     await downloadAgent.close();
     await storage.close();
-    if ("close" in driver && typeof driver.close === "function") await (driver.close as () => Promise<void>)();
+    await driver.close();
     log.info({ workerId: config.workerId }, "buffer_worker_stopped");
   }
 

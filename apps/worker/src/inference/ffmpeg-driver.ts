@@ -119,5 +119,7 @@ export function createFfmpegDriver(opts: { timeoutMs: number; log: Logger; bound
         },
       };
     },
+    // Each job's ffmpeg is its own child process, ended with the job: nothing is held open.
+    close: () => Promise.resolve(),
   };
 }

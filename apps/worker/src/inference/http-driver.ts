@@ -43,7 +43,7 @@ export function createHttpDriver(opts: {
   /** BATCH_SIZE; a job's `params.batch_size` overrides it. */
   batchSize?: number;
   log: Logger;
-}): FileInferenceDriver & { close(): Promise<void> } {
+}): FileInferenceDriver {
   const base = new URL(opts.url);
   const prefix = base.pathname.replace(/\/+$/, "");
   const pool = new Pool(base.origin, { connectTimeout: 5_000, keepAliveTimeout: 4_000 });

@@ -10,7 +10,8 @@ import { createLocalStorage } from "../storage/local-storage.js";
 import { captureLogger } from "../test-support/capture-logger.js";
 import { createDownloadAgent } from "./download.js";
 import { JobAbortedError } from "../errors/job-error.js";
-import { runJob, type JobInput, type PipelineDeps } from "./run-job.js";
+import type { JobInput } from "./job-input.js";
+import { runJob, type PipelineDeps } from "./run-job.js";
 
 let media: string;
 let workDir: string;
