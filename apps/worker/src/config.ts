@@ -91,8 +91,6 @@ const EnvSchema = z.object({
   WORKER_VERSION: OptionalString,
 });
 
-export type WorkerEnv = z.input<typeof EnvSchema>;
-
 /** Every variable the worker reads; .env.example must list exactly these (a test checks). */
 export const WORKER_ENV_NAMES = Object.keys(EnvSchema.shape);
 

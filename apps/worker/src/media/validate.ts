@@ -174,7 +174,7 @@ function parseRate(rate: string | undefined): number | null {
 }
 
 /** Throws a media_error naming the first of ffprobe's facts that breaks a limit. */
-export function checkMediaLimits(what: string, info: MediaInfo, limits: MediaLimits): void {
+function checkMediaLimits(what: string, info: MediaInfo, limits: MediaLimits): void {
   const over = (fact: string, value: number, limit: number) =>
     JobError.media("validation", `${what} ${fact} is ${value}, over the limit of ${limit}`, { fact, value, limit, format: info.formatName });
   if (info.durationSec !== null && info.durationSec > limits.maxDurationSec) {

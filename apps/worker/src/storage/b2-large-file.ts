@@ -7,7 +7,7 @@ import { fileBody, fileSha1 } from "./upload-body.js";
 
 /** B2's large-file limits: parts of at most 5 GB (decimal), at most 10,000 of them. */
 export const MAX_PART_BYTES = 5_000_000_000;
-export const MAX_PARTS = 10_000;
+const MAX_PARTS = 10_000;
 
 /**
  * The part size for a file: the configured one, or larger when the file would need more than
