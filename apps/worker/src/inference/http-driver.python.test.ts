@@ -1,3 +1,5 @@
+// Over 250 lines on purpose: one suite around one Python server process started once (its
+// launcher and the media it reads are the first half); splitting it would start the server twice.
 import { execFileSync, spawn, type ChildProcess } from "node:child_process";
 import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { createServer } from "node:net";

@@ -1,3 +1,5 @@
+// Over 250 lines on purpose: every case runs against one B2 test server started once in
+// beforeAll; splitting the file would start and seed it again per file.
 import { createHash, randomBytes } from "node:crypto";
 import { createRequire } from "node:module";
 import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
