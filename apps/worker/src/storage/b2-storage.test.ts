@@ -1,5 +1,5 @@
-// Over 250 lines on purpose: every case runs against one B2 test server started once in
-// beforeAll; splitting the file would start and seed it again per file.
+// Over 250 lines on purpose: the whole contract of one store (b2-storage.ts) against the B2 test
+// server, sharing the media written once in beforeAll and the per-test server setup below.
 import { createHash, randomBytes } from "node:crypto";
 import { createRequire } from "node:module";
 import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
