@@ -10,7 +10,7 @@ import { fileURLToPath } from "node:url";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const { createHttpDriver } = await import(path.join(root, "apps/worker/dist/inference/http-driver.js"));
-const { validateInputs } = await import(path.join(root, "apps/worker/dist/pipeline/validate.js"));
+const { validateInputs } = await import(path.join(root, "apps/worker/dist/media/validate.js"));
 const { createLogger } = await import(path.join(root, "apps/worker/dist/logger.js"));
 
 const [url, workDir, voice, ...avatars] = process.argv.slice(2);

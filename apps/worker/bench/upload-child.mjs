@@ -11,7 +11,6 @@ const { loadConfig } = await import(path.join(here, "../dist/config.js"));
 
 const [file, partMiB] = process.argv.slice(2);
 // Settings come through loadConfig exactly as the worker reads them (B2_* from the environment).
-// eslint-disable-next-line no-restricted-properties -- a benchmark script: the B2_* settings come from its parent
 const config = loadConfig({ ...process.env, STORAGE: "b2", B2_PREFIX: "bench", B2_PART_SIZE_MB: partMiB, B2_LARGE_FILE_THRESHOLD_MB: partMiB });
 const storage = createB2Storage({ settings: config.storage.b2, log: createLogger({ level: "warn" }) });
 const started = Date.now();

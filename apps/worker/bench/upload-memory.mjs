@@ -68,7 +68,6 @@ try {
 
 function runChild(script, args, env) {
   return new Promise((resolve, reject) => {
-    // eslint-disable-next-line no-restricted-properties -- the child needs PATH and nothing else of ours
     const child = spawn(process.execPath, [script, ...args], { env: { PATH: process.env.PATH, ...env }, stdio: ["ignore", "pipe", "inherit"] });
     let out = "";
     child.stdout.on("data", (c) => (out += c));

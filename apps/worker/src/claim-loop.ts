@@ -1,6 +1,6 @@
 import { ClaimedJobReply, type ClaimJobReply, type UnrunnableJobReply } from "@fleet/contract";
 import type { Logger } from "./logger.js";
-import type { OrchestratorClient } from "./orchestrator-client.js";
+import { credentialRejected, type OrchestratorClient } from "./orchestrator-client.js";
 import { backoffDelay, jitter } from "./util/backoff.js";
 import type { ChangeSignal } from "./util/change-signal.js";
 import { sleep } from "./util/sleep.js";
@@ -75,7 +75,7 @@ export function startClaimLoop(opts: ClaimLoopOptions): ClaimLoop {
     if (!result.ok) {
       failures += 1;
       const fields = { workerId, statusCode: result.statusCode, body: result.bodyExcerpt, error: result.message };
-      if (result.statusCode === 401 || result.statusCode === 403) {
+      if (credentialRejected(result)) {
         log.error({ ...fields, configurationError: true }, "buffer_claim_error");
       } else {
         log.warn(fields, "buffer_claim_error");

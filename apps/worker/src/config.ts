@@ -95,8 +95,6 @@ const EnvSchema = z.object({
   FFPROBE_PATH: OptionalString,
 });
 
-export type WorkerEnv = z.input<typeof EnvSchema>;
-
 /** Every variable the worker reads; .env.example must list exactly these (a test checks). */
 export const WORKER_ENV_NAMES = Object.keys(EnvSchema.shape);
 

@@ -3,9 +3,12 @@ import type { InferenceDriver } from "./inference/inference-driver.js";
 import type { Logger } from "./logger.js";
 import type { OutputStorage } from "./storage/output-storage.js";
 
+/** `unchecked` until the first check answers: not ready, but not an error to report either. */
+export type StorageState = "unchecked" | "ready" | "failed";
+
 export interface Readiness {
   engine: EngineHealth;
-  storage: { kind: string; ready: boolean; detail: string | null };
+  storage: { kind: string; state: StorageState; detail: string | null };
 }
 
 export interface EngineMonitor {
@@ -31,7 +34,7 @@ export function startEngineMonitor(opts: {
 }): EngineMonitor {
   const { log } = opts;
   let engine: EngineHealth = { driver: opts.driver.name, state: "starting", detail: "not probed yet" };
-  let storage: Readiness["storage"] = { kind: opts.storage.kind, ready: false, detail: "not checked yet" };
+  let storage: Readiness["storage"] = { kind: opts.storage.kind, state: "unchecked", detail: null };
   let stopped = false;
   let timer: NodeJS.Timeout | null = null;
   const controller = new AbortController();
@@ -50,16 +53,16 @@ export function startEngineMonitor(opts: {
     const changed = health.state !== engine.state;
     engine = health;
     // Credentials do not rot between jobs: once the store answered, stop asking every beat.
-    if (!storage.ready && !stopped) {
+    if (storage.state !== "ready" && !stopped) {
       try {
         await opts.storage.check(controller.signal);
-        storage = { kind: opts.storage.kind, ready: true, detail: null };
+        storage = { kind: opts.storage.kind, state: "ready", detail: null };
         log.info({ storage: opts.storage.kind }, "storage_ready");
         opts.onChange();
       } catch (err) {
         const detail = err instanceof Error ? err.message : String(err);
         if (detail !== storage.detail) log.error({ storage: opts.storage.kind, error: detail }, "storage_not_ready");
-        storage = { kind: opts.storage.kind, ready: false, detail };
+        storage = { kind: opts.storage.kind, state: "failed", detail };
       }
     }
     if (changed) opts.onChange();
@@ -80,7 +83,7 @@ export function startEngineMonitor(opts: {
   return {
     current: () => ({ engine, storage }),
     readyToClaim(runningJobs) {
-      if (!storage.ready) return false;
+      if (storage.state !== "ready") return false;
       return engine.state === "ready" || (engine.state === "busy" && runningJobs > 0);
     },
     async stop() {

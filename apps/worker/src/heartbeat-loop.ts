@@ -1,7 +1,7 @@
 import type { HeartbeatReply, HeartbeatRequest, OrchestratorProtocol } from "@fleet/contract";
 import type { z } from "zod";
 import type { Logger } from "./logger.js";
-import type { OrchestratorClient } from "./orchestrator-client.js";
+import { credentialRejected, type OrchestratorClient } from "./orchestrator-client.js";
 import { backoffDelay, jitter } from "./util/backoff.js";
 
 export interface HeartbeatLoopOptions {
@@ -96,7 +96,7 @@ export function startHeartbeatLoop(opts: HeartbeatLoopOptions): HeartbeatLoop {
       error: result.message,
       consecutiveFailures: state.consecutiveFailures,
     };
-    if (result.statusCode === 401 || result.statusCode === 403) {
+    if (credentialRejected(result)) {
       // A wrong key never fixes itself: say so on every attempt, louder than a transient error.
       log.error(
         { ...fields, configurationError: true, hint: "the orchestrator rejected INTERNAL_API_KEY: check the key and BUFFER_ORCHESTRATOR_BASE_URL" },

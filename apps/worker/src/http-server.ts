@@ -6,11 +6,11 @@ import path from "node:path";
 import { timingSafeEqual } from "node:crypto";
 import { GenerateRequest, type GenerateFailure, type GenerateSuccess } from "@fleet/contract";
 import type { Logger } from "./logger.js";
-import { faultOf } from "./pipeline/job-error.js";
+import { faultOf } from "./errors/job-error.js";
 import type { JobOutcome } from "./pipeline/run-job.js";
 
 /** The original's health path, kept as one constant (its docs probed /health, which 404ed, §8.25). */
-export const HEALTH_PATH = "/hc";
+const HEALTH_PATH = "/hc";
 
 const MAX_BODY_BYTES = 1024 * 1024;
 /** A /generate body is a few hundred bytes: a client still sending after this is stalling us. */

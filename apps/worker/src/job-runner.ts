@@ -1,9 +1,10 @@
-import type { ClaimedJobReply, JsonObject } from "@fleet/contract";
+import type { ClaimedJobReply, JsonObject, UnrunnableJobReply } from "@fleet/contract";
 import type { Logger } from "./logger.js";
 import type { Outbox, OutboxEntry } from "./outbox.js";
 import { redactUrl } from "./pipeline/download.js";
-import { JobAbortedError, type AbortReason } from "./pipeline/job-error.js";
-import type { JobInput, JobOutcome } from "./pipeline/run-job.js";
+import { JobAbortedError, type AbortReason } from "./errors/job-error.js";
+import { toJobInput, type JobInput } from "./pipeline/job-input.js";
+import type { JobOutcome } from "./pipeline/run-job.js";
 import type { ProgressReporter } from "./progress-reporter.js";
 import type { ChangeSignal } from "./util/change-signal.js";
 
@@ -27,6 +28,8 @@ export interface JobRunner {
   heldBufferJobIds(): string[];
   /** Starts a claimed job; its terminal report goes through the outbox. */
   startClaimed(job: ClaimedJobReply): void;
+  /** A claim the worker cannot parse into a job: reported failed, never run. */
+  rejectUnrunnable(job: UnrunnableJobReply, problem: string): void;
   /** Runs a job for POST /generate once a slot is free; the caller gets the outcome. */
   runDirect(input: JobInput, signal: AbortSignal): Promise<JobOutcome>;
   abort(bufferJobId: string, reason: AbortReason): boolean;
@@ -149,18 +152,25 @@ export function createJobRunner(opts: {
       for (const id of opts.outbox?.pendingIds() ?? []) ids.add(id);
       return [...ids];
     },
+    rejectUnrunnable(job, problem) {
+      const message = `claimed job is malformed: ${problem}`;
+      void opts.outbox?.deliver({
+        buffer_job_id: job.buffer_job_id,
+        musetalk_job_id: job.musetalk_job_id ?? "unknown",
+        worker_id: opts.workerId,
+        written_at: new Date().toISOString(),
+        report: {
+          status: "failed",
+          error: message,
+          output_url: null,
+          metrics: null,
+          // Its input is what is wrong: no other worker would do better, so never retried.
+          error_info: { error_type: "media_error", stage: "validation", message, retryable: false, details: null },
+        },
+      });
+    },
     startClaimed(claimed) {
-      const input: JobInput = {
-        attemptId: claimed.buffer_job_id,
-        bufferJobId: claimed.buffer_job_id,
-        jobId: claimed.musetalk_job_id,
-        attempt: claimed.attempt,
-        videoUrl: claimed.video_url,
-        audioUrl: claimed.audio_url,
-        aspectRatio: claimed.aspect_ratio,
-        resolution: claimed.resolution,
-        params: claimed.params,
-      };
+      const input = toJobInput(claimed, { attemptId: claimed.buffer_job_id, bufferJobId: claimed.buffer_job_id, attempt: claimed.attempt });
       if (jobs.has(input.attemptId)) return;
       if (jobs.size >= opts.capacity) {
         // A POST /generate took the last slot while this claim was in flight: hand the job back

@@ -44,7 +44,7 @@ export function createLogger(opts: { level: string; base?: Record<string, unknow
 }
 
 /** Message, type, code and stack only: never the request/response objects an HTTP error drags along. */
-export function serializeError(err: unknown): unknown {
+function serializeError(err: unknown): unknown {
   if (!(err instanceof Error)) return err;
   const out: Record<string, unknown> = { type: err.name, message: err.message };
   const extra = err as Error & { code?: unknown; statusCode?: unknown; cause?: unknown };

@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from "vitest";
-import { createOrchestratorClient, type OrchestratorClient } from "./orchestrator-client.js";
+import { createOrchestratorClient, credentialRejected, type OrchestratorClient } from "./orchestrator-client.js";
 import { json, startTestHttpServer, type TestHttpServer } from "./test-support/test-http-server.js";
 
 const ok = { detail: "ok", heartbeat_interval_sec: 5, lease_ttl_sec: 30, cancel: [], lost: [], drain: false };
@@ -32,7 +32,7 @@ describe("orchestrator client", () => {
     expect(server.requests[0]?.path).toBe("/fleet/internal/buffer/jobs/claim");
   });
 
-  it("reports a 500 as retryable, with status code and a body excerpt", async () => {
+  it("reports a 500 with its status code and a body excerpt", async () => {
     server = await startTestHttpServer((_req, res) => {
       res.writeHead(500, { "content-type": "text/html" });
       res.end(`<html>${"Internal Server Error ".repeat(100)}</html>`);
@@ -41,12 +41,12 @@ describe("orchestrator client", () => {
     const res = await client.heartbeat("w", beat);
     expect(res.ok).toBe(false);
     if (res.ok) return;
-    expect(res).toMatchObject({ statusCode: 500, retryable: true });
+    expect(res).toMatchObject({ ok: false, statusCode: 500 });
     expect(res.bodyExcerpt).toContain("Internal Server Error");
     expect(res.bodyExcerpt.length).toBeLessThanOrEqual(501);
   });
 
-  it("reads the contract's error code (401 unauthorized, 409 lease_lost) and marks them not retryable", async () => {
+  it("reads the contract's error code (401 unauthorized, 409 lease_lost); only the 401 is a rejected credential", async () => {
     server = await startTestHttpServer((req, res) =>
       req.path.includes("status")
         ? json(res, 409, { error: { code: "lease_lost", message: "stale attempt", request_id: "r" } })
@@ -54,9 +54,10 @@ describe("orchestrator client", () => {
     );
     client = createOrchestratorClient({ baseUrl: server.url, apiKey: "wrong", timeoutMs: 2000 });
     const hb = await client.heartbeat("w", beat);
-    expect(hb).toMatchObject({ ok: false, statusCode: 401, code: "unauthorized", retryable: false });
+    expect(hb).toMatchObject({ ok: false, statusCode: 401, code: "unauthorized" });
     const st = await client.reportJobStatus("3f1c2a4e-8b7d-4c3e-9a1f-2b3c4d5e6f70", { status: "failed", error: "x" });
-    expect(st).toMatchObject({ ok: false, statusCode: 409, code: "lease_lost", retryable: false });
+    expect(st).toMatchObject({ ok: false, statusCode: 409, code: "lease_lost" });
+    expect([credentialRejected(hb), credentialRejected(st), credentialRejected({ statusCode: 403 }), credentialRejected({ statusCode: null })]).toEqual([true, false, true, false]);
   });
 
   it("reads the original orchestrator's replies: a bare heartbeat detail, a job without params or attempt, any status body", async () => {
@@ -99,7 +100,7 @@ describe("orchestrator client", () => {
       json(res, 200, body);
     });
     client = createOrchestratorClient({ baseUrl: server.url, apiKey: "k", timeoutMs: 2000 });
-    expect(await client.heartbeat("w", beat)).toMatchObject({ ok: false, statusCode: 200, retryable: false });
+    expect(await client.heartbeat("w", beat)).toMatchObject({ ok: false, statusCode: 200 });
     body = { detail: "ok", cancel: ["../../etc"] };
     expect(await client.heartbeat("w", beat)).toMatchObject({ ok: false, statusCode: 200 });
     body = {
@@ -113,14 +114,14 @@ describe("orchestrator client", () => {
     expect(await client.claimJob({ worker_id: "w", wait_ms: 0 })).toMatchObject({ ok: false, statusCode: 200 });
   });
 
-  it("turns a refused connection into a retryable result with no status code", async () => {
+  it("turns a refused connection into a failed result with no status code", async () => {
     server = await startTestHttpServer(() => undefined);
     const url = server.url;
     await server.close();
     server = null;
     client = createOrchestratorClient({ baseUrl: url, apiKey: "k", timeoutMs: 2000 });
     const res = await client.heartbeat("w", beat);
-    expect(res).toMatchObject({ ok: false, statusCode: null, retryable: true, aborted: false });
+    expect(res).toMatchObject({ ok: false, statusCode: null, aborted: false });
     if (!res.ok) expect(res.message).toMatch(/ECONNREFUSED/);
   });
 
@@ -128,7 +129,7 @@ describe("orchestrator client", () => {
     server = await startTestHttpServer(() => undefined);
     client = createOrchestratorClient({ baseUrl: server.url, apiKey: "k", timeoutMs: 300 });
     const res = await client.heartbeat("w", beat);
-    expect(res).toMatchObject({ ok: false, statusCode: null, retryable: true });
+    expect(res).toMatchObject({ ok: false, statusCode: null });
   });
 
   it("reaches a restarted orchestrator on the same port again (no stuck pool)", async () => {
@@ -148,6 +149,6 @@ describe("orchestrator client", () => {
     const controller = new AbortController();
     const pending = client.claimJob({ worker_id: "w", wait_ms: 20_000 }, { signal: controller.signal, timeoutMs: 25_000 });
     setTimeout(() => controller.abort(), 50);
-    expect(await pending).toMatchObject({ ok: false, aborted: true, retryable: false });
+    expect(await pending).toMatchObject({ ok: false, aborted: true });
   });
 });

@@ -15,6 +15,7 @@ import {
   type ProgressReport,
 } from "@fleet/contract";
 import { excerpt } from "./util/excerpt.js";
+import { describeNetworkError } from "./util/network-error.js";
 
 /**
  * A call's outcome as data, so each loop decides between retry, drop and stop without
@@ -25,8 +26,6 @@ export type ClientResult<T> =
   | {
       ok: false;
       statusCode: number | null;
-      /** 5xx, 408, 429 and network errors: the same call may succeed later. */
-      retryable: boolean;
       /** The contract's error code when the body was an ErrorBody (`lease_lost`, `unauthorized`...). */
       code: string | null;
       message: string;
@@ -34,6 +33,14 @@ export type ClientResult<T> =
       /** The caller's own signal ended the call (shutdown, drain). */
       aborted: boolean;
     };
+
+/**
+ * 401 or 403: the orchestrator refused our credential. A wrong key never fixes itself, so every
+ * loop logs it as a configuration error (louder than a transient failure) on each attempt.
+ */
+export function credentialRejected(result: { statusCode: number | null }): boolean {
+  return result.statusCode === 401 || result.statusCode === 403;
+}
 
 export interface CallOptions {
   signal?: AbortSignal;
@@ -116,7 +123,7 @@ export function createOrchestratorClient(opts: { baseUrl: string; apiKey: string
     } catch (err) {
       const aborted = callOpts.signal?.aborted === true;
       const message = timeout.aborted && !aborted ? `timed out after ${timeoutMs} ms` : describeNetworkError(err);
-      return { ok: false, statusCode: null, retryable: !aborted, code: null, message, bodyExcerpt: "", aborted };
+      return { ok: false, statusCode: null, code: null, message, bodyExcerpt: "", aborted };
     }
 
     const json = parseJson(text);
@@ -126,7 +133,6 @@ export function createOrchestratorClient(opts: { baseUrl: string; apiKey: string
       return {
         ok: false,
         statusCode,
-        retryable: false,
         code: null,
         message: `unexpected response body for ${def.method} ${def.path}`,
         bodyExcerpt: excerpt(text),
@@ -137,7 +143,6 @@ export function createOrchestratorClient(opts: { baseUrl: string; apiKey: string
     return {
       ok: false,
       statusCode,
-      retryable: statusCode >= 500 || statusCode === 408 || statusCode === 429,
       code: errorBody.success ? errorBody.data.error.code : null,
       message: errorBody.success ? errorBody.data.error.message : `HTTP ${statusCode}`,
       bodyExcerpt: excerpt(text),
@@ -162,12 +167,4 @@ function parseJson(text: string): unknown {
   } catch {
     return undefined;
   }
-}
-
-/** `ECONNREFUSED connect 127.0.0.1:8080` reads better in a log line than a stack. */
-export function describeNetworkError(err: unknown): string {
-  if (!(err instanceof Error)) return String(err);
-  const code = (err as { code?: unknown }).code;
-  const cause = err.cause instanceof Error ? `: ${err.cause.message}` : "";
-  return `${typeof code === "string" ? `${code} ` : ""}${err.message}${cause}`.trim();
 }

@@ -3,7 +3,7 @@ import path from "node:path";
 import { z } from "zod";
 import { BufferJobId, JobStatusReport } from "@fleet/contract";
 import type { Logger } from "./logger.js";
-import type { OrchestratorClient } from "./orchestrator-client.js";
+import { credentialRejected, type OrchestratorClient } from "./orchestrator-client.js";
 import { backoffDelay } from "./util/backoff.js";
 import { ChangeSignal } from "./util/change-signal.js";
 import { wellFormed } from "./util/well-formed.js";
@@ -84,7 +84,7 @@ export function createOutbox(opts: { dir: string; client: OrchestratorClient; lo
         return;
       }
       failures += 1;
-      const config = res.statusCode === 401 || res.statusCode === 403;
+      const config = credentialRejected(res);
       log[config ? "error" : "warn"](
         { ...fields, statusCode: res.statusCode, body: res.bodyExcerpt, error: res.message, failures, ...(config ? { configurationError: true } : {}) },
         "buffer_job_status_update_failed",

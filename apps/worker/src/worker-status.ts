@@ -39,7 +39,12 @@ export function describeWorkerHealth(src: WorkerStateSources, opts: { privileged
       last_error: hb.lastError,
     },
     engine: readiness.engine,
-    storage: readiness.storage,
+    // The wire shape predates `state`: `ready` plus a detail that says when no check answered yet.
+    storage: {
+      kind: readiness.storage.kind,
+      ready: readiness.storage.state === "ready",
+      detail: readiness.storage.state === "unchecked" ? "not checked yet" : readiness.storage.detail,
+    },
     jobs: {
       running: src.runner.running(),
       capacity: src.runner.capacity,

@@ -1,13 +1,14 @@
 import { randomUUID } from "node:crypto";
 import { mkdir, readFile } from "node:fs/promises";
 import path from "node:path";
-import { type HeartbeatReply, type SystemFacts, type WorkerReportedStatus } from "@fleet/contract";
 import { mediaToolVersion, type MediaTools } from "@fleet/media-tools";
 import { startClaimLoop, type ClaimLoop } from "./claim-loop.js";
 import { describeConfig, type Config } from "./config.js";
+import { createShutdown } from "./drain.js";
 import { startEngineMonitor, type EngineMonitor } from "./engine-monitor.js";
 import { startHeartbeatLoop, type HeartbeatLoop } from "./heartbeat-loop.js";
 import { startHttpServer, type WorkerHttpServer } from "./http-server.js";
+import { startFactsTimer } from "./facts-timer.js";
 import { createInferenceDriver } from "./inference/create-inference-driver.js";
 import type { InferenceDriver } from "./inference/inference-driver.js";
 import { createJobRunner, type JobRunner } from "./job-runner.js";
@@ -16,14 +17,15 @@ import { Metrics } from "./metrics.js";
 import { createOrchestratorClient, type OrchestratorClient } from "./orchestrator-client.js";
 import { createOutbox, type Outbox } from "./outbox.js";
 import { createDownloadAgent } from "./pipeline/download.js";
-import { runJob, type JobInput } from "./pipeline/run-job.js";
+import { toJobInput, type JobInput } from "./pipeline/job-input.js";
+import { runJob } from "./pipeline/run-job.js";
 import { createProgressReporter } from "./progress-reporter.js";
 import { createStorage } from "./storage/create-storage.js";
 import type { OutputStorage } from "./storage/output-storage.js";
-import { collectSystemFacts, readGpu, type GpuFacts } from "./system-facts.js";
 import { ChangeSignal } from "./util/change-signal.js";
 import { describeWorkerHealth, registerWorkerGauges, type WorkerStateSources } from "./worker-status.js";
 import { wellFormed } from "./util/well-formed.js";
+import { claimBlockedBy, generateRefusal, heartbeatStatus, initialFlags, planReply, reportedStatus, type WorkerSnapshot } from "./worker-state.js";
 
 export interface WorkerParts {
   /** Replace the engine or the store (tests); by default they follow the config. */
@@ -71,12 +73,9 @@ export async function startWorker(config: Config, log: Logger, parts: WorkerPart
   const outbox: Outbox | null =
     buffer && client ? createOutbox({ dir: path.join(config.workDir, "outbox"), client, log, timeoutMs: config.orchestratorTimeoutMs }) : null;
 
-  let gpu: GpuFacts | null = null;
-  let system: SystemFacts | null = null;
-  let draining = false;
-  let drainRequested = false;
-  let forced = false;
-  const gpuClass = () => config.gpuClass ?? gpu?.name ?? "unknown";
+  const flags = initialFlags();
+  const facts = startFactsTimer({ workDir: config.workDir });
+  const gpuClass = () => config.gpuClass ?? facts.gpu()?.name ?? "unknown";
 
   const countOutcome = metrics.counter("fleet_worker_jobs_total", "Jobs ended on this worker, by outcome.");
   const countSeconds = metrics.counter("fleet_worker_job_seconds_total", "Wall time spent in jobs, by outcome.");
@@ -130,37 +129,23 @@ export async function startWorker(config: Config, log: Logger, parts: WorkerPart
     onChange: () => changes.notify(),
   });
 
-  // Facts are gathered in the background: the first heartbeat never waits for them (§8.27).
-  const factsController = new AbortController();
-  let factsTimer: NodeJS.Timeout | null = null;
-  const refreshFacts = async () => {
-    gpu = await readGpu(factsController.signal).catch(() => null);
-    system = await collectSystemFacts({ workDir: config.workDir, gpu }).catch(() => system);
-    if (!factsController.signal.aborted) factsTimer = setTimeout(() => void refreshFacts(), 60_000).unref();
-  };
-  void refreshFacts();
-
-  function reportedStatus(): { status: WorkerReportedStatus; error: string | null } {
-    if (draining || drainRequested) return { status: "draining", error: null };
-    if (runner.running() > 0) return { status: "busy", error: null };
-    const { engine, storage: st } = monitor.current();
-    if (engine.state === "error" || engine.state === "unavailable") return { status: "error", error: `inference engine ${engine.state}: ${engine.detail ?? ""}`.trim() };
-    if (!st.ready && st.detail !== "not checked yet") return { status: "error", error: `storage not ready: ${st.detail}` };
-    return { status: "idle", error: null };
-  }
-
-  function onReply(reply: HeartbeatReply) {
-    for (const id of reply.cancel) runner.abort(id, "cancelled");
-    for (const id of reply.lost) runner.abort(id, "lost");
-    if (reply.drain !== drainRequested) {
-      drainRequested = reply.drain;
-      log.info({ workerId: config.workerId }, reply.drain ? "buffer_worker_drain_requested" : "buffer_worker_undrained");
-      changes.notify();
-    }
-  }
-
   let heartbeat: HeartbeatLoop | null = null;
   let claimLoop: ClaimLoop | null = null;
+
+  const snapshot = (): WorkerSnapshot => {
+    const running = runner.running();
+    const hb = heartbeat?.snapshot();
+    return {
+      draining: flags.draining,
+      drainRequested: flags.drainRequested,
+      running,
+      freeSlots: runner.freeSlots(),
+      readiness: monitor.current(),
+      readyToClaim: monitor.readyToClaim(running),
+      heartbeatHealthy: hb?.healthy ?? false,
+      fleetProtocol: hb?.protocol === "fleet",
+    };
+  };
 
   const stateSources: WorkerStateSources = {
     workerId: config.workerId,
@@ -171,7 +156,7 @@ export async function startWorker(config: Config, log: Logger, parts: WorkerPart
     outbox,
     monitor,
     heartbeat: () => heartbeat,
-    draining: () => draining || drainRequested,
+    draining: () => flags.draining || flags.drainRequested,
   };
   registerWorkerGauges(metrics, stateSources);
 
@@ -185,24 +170,7 @@ export async function startWorker(config: Config, log: Logger, parts: WorkerPart
       metrics: () => metrics.render(),
       healthz: ({ privileged }) => describeWorkerHealth(stateSources, { privileged }),
       generate: (req, signal) =>
-        draining
-          ? "draining"
-          : runner.freeSlots() === 0
-            ? "full"
-            : runner.runDirect(
-              {
-                attemptId: `generate-${randomUUID()}`,
-                bufferJobId: null,
-                jobId: req.musetalk_job_id,
-                attempt: null,
-                videoUrl: req.video_url,
-                audioUrl: req.audio_url,
-                aspectRatio: req.aspect_ratio,
-                resolution: req.resolution,
-                params: req.params,
-              },
-              signal,
-            ),
+        generateRefusal(snapshot()) ?? runner.runDirect(toJobInput(req, { attemptId: `generate-${randomUUID()}`, bufferJobId: null, attempt: null }), signal),
     },
   });
   log.info({ url: httpServer.url, port: httpServer.port }, "worker_http_listening");
@@ -220,31 +188,29 @@ export async function startWorker(config: Config, log: Logger, parts: WorkerPart
       timeoutMs: config.orchestratorTimeoutMs,
       log,
       buildBody: () => {
-        const reported = reportedStatus();
-        const { error } = reported;
-        // The original orchestrator knows only idle and busy; the reason rides in `error`. Until a
-        // reply proves the orchestrator is Fleet, speak the original's words: a first beat it
-        // refuses would leave the protocol unlearned and the worker locked out.
-        const status =
-          heartbeat?.snapshot().protocol !== "fleet" && reported.status !== "idle" && reported.status !== "busy"
-            ? runner.running() > 0
-              ? "busy"
-              : "idle"
-            : reported.status;
-        const engine = monitor.current().engine;
+        const now = snapshot();
+        const reported = reportedStatus(now);
         // Engine details and errors are foreign text; keep them storable (see util/well-formed.ts).
         return wellFormed({
-          status,
+          status: heartbeatStatus(now, reported),
           gpu_class: gpuClass(),
           capacity: config.capacity,
-          error,
+          error: reported.error,
           active_jobs: runner.heldBufferJobIds().slice(0, 64),
           version,
-          engine,
-          system,
+          engine: now.readiness.engine,
+          system: facts.system(),
         });
       },
-      onReply,
+      onReply: (reply) => {
+        const plan = planReply(reply, flags.drainRequested);
+        for (const { bufferJobId, reason } of plan.aborts) runner.abort(bufferJobId, reason);
+        if (plan.drainRequested !== null) {
+          flags.drainRequested = plan.drainRequested;
+          log.info({ workerId: config.workerId }, plan.drainRequested ? "buffer_worker_drain_requested" : "buffer_worker_undrained");
+          changes.notify();
+        }
+      },
       onHealthChange: (healthy) => {
         if (healthy) outbox.wake();
         changes.notify();
@@ -259,36 +225,9 @@ export async function startWorker(config: Config, log: Logger, parts: WorkerPart
       timeoutMs: config.orchestratorTimeoutMs,
       log,
       changes,
-      blockedBy: () => {
-        if (draining) return "draining";
-        if (drainRequested) return "drain_requested";
-        if (!heartbeat?.snapshot().healthy) return "heartbeat_not_accepted";
-        const running = runner.running();
-        if (!monitor.readyToClaim(running)) {
-          const r = monitor.current();
-          return r.storage.ready ? `engine_${r.engine.state}` : "storage_not_ready";
-        }
-        if (runner.freeSlots() === 0) return "at_capacity";
-        return null;
-      },
+      blockedBy: () => claimBlockedBy(snapshot()),
       onJob: (job) => runner.startClaimed(job),
-      onUnrunnable: (job, problem) => {
-        const message = `claimed job is malformed: ${problem}`;
-        void outbox.deliver({
-          buffer_job_id: job.buffer_job_id,
-          musetalk_job_id: job.musetalk_job_id ?? "unknown",
-          worker_id: config.workerId,
-          written_at: new Date().toISOString(),
-          report: {
-            status: "failed",
-            error: message,
-            output_url: null,
-            metrics: null,
-            // Its input is what is wrong: no other worker would do better, so never retried.
-            error_info: { error_type: "media_error", stage: "validation", message, retryable: false, details: null },
-          },
-        });
-      },
+      onUnrunnable: (job, problem) => runner.rejectUnrunnable(job, problem),
     });
   } else if (config.bufferDisabledReason === "missing_config") {
     log.warn({ workerId: config.workerId, missing: config.bufferMissing }, "buffer_worker_disabled_missing_config");
@@ -296,53 +235,33 @@ export async function startWorker(config: Config, log: Logger, parts: WorkerPart
     log.info({ hint: "set BUFFER_WORKER_ID (or WORKER_MODE=buffer) to join an orchestrator" }, "buffer_worker_not_enabled");
   }
 
-  let drainPromise: Promise<void> | null = null;
-
-  async function drain() {
-    draining = true;
-    changes.notify();
-    log.info({ workerId: config.workerId, running: runner.running(), graceSec: config.drainGraceMs / 1000 }, "buffer_worker_draining");
-    await claimLoop?.stop();
-    if (heartbeat) await heartbeat.beatNow();
-    const finished = await runner.whenIdle(forced ? 0 : config.drainGraceMs);
-    if (!finished) {
-      log.warn({ workerId: config.workerId, running: runner.running() }, "buffer_worker_drain_timeout");
-      runner.abortAll("released");
-      await runner.whenIdle(30_000);
-    }
-    if (outbox) {
-      const flushed = await outbox.flush(forced ? 2_000 : 15_000);
-      if (!flushed) log.warn({ pending: outbox.pendingIds() }, "outbox_not_flushed_kept_for_restart");
-    }
-    if (heartbeat) {
-      await heartbeat.beatNow();
-      await heartbeat.stop();
-    }
-    await monitor.stop();
-    factsController.abort();
-    if (factsTimer) clearTimeout(factsTimer);
-    await outbox?.stop();
-    await httpServer?.close();
-    await client?.close();
-    await downloadAgent.close();
-    await storage.close();
-    if ("close" in driver && typeof driver.close === "function") await (driver.close as () => Promise<void>)();
-    log.info({ workerId: config.workerId }, "buffer_worker_stopped");
-  }
+  const shutdown = createShutdown({
+    workerId: config.workerId,
+    graceMs: config.drainGraceMs,
+    log,
+    flags,
+    changes,
+    runner,
+    claimLoop,
+    heartbeat,
+    outbox,
+    closeInOrder: [
+      () => monitor.stop(),
+      () => facts.stop(),
+      () => outbox?.stop(),
+      () => httpServer?.close(),
+      () => client?.close(),
+      () => downloadAgent.close(),
+      () => storage.close(),
+      () => driver.close(),
+    ],
+  });
 
   return {
     httpUrl: httpServer.url,
     workerId: config.workerId,
-    drain() {
-      drainPromise ??= drain();
-      return drainPromise;
-    },
-    abortNow() {
-      forced = true;
-      log.warn({ workerId: config.workerId, running: runner.running() }, "buffer_worker_abort_requested");
-      runner.abortAll("released");
-      changes.notify();
-    },
+    drain: () => shutdown.drain(),
+    abortNow: () => shutdown.abortNow(),
   };
 }
 

@@ -2,8 +2,8 @@ import type { EngineHealth } from "@fleet/contract";
 import { stat } from "node:fs/promises";
 import type { Logger } from "../logger.js";
 import type { FfmpegBounds } from "../config.js";
-import { JobAbortedError, JobError, abortReasonOf } from "../pipeline/job-error.js";
-import { INPUT_GUARD } from "../pipeline/validate.js";
+import { JobAbortedError, JobError, abortReasonOf } from "../errors/job-error.js";
+import { INPUT_GUARD } from "../media/validate.js";
 import { excerpt } from "../util/excerpt.js";
 import { runProcess } from "../util/run-process.js";
 import type { FileInferenceDriver, FileInferenceTask } from "./inference-driver.js";
@@ -119,5 +119,7 @@ export function createFfmpegDriver(opts: { timeoutMs: number; log: Logger; bound
         },
       };
     },
+    // Each job's ffmpeg is its own child process, ended with the job: nothing is held open.
+    close: () => Promise.resolve(),
   };
 }

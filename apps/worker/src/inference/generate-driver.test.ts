@@ -5,7 +5,7 @@ import { startFakeInferenceServer, type FakeInferenceServer } from "@fleet/testi
 import { startFileServer, type FileServer } from "@fleet/testing/file-server";
 import { makeCorruptFile, makeTestAudio, makeTestVideo } from "@fleet/testing/media";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { JobAbortedError, JobError } from "../pipeline/job-error.js";
+import { JobAbortedError, JobError } from "../errors/job-error.js";
 import { captureLogger } from "../test-support/capture-logger.js";
 import { json, startTestHttpServer, type TestHttpServer } from "../test-support/test-http-server.js";
 import { createGenerateDriver } from "./generate-driver.js";

@@ -1,8 +1,8 @@
 import { Pool } from "undici";
 import { GenerateFailure, GenerateSuccess, LegacyHealth, type EngineHealth, type GenerateRequest } from "@fleet/contract";
 import type { Logger } from "../logger.js";
-import { describeNetworkError } from "../orchestrator-client.js";
-import { JobAbortedError, JobError, abortReasonOf } from "../pipeline/job-error.js";
+import { describeNetworkError } from "../util/network-error.js";
+import { JobAbortedError, JobError, abortReasonOf } from "../errors/job-error.js";
 import { excerpt } from "../util/excerpt.js";
 import { requestJson } from "../util/http-json.js";
 import type { UrlInferenceDriver, UrlInferenceTask } from "./inference-driver.js";
@@ -12,7 +12,7 @@ import type { UrlInferenceDriver, UrlInferenceTask } from "./inference-driver.js
  * inference and upload itself, and /hc is its health. Its structured 422/500 bodies become the
  * report's error_info field by field (the original drivers flattened them into a string, §8.10).
  */
-export function createGenerateDriver(opts: { url: string; timeoutMs: number; log: Logger }): UrlInferenceDriver & { close(): Promise<void> } {
+export function createGenerateDriver(opts: { url: string; timeoutMs: number; log: Logger }): UrlInferenceDriver {
   const base = new URL(opts.url);
   const prefix = base.pathname.replace(/\/+$/, "");
   const pool = new Pool(base.origin, { connectTimeout: 5_000, keepAliveTimeout: 4_000 });

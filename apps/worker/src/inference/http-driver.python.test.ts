@@ -1,3 +1,5 @@
+// Over 250 lines on purpose: one suite around one Python server process started once (its
+// launcher and the media it reads are the first half); splitting it would start the server twice.
 import { execFileSync, spawn, type ChildProcess } from "node:child_process";
 import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { createServer } from "node:net";
@@ -7,8 +9,8 @@ import { fileURLToPath } from "node:url";
 import { makeTestAudio, makeTestVideo, probeMedia, testMediaTools } from "@fleet/testing/media";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { loadConfig } from "../config.js";
-import { JobAbortedError, JobError } from "../pipeline/job-error.js";
-import { validateInputs } from "../pipeline/validate.js";
+import { JobAbortedError, JobError } from "../errors/job-error.js";
+import { validateInputs } from "../media/validate.js";
 import { captureLogger } from "../test-support/capture-logger.js";
 import { createHttpDriver } from "./http-driver.js";
 import type { FileInferenceTask } from "./inference-driver.js";

@@ -11,8 +11,8 @@ import {
 } from "@fleet/contract";
 import type { z } from "zod";
 import type { Logger } from "../logger.js";
-import { describeNetworkError } from "../orchestrator-client.js";
-import { JobAbortedError, JobError, abortReasonOf, faultOf } from "../pipeline/job-error.js";
+import { describeNetworkError } from "../util/network-error.js";
+import { JobAbortedError, JobError, abortReasonOf, faultOf } from "../errors/job-error.js";
 import { excerpt } from "../util/excerpt.js";
 import { requestJson } from "../util/http-json.js";
 import { sleep } from "../util/sleep.js";
@@ -43,7 +43,7 @@ export function createHttpDriver(opts: {
   /** BATCH_SIZE; a job's `params.batch_size` overrides it. */
   batchSize?: number;
   log: Logger;
-}): FileInferenceDriver & { close(): Promise<void> } {
+}): FileInferenceDriver {
   const base = new URL(opts.url);
   const prefix = base.pathname.replace(/\/+$/, "");
   const pool = new Pool(base.origin, { connectTimeout: 5_000, keepAliveTimeout: 4_000 });

@@ -1,5 +1,5 @@
 import type { EngineHealth, JsonObject } from "@fleet/contract";
-import type { MediaInfo } from "../pipeline/validate.js";
+import type { MediaInfo } from "../media/validate.js";
 
 export interface HealthProbeOptions {
   signal: AbortSignal;
@@ -32,6 +32,8 @@ export interface FileInferenceDriver {
   readonly input: "files";
   health(opts: HealthProbeOptions): Promise<EngineHealth>;
   infer(task: FileInferenceTask): Promise<{ metrics: JsonObject }>;
+  /** Releases connections; called once, after the last job. */
+  close(): Promise<void>;
 }
 
 /** The original image's /generate: it downloads, infers and uploads by itself. */
@@ -46,6 +48,8 @@ export interface UrlInferenceDriver {
   readonly input: "urls";
   health(opts: HealthProbeOptions): Promise<EngineHealth>;
   generate(task: UrlInferenceTask): Promise<{ outputUrl: string; metrics: JsonObject }>;
+  /** Releases connections; called once, after the last job. */
+  close(): Promise<void>;
 }
 
 /** Chosen by INFERENCE_DRIVER; the pipeline branches on `input`. */

@@ -6,7 +6,7 @@ import { startFileServer, type FileServer } from "@fleet/testing/file-server";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { captureLogger } from "../test-support/capture-logger.js";
 import { createDownloadAgent, downloadToFile, type DownloadLimits } from "./download.js";
-import { JobAbortedError, JobError } from "./job-error.js";
+import { JobAbortedError, JobError } from "../errors/job-error.js";
 
 let dir: string;
 let files: FileServer;

@@ -5,10 +5,10 @@ import { pipeline } from "node:stream/promises";
 import { classifyAddress, createGuardedAgent, findEgressRefusal, normalizeHostname, systemResolve, type Resolve } from "@fleet/egress";
 import { request, type Agent, type Dispatcher } from "undici";
 import type { Logger } from "../logger.js";
-import { describeNetworkError } from "../orchestrator-client.js";
+import { describeNetworkError } from "../util/network-error.js";
 import { backoffDelay } from "../util/backoff.js";
 import { sleep } from "../util/sleep.js";
-import { JobAbortedError, JobError, abortReasonOf } from "./job-error.js";
+import { JobAbortedError, JobError, abortReasonOf } from "../errors/job-error.js";
 
 const MAX_REDIRECTS = 5;
 

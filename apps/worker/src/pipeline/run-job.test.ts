@@ -9,8 +9,9 @@ import { createFfmpegDriver } from "../inference/ffmpeg-driver.js";
 import { createLocalStorage } from "../storage/local-storage.js";
 import { captureLogger } from "../test-support/capture-logger.js";
 import { createDownloadAgent } from "./download.js";
-import { JobAbortedError } from "./job-error.js";
-import { runJob, type JobInput, type PipelineDeps } from "./run-job.js";
+import { JobAbortedError } from "../errors/job-error.js";
+import type { JobInput } from "./job-input.js";
+import { runJob, type PipelineDeps } from "./run-job.js";
 
 let media: string;
 let workDir: string;

@@ -7,22 +7,9 @@ import type { InferenceDriver } from "../inference/inference-driver.js";
 import type { Logger } from "../logger.js";
 import { outputKey, type OutputStorage } from "../storage/output-storage.js";
 import { downloadToFile, redactUrl } from "./download.js";
-import { JobAbortedError, JobError, abortReasonOf, throwIfAborted, toErrorInfo } from "./job-error.js";
-import { probeMedia, validateInputs, type MediaInfo } from "./validate.js";
-
-/** What a job needs to run, whether it came from a claim or from POST /generate. */
-export interface JobInput {
-  /** Unique per attempt: names the work dir and the engine's prediction. */
-  attemptId: string;
-  bufferJobId: string | null;
-  jobId: string;
-  attempt: number | null;
-  videoUrl: string;
-  audioUrl: string;
-  aspectRatio: string;
-  resolution: string;
-  params: JsonObject;
-}
+import type { JobInput } from "./job-input.js";
+import { JobAbortedError, JobError, abortReasonOf, throwIfAborted, toErrorInfo } from "../errors/job-error.js";
+import { probeMedia, validateInputs, type MediaInfo } from "../media/validate.js";
 
 export type JobOutcome =
   | { status: "succeeded"; outputUrl: string; metrics: JsonObject }

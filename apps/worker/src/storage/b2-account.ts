@@ -8,7 +8,7 @@ import { B2CallError, toB2CallError } from "./b2-call-error.js";
  * b2_list_file_names) and the unfinished large files to cancel (listFiles). A private bucket also
  * needs shareFiles for its download links.
  */
-export const REQUIRED_CAPABILITIES = ["listBuckets", "listFiles", "readFiles", "writeFiles"] as const;
+const REQUIRED_CAPABILITIES = ["listBuckets", "listFiles", "readFiles", "writeFiles"] as const;
 
 /** A bucket whose files anyone may download by name; every other type needs an authorized link. */
 const PUBLIC_BUCKET = "allPublic";
@@ -27,7 +27,7 @@ export interface B2Account {
 type Allowed = NonNullable<B2Authorization["allowed"]>;
 
 /** Why this key cannot serve B2_BUCKET_NAME and B2_PREFIX, or null when it can. */
-export function keyProblem(allowed: Allowed, s: Pick<B2Settings, "bucketName" | "prefix">): string | null {
+function keyProblem(allowed: Allowed, s: Pick<B2Settings, "bucketName" | "prefix">): string | null {
   if (allowed.bucketName != null && allowed.bucketName !== s.bucketName) {
     return `the key is restricted to bucket ${allowed.bucketName}, not B2_BUCKET_NAME=${s.bucketName}`;
   }

@@ -1,5 +1,5 @@
 import type { B2FileInfo } from "backblaze-b2";
-import { JobError } from "../pipeline/job-error.js";
+import { JobError } from "../errors/job-error.js";
 import type { B2Account } from "./b2-account.js";
 import { B2CallError, toB2CallError } from "./b2-call-error.js";
 import { call, type B2Session } from "./b2-session.js";
@@ -7,7 +7,7 @@ import { fileBody, fileSha1 } from "./upload-body.js";
 
 /** B2's large-file limits: parts of at most 5 GB (decimal), at most 10,000 of them. */
 export const MAX_PART_BYTES = 5_000_000_000;
-export const MAX_PARTS = 10_000;
+const MAX_PARTS = 10_000;
 
 /**
  * The part size for a file: the configured one, or larger when the file would need more than

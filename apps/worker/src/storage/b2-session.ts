@@ -1,6 +1,6 @@
 import type { B2Settings } from "../config.js";
 import type { Logger } from "../logger.js";
-import { JobAbortedError, JobError, abortReasonOf } from "../pipeline/job-error.js";
+import { JobAbortedError, JobError, abortReasonOf } from "../errors/job-error.js";
 import { backoffDelay } from "../util/backoff.js";
 import { sleep } from "../util/sleep.js";
 import { authorizeAccount, type B2Account } from "./b2-account.js";

@@ -1,3 +1,5 @@
+// Over 250 lines on purpose: the whole contract of one store (b2-storage.ts) against the B2 test
+// server, sharing the media written once in beforeAll and the per-test server setup below.
 import { createHash, randomBytes } from "node:crypto";
 import { createRequire } from "node:module";
 import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
@@ -6,7 +8,7 @@ import path from "node:path";
 import { startB2TestServer, type B2TestServer, type B2TestServerOptions } from "@fleet/testing/b2-test-server";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import type { B2Settings } from "../config.js";
-import { JobAbortedError, JobError } from "../pipeline/job-error.js";
+import { JobAbortedError, JobError } from "../errors/job-error.js";
 import { startB2TamperProxy, type B2TamperProxy } from "../test-support/b2-tamper-proxy.js";
 import { captureLogger } from "../test-support/capture-logger.js";
 import { MAX_PART_BYTES, partSizeFor } from "./b2-large-file.js";

@@ -3,7 +3,7 @@ import { stat } from "node:fs/promises";
 import type { B2FileInfo } from "backblaze-b2";
 import type { B2Settings } from "../config.js";
 import type { Logger } from "../logger.js";
-import { JobError } from "../pipeline/job-error.js";
+import { JobError } from "../errors/job-error.js";
 import { checkStorageKey, encodeKey, type OutputStorage, type StoredObject } from "./output-storage.js";
 import type { B2Account } from "./b2-account.js";
 import { toB2CallError } from "./b2-call-error.js";

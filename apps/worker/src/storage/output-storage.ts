@@ -1,5 +1,5 @@
 import { JobId } from "@fleet/contract";
-import { JobError } from "../pipeline/job-error.js";
+import { JobError } from "../errors/job-error.js";
 
 export interface StoredObject {
   key: string;

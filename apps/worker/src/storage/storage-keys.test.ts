@@ -4,7 +4,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { startB2TestServer, type B2TestServer } from "@fleet/testing/b2-test-server";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { JobError } from "../pipeline/job-error.js";
+import { JobError } from "../errors/job-error.js";
 import { captureLogger } from "../test-support/capture-logger.js";
 import { createB2Storage } from "./b2-storage.js";
 import { createLocalStorage } from "./local-storage.js";

@@ -2,7 +2,7 @@ import { stat } from "node:fs/promises";
 import type { FfmpegBounds, MediaLimits } from "../config.js";
 import { excerpt } from "../util/excerpt.js";
 import { runProcess } from "../util/run-process.js";
-import { JobAbortedError, JobError, abortReasonOf } from "./job-error.js";
+import { JobAbortedError, JobError, abortReasonOf } from "../errors/job-error.js";
 
 /** The original's floor: anything smaller is an error page or a truncated file, not media. */
 const MIN_BYTES = 1000;
@@ -176,7 +176,7 @@ function parseRate(rate: string | undefined): number | null {
 }
 
 /** Throws a media_error naming the first of ffprobe's facts that breaks a limit. */
-export function checkMediaLimits(what: string, info: MediaInfo, limits: MediaLimits): void {
+function checkMediaLimits(what: string, info: MediaInfo, limits: MediaLimits): void {
   const over = (fact: string, value: number, limit: number) =>
     JobError.media("validation", `${what} ${fact} is ${value}, over the limit of ${limit}`, { fact, value, limit, format: info.formatName });
   if (info.durationSec !== null && info.durationSec > limits.maxDurationSec) {

@@ -4,7 +4,7 @@ import path from "node:path";
 import { makeCorruptFile, makeTestAudio, makeTestVideo, runProcess, testMediaTools } from "@fleet/testing/media";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { loadConfig, type MediaLimits } from "../config.js";
-import { JobError } from "./job-error.js";
+import { JobError } from "../errors/job-error.js";
 import { validateInputs } from "./validate.js";
 
 let dir: string;
