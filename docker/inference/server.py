@@ -20,9 +20,9 @@ import socket
 import sys
 import tempfile
 import threading
-import time
 import uuid
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple
 
@@ -94,7 +94,7 @@ def load_config(env: Mapping[str, str]) -> ServerConfig:
 
 
 def make_logger(level: str, stream=sys.stdout) -> Callable[..., None]:
-    """pino-shaped JSON lines (numeric level, event name in msg), like the Node apps."""
+    """The Node apps' JSON line shape: level label, ISO time, service, fields, event name in msg."""
     threshold = LEVELS[level]
     lock = threading.Lock()
     host = socket.gethostname()
@@ -102,9 +102,9 @@ def make_logger(level: str, stream=sys.stdout) -> Callable[..., None]:
     def log(lvl: str, msg: str, **fields: Any) -> None:
         if LEVELS[lvl] < threshold:
             return
-        record = {"level": LEVELS[lvl], "time": int(time.time() * 1000), "pid": os.getpid(),
-                  "hostname": host, "name": "inference", **{k: v for k, v in fields.items() if v is not None},
-                  "msg": msg}
+        now = datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+        record = {"level": lvl, "time": now, "pid": os.getpid(), "hostname": host, "service": "fleet-inference",
+                  **{k: v for k, v in fields.items() if v is not None}, "msg": msg}
         line = json.dumps(record, default=str)
         with lock:
             stream.write(line + "\n")
