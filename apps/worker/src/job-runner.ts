@@ -5,7 +5,7 @@ import { redactUrl } from "./pipeline/download.js";
 import { JobAbortedError, type AbortReason } from "./pipeline/job-error.js";
 import type { JobInput, JobOutcome } from "./pipeline/run-job.js";
 import type { ProgressReporter } from "./progress-reporter.js";
-import type { ChangeSignal } from "./util/change-signal.js";
+import type { WakeSignal } from "@fleet/runtime";
 
 export type ExecuteJob = (
   input: JobInput,
@@ -47,7 +47,7 @@ export function createJobRunner(opts: {
   outbox: Outbox | null;
   execute: ExecuteJob;
   progressFor: (input: JobInput, onLeaseLost: () => void) => ProgressReporter;
-  changes: ChangeSignal;
+  changes: WakeSignal;
   onOutcome?: (outcome: "succeeded" | "failed" | "cancelled" | "released" | "lost", seconds: number) => void;
 }): JobRunner {
   const { log } = opts;

@@ -20,7 +20,7 @@ import { createProgressReporter } from "./progress-reporter.js";
 import { createStorage } from "./storage/create-storage.js";
 import type { OutputStorage } from "./storage/output-storage.js";
 import { collectSystemFacts, readGpu, type GpuFacts } from "./system-facts.js";
-import { ChangeSignal } from "./util/change-signal.js";
+import { WakeSignal } from "@fleet/runtime";
 import { describeWorkerHealth, registerWorkerGauges, type WorkerStateSources } from "./worker-status.js";
 import { wellFormed } from "./util/well-formed.js";
 
@@ -50,7 +50,7 @@ export async function startWorker(config: Config, log: Logger, parts: WorkerPart
   await mkdir(config.workDir, { recursive: true });
 
   const metrics = new Metrics();
-  const changes = new ChangeSignal();
+  const changes = new WakeSignal();
   const driver = parts.driver ?? createInferenceDriver(config, log);
   let httpServer: WorkerHttpServer | null = null;
   // The local store's URLs point at this process's /outputs/ unless LOCAL_STORAGE_BASE_URL says otherwise.
