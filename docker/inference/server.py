@@ -28,7 +28,7 @@ from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from engine import BrokenEngine, Engine, SetupError  # noqa: E402
+from engine import BrokenEngine, Engine, SetupError, env_flag  # noqa: E402
 from service import InferenceService, QueueFull, ServiceConfig  # noqa: E402
 
 PREDICTION_PATH = re.compile(r"^/predictions/([A-Za-z0-9][A-Za-z0-9._-]{0,199})(/cancel)?/?$")
@@ -64,6 +64,12 @@ def load_config(env: Mapping[str, str]) -> ServerConfig:
             raise ConfigError(f"{name} must be >= {minimum}, got {raw!r}")
         return value
 
+    def flag(name: str, default: bool) -> bool:
+        try:
+            return env_flag(env, name, default)
+        except SetupError as exc:
+            raise ConfigError(str(exc)) from None
+
     engine = env.get("INFERENCE_ENGINE") or "musetalk"
     if engine not in ("musetalk", "fake", "standin"):
         raise ConfigError(f"INFERENCE_ENGINE must be musetalk, fake or standin, got {engine!r}")
@@ -88,7 +94,7 @@ def load_config(env: Mapping[str, str]) -> ServerConfig:
             job_timeout_sec=number("INFERENCE_JOB_TIMEOUT_SEC", "3600", float, 1),
             cancel_grace_sec=number("INFERENCE_CANCEL_GRACE_SEC", "30", float, 0),
             keep_finished=number("INFERENCE_KEEP_FINISHED", "500", int, 1),
-            keep_failed_dirs=(env.get("INFERENCE_KEEP_FAILED_DIRS") or "") in ("1", "true"),
+            keep_failed_dirs=flag("INFERENCE_KEEP_FAILED_DIRS", False),
         ),
     )
 
