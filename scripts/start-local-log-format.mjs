@@ -1,6 +1,6 @@
-// Turns one pino JSON line into one short human line. Both apps log pino JSON (the orchestrator
-// with numeric levels and epoch times, the worker with level labels and ISO times); operators
-// read them in production with grep/jq, a newcomer reads this.
+// Turns one pino JSON line into one short human line. Both apps log the same pino shape (level
+// label, ISO time, `service`; see packages/runtime); numeric levels and epoch times, pino's
+// defaults, are still understood. Operators read production lines with grep/jq, a newcomer this.
 
 const LEVELS = { 10: "trace", 20: "debug", 30: "info", 40: "warn", 50: "error", 60: "fatal" };
 const HIDDEN = new Set(["level", "time", "msg", "pid", "hostname", "name", "service", "v", "reqId", "req", "res", "responseTime"]);

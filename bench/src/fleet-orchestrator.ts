@@ -35,7 +35,7 @@ export function startFleetOrchestrator(databaseUrl: string, env: Record<string, 
 export function orchestratorErrors(proc: OrchestratorProcess): { what: string; count: number }[] {
   const counts = new Map<string, number>();
   for (const r of proc.logRecords()) {
-    if (typeof r.level !== "number" || r.level < 50) continue;
+    if (r.level !== "error" && r.level !== "fatal") continue;
     const err = r.err as { message?: string; code?: string } | undefined;
     const message = err?.message?.replace(/\s+/g, " ");
     // drizzle wraps the driver's error as "Failed query: <sql> params: …: <cause>"; the cause is what matters.

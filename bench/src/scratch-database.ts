@@ -1,5 +1,6 @@
 import { randomBytes } from "node:crypto";
 import { migratePostgresUrl } from "@fleet/orchestrator";
+import { withAdmin, withDatabase } from "@fleet/testing/postgres";
 import pg from "pg";
 
 export interface ScratchDatabase {
@@ -8,22 +9,6 @@ export interface ScratchDatabase {
   drop(): Promise<void>;
 }
 
-/** Same server and credentials, another database. */
-export function withDatabase(serverUrl: string, database: string): string {
-  const u = new URL(serverUrl);
-  u.pathname = `/${database}`;
-  return u.toString();
-}
-
-async function admin<T>(serverUrl: string, work: (c: pg.Client) => Promise<T>): Promise<T> {
-  const client = new pg.Client({ connectionString: serverUrl });
-  await client.connect();
-  try {
-    return await work(client);
-  } finally {
-    await client.end();
-  }
-}
 
 /**
  * The databases one run created, so an interrupted run (Ctrl-C) still drops them. Only names this
@@ -37,14 +22,14 @@ export class ScratchDatabases {
   /** A fresh, uniquely named database with Fleet's migrations applied (unless `migrate: false`). */
   async create(label: string, opts: { migrate?: boolean } = {}): Promise<ScratchDatabase> {
     const name = `fleet_bench_${label}_${process.pid}_${randomBytes(3).toString("hex")}`;
-    await admin(this.serverUrl, (c) => c.query(`create database ${pg.escapeIdentifier(name)}`));
+    await withAdmin(this.serverUrl, (c) => c.query(`create database ${pg.escapeIdentifier(name)}`));
     const url = withDatabase(this.serverUrl, name);
     const handle: ScratchDatabase = {
       name,
       url,
       drop: async () => {
         if (!this.#alive.delete(name)) return;
-        await admin(this.serverUrl, (c) => c.query(`drop database if exists ${pg.escapeIdentifier(name)} with (force)`));
+        await withAdmin(this.serverUrl, (c) => c.query(`drop database if exists ${pg.escapeIdentifier(name)} with (force)`));
       },
     };
     this.#alive.set(name, handle);

@@ -120,14 +120,15 @@ def env_number(env: Dict[str, str], name: str, default: float, cast: Callable[[s
 
 
 def env_flag(env: Dict[str, str], name: str, default: bool) -> bool:
-    raw = (env.get(name) or "").strip().lower()
+    """The spellings the Node apps and .env.example accept: true/false/1/0; blank is the default."""
+    raw = (env.get(name) or "").strip()
     if raw == "":
         return default
-    if raw in ("1", "true", "yes", "on"):
+    if raw in ("1", "true"):
         return True
-    if raw in ("0", "false", "no", "off"):
+    if raw in ("0", "false"):
         return False
-    raise SetupError(f"{name} must be true or false, got {env.get(name)!r}")
+    raise SetupError(f"{name} must be true, false, 1 or 0, got {env.get(name)!r}")
 
 
 def is_cuda_oom(exc: BaseException) -> bool:

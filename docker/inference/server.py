@@ -20,15 +20,15 @@ import socket
 import sys
 import tempfile
 import threading
-import time
 import uuid
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from engine import BrokenEngine, Engine, SetupError  # noqa: E402
+from engine import BrokenEngine, Engine, SetupError, env_flag  # noqa: E402
 from service import InferenceService, QueueFull, ServiceConfig  # noqa: E402
 
 PREDICTION_PATH = re.compile(r"^/predictions/([A-Za-z0-9][A-Za-z0-9._-]{0,199})(/cancel)?/?$")
@@ -64,6 +64,12 @@ def load_config(env: Mapping[str, str]) -> ServerConfig:
             raise ConfigError(f"{name} must be >= {minimum}, got {raw!r}")
         return value
 
+    def flag(name: str, default: bool) -> bool:
+        try:
+            return env_flag(env, name, default)
+        except SetupError as exc:
+            raise ConfigError(str(exc)) from None
+
     engine = env.get("INFERENCE_ENGINE") or "musetalk"
     if engine not in ("musetalk", "fake", "standin"):
         raise ConfigError(f"INFERENCE_ENGINE must be musetalk, fake or standin, got {engine!r}")
@@ -88,13 +94,13 @@ def load_config(env: Mapping[str, str]) -> ServerConfig:
             job_timeout_sec=number("INFERENCE_JOB_TIMEOUT_SEC", "3600", float, 1),
             cancel_grace_sec=number("INFERENCE_CANCEL_GRACE_SEC", "30", float, 0),
             keep_finished=number("INFERENCE_KEEP_FINISHED", "500", int, 1),
-            keep_failed_dirs=(env.get("INFERENCE_KEEP_FAILED_DIRS") or "") in ("1", "true"),
+            keep_failed_dirs=flag("INFERENCE_KEEP_FAILED_DIRS", False),
         ),
     )
 
 
 def make_logger(level: str, stream=sys.stdout) -> Callable[..., None]:
-    """pino-shaped JSON lines (numeric level, event name in msg), like the Node apps."""
+    """The Node apps' JSON line shape: level label, ISO time, service, fields, event name in msg."""
     threshold = LEVELS[level]
     lock = threading.Lock()
     host = socket.gethostname()
@@ -102,9 +108,9 @@ def make_logger(level: str, stream=sys.stdout) -> Callable[..., None]:
     def log(lvl: str, msg: str, **fields: Any) -> None:
         if LEVELS[lvl] < threshold:
             return
-        record = {"level": LEVELS[lvl], "time": int(time.time() * 1000), "pid": os.getpid(),
-                  "hostname": host, "name": "inference", **{k: v for k, v in fields.items() if v is not None},
-                  "msg": msg}
+        now = datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+        record = {"level": lvl, "time": now, "pid": os.getpid(), "hostname": host, "service": "fleet-inference",
+                  **{k: v for k, v in fields.items() if v is not None}, "msg": msg}
         line = json.dumps(record, default=str)
         with lock:
             stream.write(line + "\n")

@@ -431,6 +431,13 @@ class Contract(ServerCase):
         config = load_config({"INFERENCE_ENGINE": "fake", "BATCH_SIZE": "4"})
         self.assertEqual((config.host, config.port, config.service.default_batch_size), ("127.0.0.1", 5000, 4))
 
+    def test_booleans_accept_only_true_false_1_and_0_like_the_node_apps(self) -> None:
+        self.assertTrue(load_config({"INFERENCE_KEEP_FAILED_DIRS": "1"}).service.keep_failed_dirs)
+        self.assertFalse(load_config({"INFERENCE_KEEP_FAILED_DIRS": ""}).service.keep_failed_dirs)
+        for bad in ("yes", "on", "TRUE"):
+            with self.assertRaisesRegex(ConfigError, "INFERENCE_KEEP_FAILED_DIRS must be true, false, 1 or 0"):
+                load_config({"INFERENCE_KEEP_FAILED_DIRS": bad})
+
 
 class Process(unittest.TestCase):
     def start(self, **extra: str) -> Tuple[subprocess.Popen, str, str]:

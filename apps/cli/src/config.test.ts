@@ -1,6 +1,7 @@
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { ConfigError, loadConfig } from "@fleet/worker";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { DEFAULT_FLEET_URL, loadConnectionConfig, loadLocalOutputMappings, loadWorkerBoxConfig } from "./config.js";
 
@@ -57,15 +58,51 @@ describe("loadWorkerBoxConfig", () => {
 
   it("lets an --env-file override the shell, like docker run --env-file", async () => {
     const file = join(dir, ".env");
-    await writeFile(file, "BUFFER_WORKER_ID=buffer-orch-local-2\nBUFFER_ORCHESTRATOR_BASE_URL=https://203.0.113.12\nSTORAGE=b2\n");
+    await writeFile(
+      file,
+      "BUFFER_WORKER_ID=buffer-orch-local-2\nBUFFER_ORCHESTRATOR_BASE_URL=https://203.0.113.12\nSTORAGE=b2\nB2_KEY_ID=k\nB2_APP_KEY=a\nB2_BUCKET_NAME=b\n",
+    );
     const cfg = loadWorkerBoxConfig({ BUFFER_WORKER_ID: "from-shell", ORCHESTRATOR_BASE_URL: "https://other" }, file);
     expect(cfg.workerId).toBe("buffer-orch-local-2");
     expect(cfg.orchestratorUrl).toBe("https://203.0.113.12");
     expect(cfg.storage).toBe("b2");
   });
 
+  it("refuses what the worker refuses, with the worker's own message", () => {
+    expect(() => loadWorkerBoxConfig({ STORAGE: "b2", B2_KEY_ID: "k" })).toThrow(ConfigError);
+    expect(() => loadWorkerBoxConfig({ STORAGE: "b2", B2_KEY_ID: "k" })).toThrow(/B2_APP_KEY: required when STORAGE=b2/);
+  });
+
   it("names a missing --env-file instead of silently checking the shell's settings", () => {
     expect(() => loadWorkerBoxConfig({}, join(dir, "nope.env"))).toThrow(/nope\.env does not exist/);
+  });
+});
+
+describe("the worker id fleet doctor checks", () => {
+  const box = { BUFFER_ORCHESTRATOR_BASE_URL: "http://127.0.0.1:8080", INTERNAL_API_KEY: "k" };
+  // [what the row shows, env, hostname, the id the worker heartbeats with (null: it does not)]
+  const rows: [string, Record<string, string>, string, string | null][] = [
+    ["an explicit id", { BUFFER_WORKER_ID: "gpu-7" }, "box", "gpu-7"],
+    ["an explicit id beats WORKER_MODE", { BUFFER_WORKER_ID: "gpu-7", WORKER_MODE: "buffer" }, "box", "gpu-7"],
+    ["an empty id counts as unset", { BUFFER_WORKER_ID: "", WORKER_MODE: "buffer" }, "box", "buffer-box"],
+    ["a blank id counts as unset", { BUFFER_WORKER_ID: "  ", WORKER_MODE: "buffer" }, "box", "buffer-box"],
+    ["WORKER_MODE=buffer", { WORKER_MODE: "buffer" }, "gpu-box-1", "buffer-gpu-box-1"],
+    ["WORKER_MODE in capitals", { WORKER_MODE: "BUFFER" }, "box", "buffer-box"],
+    ["WORKER_MODE in mixed case", { WORKER_MODE: "Buffer" }, "box", "buffer-box"],
+    ["another WORKER_MODE", { WORKER_MODE: "generate" }, "box", null],
+    ["an empty WORKER_MODE", { WORKER_MODE: "" }, "box", null],
+    ["neither set", {}, "box", null],
+    ["a hostname with spaces and symbols", { WORKER_MODE: "buffer" }, "GPU Box #1", "buffer-GPU-Box--1"],
+    ["a hostname with non-ASCII letters", { WORKER_MODE: "buffer" }, "nœud_gpu", "buffer-n-ud_gpu"],
+    ["a hostname with the allowed punctuation", { WORKER_MODE: "buffer" }, "a.b:c@d-e", "buffer-a.b:c@d-e"],
+    ["a hostname longer than an id may be", { WORKER_MODE: "buffer" }, "h".repeat(200), `buffer-${"h".repeat(121)}`],
+  ];
+
+  it.each(rows)("agrees with the worker for %s", (_what, env, hostname, expected) => {
+    const facts = { hostname, tmpdir: dir };
+    const worker = loadConfig({ ...box, ...env }, facts);
+    expect(worker.buffer?.workerId ?? null).toBe(expected);
+    expect(loadWorkerBoxConfig({ ...box, ...env }, undefined, facts).workerId ?? null).toBe(expected);
   });
 });
 

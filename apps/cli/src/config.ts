@@ -1,8 +1,8 @@
 import { existsSync, readFileSync } from "node:fs";
-import { hostname, tmpdir } from "node:os";
-import { join, resolve } from "node:path";
+import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseEnv } from "node:util";
+import { loadConfig as loadWorkerConfig } from "@fleet/worker";
 import { z } from "zod";
 import { parseGpuBoxEnv, type GpuBoxLayout } from "./gpu-box/gpu-box-layout.js";
 
@@ -138,48 +138,45 @@ export interface WorkerBoxConfig {
 }
 
 /**
- * The worker's defaults (apps/worker/src/config.ts), repeated so `fleet doctor` checks what the
- * worker would actually use. INFERENCE_URL has no default there (it is required for http and
- * generate); doctor reports it unset instead of guessing.
- */
-export const WORKER_DEFAULTS = {
-  inferenceDriver: "ffmpeg",
-  storage: "local",
-} as const;
-
-/**
  * `fleet doctor` runs on a GPU box next to the worker's `.env`; `--env-file` reads that file so
  * the check sees what `docker run --env-file .env` gives the worker. The file wins over the shell.
+ * The settings go through the worker's own `loadConfig`, so doctor checks the worker id, URL and
+ * storage the worker would use; a setting the worker refuses throws its `ConfigError`.
+ * `facts` stands in for the machine's hostname and temp dir in tests.
  */
-export function loadWorkerBoxConfig(env: NodeJS.ProcessEnv, envFile?: string): WorkerBoxConfig {
+export function loadWorkerBoxConfig(
+  env: NodeJS.ProcessEnv,
+  envFile?: string,
+  facts?: { hostname: string; tmpdir: string },
+): WorkerBoxConfig {
   let merged: NodeJS.ProcessEnv = env;
   if (envFile !== undefined) {
     if (!existsSync(envFile)) throw new Error(`--env-file ${envFile} does not exist`);
     merged = { ...env, ...parseEnv(readFileSync(envFile, "utf8")) };
   }
-  const get = (name: string): string | undefined => nonEmpty(merged[name]);
-  const workerMode = get("WORKER_MODE");
-  const workerId = get("BUFFER_WORKER_ID") ?? (workerMode === "buffer" ? `buffer-${hostname()}` : undefined);
-  const workDir = resolve(get("WORK_DIR") ?? join(tmpdir(), "fleet-worker"));
+  const gpuBox = parseGpuBoxEnv(nonEmpty(merged.FLEET_GPU_BOX));
+  const worker = loadWorkerConfig(merged, facts);
+  const b2 = worker.storage.kind === "b2" ? worker.storage.b2 : null;
   return {
-    orchestratorUrl: get("BUFFER_ORCHESTRATOR_BASE_URL") ?? get("ORCHESTRATOR_BASE_URL"),
-    internalApiKey: get("INTERNAL_API_KEY"),
-    workerToken: get("WORKER_TOKEN"),
-    workerId,
-    inferenceDriver: get("INFERENCE_DRIVER") ?? WORKER_DEFAULTS.inferenceDriver,
-    inferenceUrl: get("INFERENCE_URL"),
-    storage: get("STORAGE") ?? WORKER_DEFAULTS.storage,
-    b2KeyId: get("B2_KEY_ID"),
-    b2AppKey: get("B2_APP_KEY"),
-    b2BucketName: get("B2_BUCKET_NAME"),
-    b2AuthorizeUrl: get("B2_AUTHORIZE_URL"),
-    b2Prefix: get("B2_PREFIX"),
-    workDir,
-    localStorageDir: resolve(get("LOCAL_STORAGE_DIR") ?? join(workDir, "outputs")),
-    gpuBox: parseGpuBoxEnv(get("FLEET_GPU_BOX")),
-    ffmpegPath: get("FFMPEG_PATH"),
-    ffprobePath: get("FFPROBE_PATH"),
-    searchPath: get("PATH"),
+    orchestratorUrl: worker.orchestratorUrl ?? undefined,
+    internalApiKey: worker.internalApiKey ?? undefined,
+    workerToken: worker.workerToken ?? undefined,
+    // Without BUFFER_WORKER_ID or WORKER_MODE=buffer the worker never heartbeats: no id to check.
+    workerId: worker.bufferDisabledReason === "not_enabled" ? undefined : worker.workerId,
+    inferenceDriver: worker.inference.driver,
+    inferenceUrl: worker.inference.url ?? undefined,
+    storage: worker.storage.kind,
+    b2KeyId: b2?.keyId,
+    b2AppKey: b2?.appKey,
+    b2BucketName: b2?.bucketName,
+    b2AuthorizeUrl: b2?.authorizeUrl,
+    b2Prefix: b2?.prefix,
+    workDir: worker.workDir,
+    localStorageDir: worker.storage.kind === "local" ? worker.storage.dir : join(worker.workDir, "outputs"),
+    gpuBox,
+    ffmpegPath: nonEmpty(merged.FFMPEG_PATH),
+    ffprobePath: nonEmpty(merged.FFPROBE_PATH),
+    searchPath: nonEmpty(merged.PATH),
   };
 }
 

@@ -1,11 +1,11 @@
 import { randomBytes } from "node:crypto";
-import { createReadStream } from "node:fs";
 import { stat } from "node:fs/promises";
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import { isIP } from "node:net";
 import { networkInterfaces } from "node:os";
 import { basename, extname, resolve } from "node:path";
+import { sendFileRange } from "@fleet/runtime";
 
 const CONTENT_TYPES: Record<string, string> = {
   ".mp4": "video/mp4",
@@ -48,34 +48,7 @@ export async function startLocalFileServer(opts: LocalFileServerOptions): Promis
       res.writeHead(file === undefined ? 404 : 405).end();
       return;
     }
-    const type = CONTENT_TYPES[extname(file.path).toLowerCase()] ?? "application/octet-stream";
-    const range = /^bytes=(\d*)-(\d*)$/.exec(req.headers.range ?? "");
-    let start = 0;
-    let end = file.size - 1;
-    let status = 200;
-    if (range !== null && file.size > 0) {
-      start = range[1] === "" ? Math.max(0, file.size - Number(range[2])) : Number(range[1]);
-      end = range[1] !== "" && range[2] !== "" ? Math.min(Number(range[2]), file.size - 1) : file.size - 1;
-      if (start > end) {
-        res.writeHead(416, { "content-range": `bytes */${file.size}` }).end();
-        return;
-      }
-      status = 206;
-    }
-    const headers: Record<string, string | number> = {
-      "content-type": type,
-      "content-length": end - start + 1,
-      "accept-ranges": "bytes",
-    };
-    if (status === 206) headers["content-range"] = `bytes ${start}-${end}/${file.size}`;
-    res.writeHead(status, headers);
-    if (req.method === "HEAD" || file.size === 0) {
-      res.end();
-      return;
-    }
-    const stream = createReadStream(file.path, { start, end });
-    stream.on("error", () => res.destroy());
-    stream.pipe(res);
+    sendFileRange(req, res, { ...file, contentType: CONTENT_TYPES[extname(file.path).toLowerCase()] ?? "application/octet-stream" });
   });
   const bindHost = opts.bindHost ?? (isIP(opts.advertiseHost) !== 0 ? opts.advertiseHost : "0.0.0.0");
   await new Promise<void>((ok, fail) => {

@@ -2,6 +2,7 @@ import { randomUUID } from "node:crypto";
 import swagger from "@fastify/swagger";
 import swaggerUi from "@fastify/swagger-ui";
 import { HEADERS } from "@fleet/contract";
+import { WakeSignal } from "@fleet/runtime";
 import type { IncomingMessage, Server, ServerResponse } from "node:http";
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from "fastify";
 import {
@@ -11,7 +12,6 @@ import {
   type ZodTypeProvider,
 } from "fastify-type-provider-zod";
 import type { Logger } from "pino";
-import { WakeSignal } from "./claims/wake-signal.js";
 import { HeartbeatBatcher } from "./queue/heartbeat-batcher.js";
 import type { Config } from "./config.js";
 import type { DatabaseHandle } from "./db/client.js";
@@ -178,7 +178,7 @@ export async function buildApp(options: BuildAppOptions): Promise<App> {
   app.get("/openapi.json", { schema: { hide: true } }, () => app.swagger());
 
   // 8. Long-poll wake-ups: one LISTEN for the whole app, fanned out to waiting claims.
-  const unlisten = await db.listen(JOB_QUEUED_CHANNEL, () => wake.wakeAll());
+  const unlisten = await db.listen(JOB_QUEUED_CHANNEL, () => wake.notify());
   // preClose runs before the server waits for in-flight requests: held claims answer now instead
   // of keeping a shutdown waiting for up to 30 s.
   app.addHook("preClose", (done) => {

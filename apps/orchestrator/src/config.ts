@@ -1,9 +1,5 @@
+import { describeEnvIssues, emptyAsUnset, envBoolean } from "@fleet/runtime";
 import { z } from "zod";
-
-/** Only these spellings: `z.coerce.boolean()` would read "false" as true. */
-const BoolEnv = z
-  .enum(["true", "false", "1", "0"], { error: "must be true, false, 1 or 0" })
-  .transform((v) => v === "true" || v === "1");
 
 const Seconds = (fallback: number) => z.coerce.number().positive().max(86_400).default(fallback);
 const Count = (fallback: number) => z.coerce.number().int().min(1).max(1000).default(fallback);
@@ -64,13 +60,13 @@ export const ConfigSchema = z.object({
   /** How long a failing webhook keeps being retried before it is given up. */
   WEBHOOK_RETRY_WINDOW_SEC: z.coerce.number().min(1).max(7 * 86_400).default(3600),
   WEBHOOK_TIMEOUT_SEC: Seconds(10),
-  ALLOW_PRIVATE_NETWORK_URLS: BoolEnv.default(false),
+  ALLOW_PRIVATE_NETWORK_URLS: envBoolean(false),
   /** Unset: /metrics is open to anyone who can reach the port (firewall it). */
   METRICS_TOKEN: z.string().min(16, "must be at least 16 characters").optional(),
   /** How old the database gauges on /metrics may be; scrapes never query. */
   METRICS_REFRESH_SEC: Seconds(5),
   LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
-  LOG_PRETTY: BoolEnv.default(false),
+  LOG_PRETTY: envBoolean(false),
 });
 
 export type Config = z.infer<typeof ConfigSchema>;
@@ -102,18 +98,11 @@ function parseEnv<S extends z.ZodObject>(schema: S, source: Record<string, strin
   const present = Object.fromEntries(
     Object.keys(schema.shape)
       .map((name) => [name, source[name]] as const)
-      .filter(([, value]) => value !== undefined && value !== ""),
+      .filter(([, value]) => emptyAsUnset(value) !== undefined),
   );
   const parsed = schema.safeParse(present);
   if (!parsed.success) {
-    throw new ConfigError(
-      parsed.error.issues.map((issue) => {
-        const name = issue.path.join(".");
-        return source[name] === undefined || source[name] === ""
-          ? `${name}: is required`
-          : `${name}: ${issue.message}`;
-      }),
-    );
+    throw new ConfigError(describeEnvIssues(parsed.error.issues, source));
   }
   return parsed.data;
 }

@@ -3,7 +3,7 @@ import { startClaimLoop, type ClaimLoop } from "./claim-loop.js";
 import { createOrchestratorClient, type OrchestratorClient } from "./orchestrator-client.js";
 import { captureLogger } from "./test-support/capture-logger.js";
 import { json, startTestHttpServer, type TestHttpServer } from "./test-support/test-http-server.js";
-import { ChangeSignal } from "./util/change-signal.js";
+import { WakeSignal } from "@fleet/runtime";
 import { sleep } from "./util/sleep.js";
 
 const job = {
@@ -51,7 +51,7 @@ describe("the claim loop", () => {
       idlePollMs: 20,
       timeoutMs: 1000,
       log: logs.log,
-      changes: new ChangeSignal(),
+      changes: new WakeSignal(),
       // The first check throws (a bug in a readiness rule), the first job's hand-off throws too.
       blockedBy: () => {
         blockedCalls += 1;

@@ -2,7 +2,7 @@ import { ClaimedJobReply, type ClaimJobReply, type UnrunnableJobReply } from "@f
 import type { Logger } from "./logger.js";
 import { credentialRejected, type OrchestratorClient } from "./orchestrator-client.js";
 import { backoffDelay, jitter } from "./util/backoff.js";
-import type { ChangeSignal } from "./util/change-signal.js";
+import type { WakeSignal } from "@fleet/runtime";
 import { sleep } from "./util/sleep.js";
 
 export interface ClaimLoopOptions {
@@ -20,7 +20,7 @@ export interface ClaimLoopOptions {
   /** A claimed job that cannot run (malformed URL or field): report it failed, never run it. */
   onUnrunnable: (job: UnrunnableJobReply, problem: string) => void;
   /** Notified whenever something `blockedBy` reads may have changed. */
-  changes: ChangeSignal;
+  changes: WakeSignal;
 }
 
 export interface ClaimLoop {

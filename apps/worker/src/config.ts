@@ -3,20 +3,14 @@ import path from "node:path";
 import { z } from "zod";
 import { WorkerId } from "@fleet/contract";
 import { resolveMediaTools, type MediaTools } from "@fleet/media-tools";
+import { describeEnvIssues, emptyAsUnset, envBoolean } from "@fleet/runtime";
 
-/** Only `true`/`1`/`yes` switch a flag on; a typo must not silently enable something. */
-const BoolEnv = z
-  .enum(["true", "false", "1", "0", "yes", "no", ""])
-  .optional()
-  .transform((v) => v === "true" || v === "1" || v === "yes");
-
-const emptyAsUndefined = (v: unknown) => (typeof v === "string" && v.trim() === "" ? undefined : v);
-const OptionalString = z.preprocess(emptyAsUndefined, z.string().optional());
-const OptionalUrl = z.preprocess(emptyAsUndefined, z.url({ protocol: /^https?$/ }).optional());
-const num = (schema: z.ZodNumber, fallback: number) => z.preprocess(emptyAsUndefined, z.coerce.number().pipe(schema).default(fallback));
+const OptionalString = z.preprocess(emptyAsUnset, z.string().optional());
+const OptionalUrl = z.preprocess(emptyAsUnset, z.url({ protocol: /^https?$/ }).optional());
+const num = (schema: z.ZodNumber, fallback: number) => z.preprocess(emptyAsUnset, z.coerce.number().pipe(schema).default(fallback));
 
 const EnvSchema = z.object({
-  BUFFER_WORKER_ID: z.preprocess(emptyAsUndefined, WorkerId.optional()),
+  BUFFER_WORKER_ID: z.preprocess(emptyAsUnset, WorkerId.optional()),
   WORKER_MODE: OptionalString,
   BUFFER_ORCHESTRATOR_BASE_URL: OptionalUrl,
   ORCHESTRATOR_BASE_URL: OptionalUrl,
@@ -32,11 +26,11 @@ const EnvSchema = z.object({
   B2_KEY_ID: OptionalString,
   B2_APP_KEY: OptionalString,
   B2_BUCKET_NAME: OptionalString,
-  B2_PREFIX: z.preprocess(emptyAsUndefined, z.string().default("avatar/outputs")),
+  B2_PREFIX: z.preprocess(emptyAsUnset, z.string().default("avatar/outputs")),
   // backblaze-b2 speaks v2 only: it builds every other URL as {apiUrl}/b2api/v2/…, and a v3/v4
   // reply nests apiUrl where the library does not look.
   B2_AUTHORIZE_URL: z.preprocess(
-    emptyAsUndefined,
+    emptyAsUnset,
     z
       .url({ protocol: /^https?$/ })
       .refine((u) => new URL(u).pathname.replace(/\/+$/, "").endsWith("/b2api/v2/b2_authorize_account"), {
@@ -52,24 +46,24 @@ const EnvSchema = z.object({
   B2_DOWNLOAD_URL_TTL_SEC: num(z.number().int().min(1).max(604_800), 86_400),
   // At start, cancel unfinished large files under B2_PREFIX started longer ago than this (0 = never).
   B2_CANCEL_UNFINISHED_AFTER_HOURS: num(z.number().min(0).max(8760), 24),
-  CONFIG_LABEL: z.preprocess(emptyAsUndefined, z.string().max(200).default("default")),
+  CONFIG_LABEL: z.preprocess(emptyAsUnset, z.string().max(200).default("default")),
   BATCH_SIZE: num(z.number().int().min(1).max(64), 8),
-  INFERENCE_DRIVER: z.preprocess(emptyAsUndefined, z.enum(["ffmpeg", "http", "generate"]).default("ffmpeg")),
+  INFERENCE_DRIVER: z.preprocess(emptyAsUnset, z.enum(["ffmpeg", "http", "generate"]).default("ffmpeg")),
   INFERENCE_URL: OptionalUrl,
   INFERENCE_WORK_DIR: OptionalString,
   INFERENCE_TIMEOUT_SEC: num(z.number().min(1).max(86_400), 1800),
   INFERENCE_POLL_MS: num(z.number().int().min(20).max(60_000), 1000),
-  STORAGE: z.preprocess(emptyAsUndefined, z.enum(["local", "b2"]).default("local")),
+  STORAGE: z.preprocess(emptyAsUnset, z.enum(["local", "b2"]).default("local")),
   LOCAL_STORAGE_DIR: OptionalString,
   LOCAL_STORAGE_BASE_URL: OptionalUrl,
   WORK_DIR: OptionalString,
-  HOST: z.preprocess(emptyAsUndefined, z.string().default("0.0.0.0")),
+  HOST: z.preprocess(emptyAsUnset, z.string().default("0.0.0.0")),
   PORT: num(z.number().int().min(0).max(65_535), 8000),
   LOG_LEVEL: z.preprocess(
-    emptyAsUndefined,
+    emptyAsUnset,
     z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
   ),
-  ALLOW_PRIVATE_NETWORK_URLS: BoolEnv,
+  ALLOW_PRIVATE_NETWORK_URLS: envBoolean(false),
   MAX_INPUT_MB: num(z.number().min(1).max(100_000), 2048),
   MAX_INPUT_DURATION_SEC: num(z.number().min(1).max(86_400), 600),
   // Checked against ffprobe's facts before anything decodes a frame (lip-sync inputs are talking
@@ -202,7 +196,7 @@ export function loadConfig(
 ): Config {
   const parsed = EnvSchema.safeParse(env);
   if (!parsed.success) {
-    const problems = parsed.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`);
+    const problems = describeEnvIssues(parsed.error.issues, env);
     throw new ConfigError(`invalid worker configuration: ${problems.join("; ")}`);
   }
   const e = parsed.data;

@@ -5,7 +5,7 @@ import { createJobRunner, type ExecuteJob } from "./job-runner.js";
 import { toJobInput } from "./pipeline/job-input.js";
 import { createProgressReporter } from "./progress-reporter.js";
 import { captureLogger } from "./test-support/capture-logger.js";
-import { ChangeSignal } from "./util/change-signal.js";
+import { WakeSignal } from "@fleet/runtime";
 import { initialFlags } from "./worker-state.js";
 
 /**
@@ -14,7 +14,7 @@ import { initialFlags } from "./worker-state.js";
  */
 function setup(graceMs: number) {
   const logs = captureLogger();
-  const changes = new ChangeSignal();
+  const changes = new WakeSignal();
   const flags = initialFlags();
   const order: string[] = [];
   let finish = () => {};

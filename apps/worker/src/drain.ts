@@ -3,7 +3,7 @@ import type { HeartbeatLoop } from "./heartbeat-loop.js";
 import type { JobRunner } from "./job-runner.js";
 import type { Logger } from "./logger.js";
 import type { Outbox } from "./outbox.js";
-import type { ChangeSignal } from "./util/change-signal.js";
+import type { WakeSignal } from "@fleet/runtime";
 import type { WorkerFlags } from "./worker-state.js";
 
 export interface Shutdown {
@@ -23,7 +23,7 @@ export function createShutdown(parts: {
   graceMs: number;
   log: Logger;
   flags: WorkerFlags;
-  changes: ChangeSignal;
+  changes: WakeSignal;
   runner: JobRunner;
   claimLoop: ClaimLoop | null;
   heartbeat: HeartbeatLoop | null;

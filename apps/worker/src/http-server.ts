@@ -1,10 +1,10 @@
-import { createReadStream } from "node:fs";
 import { stat } from "node:fs/promises";
 import http from "node:http";
 import type { AddressInfo } from "node:net";
 import path from "node:path";
 import { timingSafeEqual } from "node:crypto";
 import { GenerateRequest, type GenerateFailure, type GenerateSuccess } from "@fleet/contract";
+import { sendFileRange } from "@fleet/runtime";
 import type { Logger } from "./logger.js";
 import { faultOf } from "./errors/job-error.js";
 import type { JobOutcome } from "./pipeline/run-job.js";
@@ -239,26 +239,5 @@ async function serveOutput(dir: string, key: string, req: http.IncomingMessage, 
   if (!file.startsWith(root + path.sep)) return sendJson(res, 404, { detail: "Not Found" });
   const info = await stat(file).catch(() => null);
   if (!info?.isFile()) return sendJson(res, 404, { detail: "Not Found" });
-  const type = CONTENT_TYPES[path.extname(file)] ?? "application/octet-stream";
-  const range = /^bytes=(\d*)-(\d*)$/.exec(req.headers.range ?? "");
-  let start = 0;
-  let end = info.size - 1;
-  let status = 200;
-  if (range && (range[1] || range[2])) {
-    start = range[1] ? Number(range[1]) : Math.max(0, info.size - Number(range[2]));
-    end = range[1] && range[2] ? Math.min(Number(range[2]), info.size - 1) : info.size - 1;
-    if (start > end || start >= info.size) {
-      res.writeHead(416, { "content-range": `bytes */${info.size}` });
-      return void res.end();
-    }
-    status = 206;
-  }
-  res.writeHead(status, {
-    "content-type": type,
-    "content-length": end - start + 1,
-    "accept-ranges": "bytes",
-    ...(status === 206 ? { "content-range": `bytes ${start}-${end}/${info.size}` } : {}),
-  });
-  if (req.method === "HEAD") return void res.end();
-  createReadStream(file, { start, end }).pipe(res);
+  sendFileRange(req, res, { path: file, size: info.size, contentType: CONTENT_TYPES[path.extname(file)] ?? "application/octet-stream" });
 }

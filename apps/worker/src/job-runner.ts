@@ -6,7 +6,7 @@ import { JobAbortedError, type AbortReason } from "./errors/job-error.js";
 import { toJobInput, type JobInput } from "./pipeline/job-input.js";
 import type { JobOutcome } from "./pipeline/run-job.js";
 import type { ProgressReporter } from "./progress-reporter.js";
-import type { ChangeSignal } from "./util/change-signal.js";
+import type { WakeSignal } from "@fleet/runtime";
 
 export type ExecuteJob = (
   input: JobInput,
@@ -50,7 +50,7 @@ export function createJobRunner(opts: {
   outbox: Outbox | null;
   execute: ExecuteJob;
   progressFor: (input: JobInput, onLeaseLost: () => void) => ProgressReporter;
-  changes: ChangeSignal;
+  changes: WakeSignal;
   /** `report` is what was (or will be) sent; null for a lost attempt, which reports nothing. */
   onOutcome?: (outcome: "succeeded" | "failed" | "cancelled" | "released" | "lost", seconds: number, report: OutboxEntry["report"] | null) => void;
 }): JobRunner {

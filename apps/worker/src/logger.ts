@@ -1,6 +1,6 @@
-import { pino, type DestinationStream, type Logger } from "pino";
+import { createLogger as createProcessLogger, type DestinationStream, type Logger } from "@fleet/runtime";
 
-export type { Logger } from "pino";
+export type { Logger } from "@fleet/runtime";
 
 /**
  * Keys that may hold a secret anywhere in a log object. pino's redaction is path based, so the
@@ -29,17 +29,11 @@ const REDACT_PATHS = [
   '*.headers["x-internal-api-key"]',
 ];
 
+/** The shared line shape (`@fleet/runtime`) with the worker's redaction and error serializer. */
 export function createLogger(opts: { level: string; base?: Record<string, unknown> }, destination?: DestinationStream): Logger {
-  return pino(
-    {
-      level: opts.level,
-      base: { service: "fleet-worker", ...opts.base },
-      timestamp: pino.stdTimeFunctions.isoTime,
-      redact: { paths: REDACT_PATHS, censor: "[redacted]" },
-      serializers: { err: serializeError, error: serializeError },
-      formatters: { level: (label) => ({ level: label }) },
-    },
-    destination ?? pino.destination({ fd: 1, sync: false }),
+  return createProcessLogger(
+    { service: "fleet-worker", level: opts.level, redactPaths: REDACT_PATHS, serializeError, ...(opts.base ? { base: opts.base } : {}) },
+    destination,
   );
 }
 

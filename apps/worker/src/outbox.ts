@@ -5,7 +5,7 @@ import { BufferJobId, JobStatusReport } from "@fleet/contract";
 import type { Logger } from "./logger.js";
 import { credentialRejected, type OrchestratorClient } from "./orchestrator-client.js";
 import { backoffDelay } from "./util/backoff.js";
-import { ChangeSignal } from "./util/change-signal.js";
+import { WakeSignal } from "@fleet/runtime";
 import { wellFormed } from "./util/well-formed.js";
 
 export const OutboxEntry = z.object({
@@ -40,8 +40,8 @@ export function createOutbox(opts: { dir: string; client: OrchestratorClient; lo
   const { dir, client, log } = opts;
   const maxBackoffMs = opts.maxBackoffMs ?? 30_000;
   const pending = new Map<string, Promise<void>>();
-  const wakeUp = new ChangeSignal();
-  const drained = new ChangeSignal();
+  const wakeUp = new WakeSignal();
+  const drained = new WakeSignal();
   const stopController = new AbortController();
   const fileFor = (id: string) => path.join(dir, `${id}.json`);
 

@@ -22,7 +22,7 @@ import { runJob } from "./pipeline/run-job.js";
 import { createProgressReporter } from "./progress-reporter.js";
 import { createStorage } from "./storage/create-storage.js";
 import type { OutputStorage } from "./storage/output-storage.js";
-import { ChangeSignal } from "./util/change-signal.js";
+import { WakeSignal } from "@fleet/runtime";
 import { describeWorkerHealth, registerWorkerGauges, type WorkerStateSources } from "./worker-status.js";
 import { wellFormed } from "./util/well-formed.js";
 import { claimBlockedBy, generateRefusal, heartbeatStatus, initialFlags, planReply, reportedStatus, type WorkerSnapshot } from "./worker-state.js";
@@ -54,7 +54,7 @@ export async function startWorker(config: Config, log: Logger, parts: WorkerPart
   await mkdir(config.workDir, { recursive: true });
 
   const metrics = new Metrics();
-  const changes = new ChangeSignal();
+  const changes = new WakeSignal();
   const driver = parts.driver ?? createInferenceDriver(config, log);
   let httpServer: WorkerHttpServer | null = null;
   // The local store's URLs point at this process's /outputs/ unless LOCAL_STORAGE_BASE_URL says otherwise.

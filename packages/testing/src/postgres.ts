@@ -67,7 +67,8 @@ function uniqueName(prefix: string): string {
   return `${prefix}_${process.pid}_${randomBytes(4).toString("hex")}`;
 }
 
-async function withAdmin<T>(serverUrl: string, work: (client: pg.Client) => Promise<T>): Promise<T> {
+/** One short connection to the server (its maintenance database) for CREATE/DROP DATABASE. */
+export async function withAdmin<T>(serverUrl: string, work: (client: pg.Client) => Promise<T>): Promise<T> {
   const client = new pg.Client({ connectionString: serverUrl });
   await client.connect();
   try {

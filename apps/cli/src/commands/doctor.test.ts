@@ -199,6 +199,12 @@ describe("fleet doctor", () => {
     }
   });
 
+  it("fails the settings check with the worker's own words when the worker would refuse to start", async () => {
+    const run = await doctor({ INFERENCE_URL: "" });
+    expect(run.code).toBe(1);
+    expect(line(run.stdout, "worker settings")).toMatch(/^✗ worker settings\s+invalid worker configuration: INFERENCE_URL: required when INFERENCE_DRIVER=http/);
+  });
+
   it("checks the original image's /hc for the generate driver", async () => {
     const run = await doctor({ INFERENCE_DRIVER: "generate" });
     expect(line(run.stdout, "inference ready")).toMatch(/^✓ inference ready\s+.+\/hc ok \(original \/generate image\)/);

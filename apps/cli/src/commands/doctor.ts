@@ -1,3 +1,4 @@
+import { ConfigError as WorkerConfigError } from "@fleet/worker";
 import type { CliIo } from "../cli-io.js";
 import { stringOption } from "../command.js";
 import type { Command } from "../command.js";
@@ -11,6 +12,9 @@ import { checkStorage } from "../doctor/check-storage.js";
 import { checkWorkDir } from "../doctor/check-work-dir.js";
 import type { CheckResult } from "../doctor/doctor-check.js";
 import { UsageError } from "../usage-error.js";
+
+/** The worker's own validation of its settings, reported as a check when it refuses them. */
+const CHECK_SETTINGS = "worker settings";
 
 const MARK = { ok: "✓", fail: "✗", skip: "-" } as const;
 
@@ -54,6 +58,10 @@ export const doctorCommand: Command = {
     try {
       cfg = quickStart ?? loadWorkerBoxConfig(env, envFile);
     } catch (err) {
+      // The worker itself would refuse these settings: that is this box's finding, not a usage error.
+      if (err instanceof WorkerConfigError) {
+        return report(io, json, [{ name: CHECK_SETTINGS, status: "fail", detail: err.message, fix: "correct the variables named above in the worker's .env" }]);
+      }
       throw new UsageError((err as Error).message);
     }
     if (quickStart !== null && !json) {
@@ -88,17 +96,22 @@ export const doctorCommand: Command = {
       box === null
         ? [...orchestrator, inference, mediaTools, storage, workDir]
         : [...orchestrator.filter((r) => r.name !== CHECK_HEARTBEAT), mediaTools, storage, workDir, ...gpus];
-    const failed = results.filter((r) => r.status === "fail");
-    if (json) {
-      io.stdout.write(JSON.stringify({ ok: failed.length === 0, checks: results }, null, 2) + "\n");
-    } else {
-      printChecks(io, results);
-      io.stdout.write(
-        failed.length === 0
-          ? "\nall checks passed\n"
-          : `\n${failed.length} check${failed.length === 1 ? "" : "s"} failed: ${failed.map((r) => r.name).join(", ")}\n`,
-      );
-    }
-    return failed.length === 0 ? 0 : 1;
+    return report(io, json, results);
   },
 };
+
+/** Prints the checks (or their JSON) with the summary line; the exit code is 1 when any failed. */
+function report(io: CliIo, json: boolean, results: readonly CheckResult[]): number {
+  const failed = results.filter((r) => r.status === "fail");
+  if (json) {
+    io.stdout.write(JSON.stringify({ ok: failed.length === 0, checks: results }, null, 2) + "\n");
+  } else {
+    printChecks(io, results);
+    io.stdout.write(
+      failed.length === 0
+        ? "\nall checks passed\n"
+        : `\n${failed.length} check${failed.length === 1 ? "" : "s"} failed: ${failed.map((r) => r.name).join(", ")}\n`,
+    );
+  }
+  return failed.length === 0 ? 0 : 1;
+}

@@ -2,7 +2,7 @@ import type { ClaimRefusal } from "@fleet/contract";
 import type { Database } from "../db/client.js";
 import { claimNextJob, type ClaimedJobRow, type ClaimOptions } from "../queue/claim-next-job.js";
 import { findClaimRefusal } from "../queue/find-claim-refusal.js";
-import type { WakeSignal } from "./wake-signal.js";
+import type { WakeSignal } from "@fleet/runtime";
 
 /** Re-check this often even without a NOTIFY (backoff retries whose run_after passed). */
 const SAFETY_TICK_MS = 1000;

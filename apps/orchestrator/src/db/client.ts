@@ -69,12 +69,12 @@ function createPostgres(url: string, poolMax: number, log: Logger): DatabaseHand
   });
   // An idle client whose server went away emits here; pg-pool discards it. Unhandled, it would
   // crash the process on every database restart.
-  pool.on("error", (err) => log.warn({ err: err.message }, "db_pool_client_error"));
+  pool.on("error", (err) => log.warn({ err }, "db_pool_client_error"));
   // A checked-out client (inside a transaction) whose backend is terminated emits "error" on
   // itself, not on the pool; without a listener that event would crash the process. The query
   // in flight still rejects, and pg-pool drops the broken client when it is released.
   pool.on("connect", (client) => {
-    client.on("error", (err) => log.warn({ err: err.message }, "db_client_connection_lost"));
+    client.on("error", (err) => log.warn({ err }, "db_client_connection_lost"));
   });
   const listener = new PgListener(url, log);
   const db = drizzlePg({ client: pool, schema }) as unknown as Database;

@@ -1,11 +1,11 @@
-import pino from "pino";
 import { loadDatabaseConfig } from "../config.js";
+import { createLogger } from "../logging/create-logger.js";
 import { createDatabase } from "./client.js";
 import { runMigrations } from "./migrate.js";
 
 // `pnpm db:migrate`: applies the committed migrations and exits non-zero on any failure, so a
 // deploy script can stop before starting a new version on an old schema.
-const log = pino({ name: "fleet-migrate" });
+const log = createLogger({ LOG_LEVEL: "info", LOG_PRETTY: false });
 try {
   const config = loadDatabaseConfig();
   const handle = await createDatabase(config, log);

@@ -66,7 +66,7 @@ export class PgListener {
       client.removeAllListeners("notification");
       void client.end().catch(() => undefined);
       if (this.#closed) return;
-      this.log.warn({ err: err?.message }, "db_listener_disconnected");
+      this.log.warn({ err }, "db_listener_disconnected");
       this.#scheduleReconnect();
     };
     client.on("error", onLost);

@@ -61,7 +61,7 @@ export function handleError(err: FastifyError, request: FastifyRequest, reply: F
     return send(reply, request, code, err.message);
   }
   if (isDatabaseUnavailable(err)) {
-    request.log.warn({ err: { message: err.message, code: err.code }, method: request.method, url: request.routeOptions.url }, "request_database_unavailable");
+    request.log.warn({ err, method: request.method, url: request.routeOptions.url }, "request_database_unavailable");
     return send(reply.header("retry-after", "2"), request, "service_unavailable", "the database is unreachable; retry shortly");
   }
   request.log.error({ err, method: request.method, url: request.routeOptions.url }, "request_failed");

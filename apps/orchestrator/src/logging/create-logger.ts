@@ -1,4 +1,5 @@
-import pino from "pino";
+import { createRequire } from "node:module";
+import { createLogger as createProcessLogger, type DestinationStream, type Logger } from "@fleet/runtime";
 import type { Config } from "../config.js";
 import { serializeError } from "./serialize-error.js";
 
@@ -27,17 +28,19 @@ export const REDACT_PATHS = [
   "secret",
 ];
 
-/** `destination` lets tests capture the exact lines production would write. */
+/** The shared line shape (`@fleet/runtime`) with the orchestrator's redaction and error scrubbing. */
 export function createLogger(
   config: Pick<Config, "LOG_LEVEL" | "LOG_PRETTY">,
-  destination?: pino.DestinationStream,
-): pino.Logger {
-  const options: pino.LoggerOptions = {
-    name: "fleet-orchestrator",
-    level: config.LOG_LEVEL,
-    redact: { paths: REDACT_PATHS, censor: "[redacted]" },
-    serializers: { err: serializeError },
-    ...(config.LOG_PRETTY && !destination ? { transport: { target: "pino-pretty" } } : {}),
-  };
-  return destination ? pino(options, destination) : pino(options);
+  destination?: DestinationStream,
+): Logger {
+  return createProcessLogger(
+    {
+      service: "fleet-orchestrator",
+      level: config.LOG_LEVEL,
+      redactPaths: REDACT_PATHS,
+      serializeError,
+      ...(config.LOG_PRETTY ? { prettyTransport: createRequire(import.meta.url).resolve("pino-pretty") } : {}),
+    },
+    destination,
+  );
 }

@@ -1,6 +1,6 @@
 import type { Logger } from "pino";
 import type { CredentialStore } from "../auth/credential-store.js";
-import type { WakeSignal } from "../claims/wake-signal.js";
+import type { WakeSignal } from "@fleet/runtime";
 import type { Config } from "../config.js";
 import type { GaugeRefresher } from "../gauge-refresher.js";
 import type { DatabaseHandle } from "../db/client.js";

@@ -17,7 +17,7 @@ export function healthRoutes(deps: RouteDeps): FastifyPluginCallbackZod {
           await db.ping(2000);
           return { status: "ok" as const, database: "ok" as const };
         } catch (err) {
-          request.log.warn({ err: (err as Error).message }, "readiness_database_unreachable");
+          request.log.warn({ err }, "readiness_database_unreachable");
           return reply.status(503).send({ status: "unavailable", database: "unreachable" });
         }
       },

@@ -55,7 +55,7 @@ export function createHttpDriver(opts: {
     try {
       await requestJson(pool, { method: "POST", path: prefix + pathFor(INFERENCE_PATHS.cancel, { id }), body: {}, timeoutMs: 5_000 });
     } catch (err) {
-      opts.log.warn({ predictionId: id, error: describeNetworkError(err) }, "inference_cancel_failed");
+      opts.log.warn({ predictionId: id, err }, "inference_cancel_failed");
     }
   }
 
@@ -157,7 +157,7 @@ export function createHttpDriver(opts: {
           if (err instanceof JobError) throw err;
           if (task.signal.aborted) continue;
           unreachableSince ??= Date.now();
-          opts.log.warn({ jobId: task.jobId, predictionId: id, error: describeNetworkError(err) }, "inference_poll_failed");
+          opts.log.warn({ jobId: task.jobId, predictionId: id, err }, "inference_poll_failed");
           if (Date.now() - unreachableSince > UNREACHABLE_LIMIT_MS) {
             throw JobError.processing("inference", `inference engine unreachable for ${UNREACHABLE_LIMIT_MS / 1000} s: ${describeNetworkError(err)}`, true);
           }

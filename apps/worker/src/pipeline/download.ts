@@ -90,7 +90,7 @@ export async function downloadToFile(opts: DownloadOptions): Promise<DownloadRes
       if (!(err instanceof RetryableDownloadError)) throw err;
       lastError = err;
       log.warn(
-        { what, url: redactUrl(opts.url), attempt, attempts: limits.attempts, statusCode: err.statusCode, error: err.message },
+        { what, url: redactUrl(opts.url), attempt, attempts: limits.attempts, statusCode: err.statusCode, err },
         "download_retry",
       );
       if (attempt < limits.attempts) {

@@ -129,7 +129,7 @@ async function cancelLargeFile(session: B2Session, fileId: string, finishSent: b
     }
     await a.b2.cancelLargeFile({ fileId, axiosOverride: { timeout: 30_000 } });
   } catch (err) {
-    session.log.warn({ fileId, error: toB2CallError(err, "b2_cancel_large_file").message }, "b2_cancel_large_file_failed");
+    session.log.warn({ fileId, err: toB2CallError(err, "b2_cancel_large_file") }, "b2_cancel_large_file_failed");
   }
 }
 

@@ -61,7 +61,7 @@ export function createB2Session(opts: { settings: B2Settings; log: Logger; retry
         if (err instanceof JobError || err instanceof JobAbortedError) throw err;
         const e = toB2CallError(err, what);
         if (e.isAccountTokenRejected && auth === a) auth = null;
-        log.warn({ op: e.op, statusCode: e.statusCode, code: e.code, error: e.message, attempt, attempts: ATTEMPTS }, "b2_call_failed");
+        log.warn({ op: e.op, statusCode: e.statusCode, err: e, attempt, attempts: ATTEMPTS }, "b2_call_failed");
         if (!e.retryable || attempt >= ATTEMPTS) throw uploadError(what, e);
         if (!e.tokenRejected) await sleep(e.delayMs(backoffDelay(attempt, retryBaseMs, 30_000)), signal);
       }

@@ -42,7 +42,7 @@ export async function cancelStaleLargeFiles(opts: {
         cancelled += 1;
         log.info({ fileId: f.fileId, fileName: f.fileName, startedAt: new Date(f.uploadTimestamp).toISOString() }, "b2_stale_large_file_cancelled");
       } catch (err) {
-        log.warn({ fileId: f.fileId, error: toB2CallError(err, "b2_cancel_large_file").message }, "b2_cancel_large_file_failed");
+        log.warn({ fileId: f.fileId, err: toB2CallError(err, "b2_cancel_large_file") }, "b2_cancel_large_file_failed");
       }
     }
     startFileId = page.nextFileId;

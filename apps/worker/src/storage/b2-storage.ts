@@ -122,7 +122,7 @@ export function createB2Storage(opts: { settings: B2Settings; log: Logger; retry
       log.info({ ...r, olderThanHours: s.cancelUnfinishedAfterMs / 3600_000 }, "b2_stale_large_files_checked");
     } catch (err) {
       // Stale parts cost storage, not correctness: never a reason to refuse work.
-      log.warn({ error: toB2CallError(err, "b2_list_unfinished_large_files").message }, "b2_stale_large_files_failed");
+      log.warn({ err: toB2CallError(err, "b2_list_unfinished_large_files") }, "b2_stale_large_files_failed");
     }
   }
 

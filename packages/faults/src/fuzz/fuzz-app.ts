@@ -45,7 +45,7 @@ export async function startFuzzApp(databaseUrl: string): Promise<FuzzApp> {
   const errorLogs: string[] = [];
   const sink = new Writable({
     write(chunk: Buffer, _enc, done) {
-      for (const line of chunk.toString().split("\n")) if (line.includes('"level":50') || line.includes('"level":60')) errorLogs.push(line);
+      for (const line of chunk.toString().split("\n")) if (line.includes('"level":"error"') || line.includes('"level":"fatal"')) errorLogs.push(line);
       done();
     },
   });

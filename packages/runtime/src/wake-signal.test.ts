@@ -16,7 +16,7 @@ describe("WakeSignal", () => {
     vi.useFakeTimers();
     const wake = new WakeSignal();
     const seen = wake.generation; // read before the claim statement
-    wake.wakeAll(); // the NOTIFY arrives while the statement runs: nobody is waiting yet
+    wake.notify(); // the NOTIFY arrives while the statement runs: nobody is waiting yet
     expect(await settled(wake.wait(60_000, undefined, seen))).toBe("resolved");
   });
 
@@ -25,7 +25,7 @@ describe("WakeSignal", () => {
     const wake = new WakeSignal();
     const waiting = wake.wait(60_000, undefined, wake.generation);
     expect(await settled(waiting)).toBe("pending");
-    wake.wakeAll();
+    wake.notify();
     expect(await settled(waiting)).toBe("resolved");
   });
 

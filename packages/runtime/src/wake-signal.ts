@@ -1,7 +1,9 @@
 /**
- * Wakes long-polling claims when a job becomes queued (LISTEN fleet_job_queued). Waiters also
- * wake on a short safety tick: a job whose `run_after` passes sends no notification, and a
- * notification can be lost while the listening connection reconnects.
+ * A level-free wake-up: `wait()` resolves at the next `notify()` or after `ms`, whichever comes
+ * first. The orchestrator wakes long-polling claims with it when a job becomes queued (LISTEN
+ * fleet_job_queued; the timeout is the safety tick for a passed `run_after` or a notification
+ * lost while reconnecting); the worker's loops react at once when a job slot frees up or the
+ * heartbeat recovers, without polling hard.
  */
 export class WakeSignal {
   readonly #waiters = new Set<() => void>();
@@ -20,14 +22,14 @@ export class WakeSignal {
   /** Shutting down: wake everyone now and never wait again, so held claims answer at once. */
   close(): void {
     this.#closed = true;
-    this.wakeAll();
+    this.notify();
   }
 
   get closed(): boolean {
     return this.#closed;
   }
 
-  wakeAll(): void {
+  notify(): void {
     this.#generation += 1;
     const waiters = [...this.#waiters];
     this.#waiters.clear();
@@ -47,7 +49,7 @@ export class WakeSignal {
         signal?.removeEventListener("abort", done);
         resolve();
       };
-      const timer = setTimeout(done, ms);
+      const timer = setTimeout(done, Math.max(0, ms));
       this.#waiters.add(done);
       signal?.addEventListener("abort", done, { once: true });
     });
