@@ -35,7 +35,7 @@ export interface LoadResult {
   firstError: string | null;
 }
 
-/** What a worker on a GPU box sends every 5 s (DESIGN §2), so parsing and the upsert do real work. */
+/** What a worker on a GPU box sends every 5 s (docs/wire-protocol.md), so parsing and the upsert do real work. */
 function heartbeatBody(i: number): string {
   return JSON.stringify({
     status: "idle",

@@ -28,7 +28,7 @@ export interface ClaimLoop {
 }
 
 /**
- * One claim loop per GPU (the original ran two, §8.15). It claims only while `blockedBy()` is
+ * One claim loop per GPU (the original ran two). It claims only while `blockedBy()` is
  * null — heartbeat accepted, engine ready, storage usable, not draining, a slot free — and
  * long-polls so an idle worker picks a job up as soon as it is queued.
  */

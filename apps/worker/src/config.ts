@@ -186,7 +186,7 @@ export class ConfigError extends Error {
 const MB = 1024 * 1024;
 
 /**
- * Reads the worker's settings once, at start. Names are the original's (DESIGN §7), legacy
+ * Reads the worker's settings once, at start. Names are the original's (decision 0003 in docs/decisions), legacy
  * aliases included, so an existing `.env` keeps working. Throws a ConfigError naming every
  * variable that is wrong.
  */

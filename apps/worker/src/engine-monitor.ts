@@ -21,7 +21,7 @@ export interface EngineMonitor {
 
 /**
  * Probes the inference engine and the output store on their own timer, so the claim loop can
- * refuse work while either is down (the original kept claiming into a dead uvicorn, §8.42) and
+ * refuse work while either is down (the original kept claiming into a dead uvicorn) and
  * the heartbeat carries the engine's state. State changes are logged once each.
  */
 export function startEngineMonitor(opts: {

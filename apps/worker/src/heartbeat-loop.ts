@@ -40,7 +40,7 @@ export interface HeartbeatLoop {
 
 /**
  * The heartbeat, on its own setTimeout chain: no job, download or upload ever sits between two
- * beats (the original sent none while /generate ran, §8.4–5). Every reply is checked: anything
+ * beats (the original sent none while /generate ran). Every reply is checked: anything
  * but a parsed 2xx is an error, logged with status and body, retried with jittered backoff, and
  * `healthy` stays false (the claim loop claims nothing) until a beat is accepted again.
  */

@@ -9,7 +9,7 @@ import type { Logger } from "./logger.js";
 import { faultOf } from "./errors/job-error.js";
 import type { JobOutcome } from "./pipeline/run-job.js";
 
-/** The original's health path, kept as one constant (its docs probed /health, which 404ed, §8.25). */
+/** The original's health path, kept as one constant (its docs probed /health, which 404ed). */
 const HEALTH_PATH = "/hc";
 
 const MAX_BODY_BYTES = 1024 * 1024;

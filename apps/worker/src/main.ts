@@ -6,7 +6,7 @@ import { startWorker } from "./worker.js";
 /**
  * Entry point: config once, logger, parts, start. The first SIGTERM (or SIGINT) drains — no new
  * claims, running jobs finish within DRAIN_GRACE_SEC or are handed back — and exits 0; a second
- * one aborts the running jobs at once (the original lost them to `docker kill`, §8.41).
+ * one aborts the running jobs at once (the original lost them to `docker kill`).
  */
 async function main() {
   let config;

@@ -75,10 +75,10 @@ const replySchemas: Record<RouteName, z.ZodType> = {
 };
 
 /**
- * The worker side of the worker API (DESIGN §2), one method per route of the contract's table.
+ * The worker side of the worker API (docs/wire-protocol.md), one method per route of the contract's table.
  * One undici Pool per orchestrator origin: keep-alive is bounded and a socket that errors is
  * dropped, so a restarted orchestrator is reached again on the next call (the original's
- * long-lived httpx client got stuck, §8.3). Every body is consumed, success or not.
+ * long-lived httpx client got stuck). Every body is consumed, success or not.
  */
 export function createOrchestratorClient(opts: { baseUrl: string; apiKey: string | null; workerToken?: string | null; timeoutMs: number }): OrchestratorClient {
   // A per-worker token lets this box act only as itself; the shared key (the original's mode) is

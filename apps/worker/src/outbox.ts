@@ -32,7 +32,7 @@ export interface Outbox {
 
 /**
  * Terminal reports go to disk before the network, and leave disk only when the orchestrator has
- * answered for them (§8.8: a completion that was never reported hung the job at 0.95). 200 ends
+ * answered for them (a completion that was never reported hung the job at 0.95). 200 ends
  * a report; so do 409 (another attempt owns the job, or it is finished) and 404, which no retry
  * can change. Everything else is retried with backoff, for as long as it takes.
  */

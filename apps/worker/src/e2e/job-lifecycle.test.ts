@@ -39,7 +39,7 @@ describe("job lifecycle against the real orchestrator", () => {
       const progress: number[] = [];
       for (let view = await fleet.job(job.id); view.status === "running"; view = await fleet.job(job.id)) {
         progress.push(view.progress);
-        // The original's /hc stalled during inference (§5.7); this one answers throughout.
+        // The original's /hc stalled during inference; this one answers throughout.
         expect(await (await fetch(`${w.url}/hc`)).json()).toEqual({ status: "ok" });
         const row = await fleet.workerRow("life-long");
         if (row) samples.push({ status: row.status, age: row.age_sec ?? Infinity });

@@ -3,7 +3,7 @@ import type { ErrorFault, ErrorInfo, ErrorStage, ErrorType } from "@fleet/contra
 /**
  * A failure the retry policy can act on. Thrown by each stage with its own classification and
  * never re-wrapped by a catch-all (the original turned non-retryable upload errors into
- * retryable ones that way, §8.17).
+ * retryable ones that way).
  */
 export class JobError extends Error {
   override readonly name = "JobError";

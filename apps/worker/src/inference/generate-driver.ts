@@ -10,7 +10,7 @@ import type { UrlInferenceDriver, UrlInferenceTask } from "./inference-driver.js
 /**
  * The original MuseTalk image behind the new worker, unchanged: POST /generate does download,
  * inference and upload itself, and /hc is its health. Its structured 422/500 bodies become the
- * report's error_info field by field (the original drivers flattened them into a string, §8.10).
+ * report's error_info field by field (the original drivers flattened them into a string).
  */
 export function createGenerateDriver(opts: { url: string; timeoutMs: number; log: Logger }): UrlInferenceDriver {
   const base = new URL(opts.url);
@@ -28,7 +28,7 @@ export function createGenerateDriver(opts: { url: string; timeoutMs: number; log
         }
         return { driver: "generate", state: "error", detail: `/hc answered HTTP ${res.statusCode} ${excerpt(res.text, 200)}` };
       } catch (err) {
-        // The original's /hc stalls while it runs inference (it blocks its event loop, §5.7).
+        // The original's /hc stalls while it runs inference (it blocks its event loop).
         return { driver: "generate", state: busy ? "busy" : "unavailable", detail: describeNetworkError(err) };
       }
     },
@@ -45,7 +45,7 @@ export function createGenerateDriver(opts: { url: string; timeoutMs: number; log
       task.onProgress(0, "inferring");
       let res;
       try {
-        // One deadline for the whole call (the original drivers gave up at 600 s on a 1800 s run, §8.14).
+        // One deadline for the whole call (the original drivers gave up at 600 s on a 1800 s run).
         res = await requestJson(pool, { method: "POST", path: `${prefix}/generate`, body, timeoutMs: opts.timeoutMs, signal: task.signal });
       } catch (err) {
         if (task.signal.aborted) throw new JobAbortedError(abortReasonOf(task.signal));
@@ -57,7 +57,7 @@ export function createGenerateDriver(opts: { url: string; timeoutMs: number; log
           task.onProgress(1, "inferring");
           return { outputUrl: ok.data.output_url, metrics: ok.data.metrics };
         }
-        // A 200 without output_url is the "phantom success" of the legacy response (§8.6, §8.9).
+        // A 200 without output_url is the "phantom success" of the legacy response.
         throw JobError.processing("postprocessing", "/generate answered 200 without a success body and output_url", false, {
           http_status: 200,
           body: excerpt(res.text, 2000),

@@ -29,7 +29,7 @@ const STATE: Record<InferenceHealth["status"], EngineHealth["state"]> = {
 const UNREACHABLE_LIMIT_MS = 30_000;
 
 /**
- * Fleet's inference contract (DESIGN §6): the CUDA container keeps its models warm; the worker
+ * Fleet's inference contract (docs/wire-protocol.md, "Inference API"): the CUDA container keeps its models warm; the worker
  * PUTs a prediction by id (idempotent, so a retried PUT never starts a second run) with paths in
  * the shared work volume, reads progress with GET, and POSTs cancel when the job is aborted.
  */
@@ -172,7 +172,7 @@ export function createHttpDriver(opts: {
         throw JobError.processing("inference", "the inference engine cancelled the prediction", true);
       }
       task.onProgress(1, prediction.phase ?? "inferring");
-      // The original reported success for runs that wrote nothing (§8.9, §8.11): check the file.
+      // The original reported success for runs that wrote nothing: check the file.
       const output = prediction.output?.video_path ? fromEngine(prediction.output.video_path) : task.outputPath;
       const size = await stat(output).then((s) => s.size).catch(() => 0);
       if (size === 0) {

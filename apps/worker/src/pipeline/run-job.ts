@@ -31,7 +31,7 @@ export type StageTimes = Partial<Record<"download" | "validation" | "inference" 
 
 /**
  * download → validate → infer → upload, in a work directory of its own that is removed whatever
- * happens (the original leaked outputs and shared a coordinate pickle across jobs, §8.21–22).
+ * happens (the original leaked outputs and shared a coordinate pickle across jobs).
  * Returns the outcome as data; throws only JobAbortedError, whose reason the runner reports.
  */
 export async function runJob(
@@ -193,7 +193,7 @@ async function downloadBoth(tasks: Array<(signal: AbortSignal) => Promise<unknow
   throw errors.find((e) => !(e instanceof JobAbortedError)) ?? errors[0];
 }
 
-/** An engine may exit 0 and write garbage: the output must be a video with sound (§8.11). */
+/** An engine may exit 0 and write garbage: the output must be a video with sound. */
 async function checkOutput(file: string, opts: { ffprobePath: string; timeoutMs: number; bounds: FfmpegBounds; signal: AbortSignal }): Promise<MediaInfo> {
   let info: MediaInfo;
   try {
@@ -209,7 +209,7 @@ async function checkOutput(file: string, opts: { ffprobePath: string; timeoutMs:
   return info;
 }
 
-/** The metadata JSON beside the video (the original wrote it to the container's cwd and never uploaded it, §4.4). */
+/** The metadata JSON beside the video (the original wrote it to the container's cwd and never uploaded it). */
 async function writeSidecar(
   deps: PipelineDeps,
   input: JobInput,

@@ -11,7 +11,7 @@ export interface StoredObject {
 
 /**
  * Where outputs go. `check()` runs before claiming (bad credentials are a reason not to claim,
- * not a reason to burn every job, §8.18); uploads take the job's AbortSignal.
+ * not a reason to burn every job); uploads take the job's AbortSignal.
  */
 export interface OutputStorage {
   readonly kind: "local" | "b2";
