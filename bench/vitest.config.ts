@@ -10,5 +10,6 @@ export default defineConfig({
     hookTimeout: 60_000,
     pool: "forks",
     maxWorkers: 1,
+    globalSetup: ["./src/test-support/global-setup.ts"],
   },
 });

@@ -3,7 +3,7 @@ import net from "node:net";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { startFileServer, type FileServer } from "@fleet/testing/file-server";
-import { makeTestAudio, makeTestVideo, runProcess } from "@fleet/testing/media";
+import { makeTestAudio, makeTestVideo, runProcess, testMediaTools } from "@fleet/testing/media";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { loadConfig } from "./config.js";
 import { captureLogger } from "./test-support/capture-logger.js";
@@ -26,7 +26,7 @@ const running: Array<{ worker: Worker; force: boolean }> = [];
 beforeAll(async () => {
   media = await mkdtemp(path.join(tmpdir(), "fleet-port-media-"));
   const ffmpeg = async (args: string[]) => {
-    const res = await runProcess("ffmpeg", ["-hide_banner", "-loglevel", "error", "-y", ...args]);
+    const res = await runProcess(testMediaTools().ffmpeg.path, ["-hide_banner", "-loglevel", "error", "-y", ...args]);
     if (res.code !== 0) throw new Error(res.stderr);
   };
   await Promise.all([

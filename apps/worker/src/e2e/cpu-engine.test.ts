@@ -47,6 +47,8 @@ describe("end to end on the CPU engine (real orchestrator, real PostgreSQL, buil
       // Heartbeat facts reached the table the operators query.
       // The beat after the job says idle again (the one during it said busy).
       await expect.poll(async () => (await fleet.workerRow("e2e-cpu-1"))?.status, { timeout: 20_000 }).toBe("idle");
+      // The engine's own re-check can be in flight on a slow box: wait for its beat to say ready.
+      await expect.poll(async () => (await fleet.workerRow("e2e-cpu-1"))?.engine?.state, { timeout: 20_000 }).toBe("ready");
       const row = await fleet.workerRow("e2e-cpu-1");
       expect(row).toMatchObject({ capacity: 1, version: "0.1.0" });
       expect(row?.engine).toMatchObject({ driver: "ffmpeg", state: "ready", lip_sync: false });

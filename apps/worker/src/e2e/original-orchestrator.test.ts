@@ -78,7 +78,8 @@ describe("a Fleet worker on the original orchestrator", () => {
 
     // Progress went to the musetalk_job_id, under the worker's id, and never backwards.
     const progress = job.progressReports.map((r) => r.progress as number);
-    expect(progress.length).toBeGreaterThan(1);
+    // At least one: how many depends on how fast this box runs the CPU engine (reports are throttled).
+    expect(progress.length).toBeGreaterThanOrEqual(1);
     expect(progress).toEqual([...progress].sort((a, b) => a - b));
     expect(job.progressReports.every((r) => r.worker_id === "fleet-on-original-1" && r.buffer_job_id === job.buffer_job_id)).toBe(true);
 

@@ -183,7 +183,7 @@ beforeAll(async () => {
     makeTestAudio(audio, { seconds: 1.5 }),
     makeTestAudio(longAudio, { seconds: 20 }),
   ]);
-  execFileSync("ffmpeg", ["-v", "error", "-y", "-f", "lavfi", "-i", "color=c=black:size=192x160:rate=25:duration=1",
+  execFileSync(testMediaTools().ffmpeg.path, ["-v", "error", "-y", "-f", "lavfi", "-i", "color=c=black:size=192x160:rate=25:duration=1",
     "-c:v", "libx264", "-pix_fmt", "yuv420p", blackVideo]);
 });
 afterEach(async () => {
