@@ -192,7 +192,11 @@ afterEach(async () => {
 });
 afterAll(() => rm(workDir, { recursive: true, force: true }));
 
-describe("http driver against docker/inference/server.py (fake engine)", () => {
+// Each test starts a Python server (the CPU engine loads PyTorch): on a loaded 2-core box that
+// alone can take a minute, so a test's ceiling sits above waitFor's own (WAIT_MS).
+const TEST_TIMEOUT_MS = WAIT_MS + 60_000;
+
+describe("http driver against docker/inference/server.py (fake engine)", { timeout: TEST_TIMEOUT_MS }, () => {
   it("reads STARTING while the engine loads, then READY, with the engine's name and lip_sync", async () => {
     const server = await startServer({ INFERENCE_ENGINE: "fake", FAKE_ENGINE_LOAD_SEC: "5" });
     const d = driver(server);
@@ -295,7 +299,7 @@ const engineModules = (() => {
 })();
 const skipEngine = !engineModules && !process.env.CI;
 
-describe.skipIf(skipEngine)("http driver against docker/inference/server.py (the MuseTalk engine on CPU, stand-in models; needs python3-torch and python3-opencv)", () => {
+describe.skipIf(skipEngine)("http driver against docker/inference/server.py (the MuseTalk engine on CPU, stand-in models; needs python3-torch and python3-opencv)", { timeout: TEST_TIMEOUT_MS }, () => {
   it("turns a 29.97 fps avatar into a 25 fps output exactly as long as the voice", async () => {
     const server = await startServer({ INFERENCE_ENGINE: "standin" });
     const d = driver(server, { pollMs: 100 });

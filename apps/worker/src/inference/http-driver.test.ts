@@ -7,6 +7,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { JobAbortedError, JobError } from "../errors/job-error.js";
 import { validateInputs } from "../media/validate.js";
 import { captureLogger } from "../test-support/capture-logger.js";
+import { json, startTestHttpServer } from "../test-support/test-http-server.js";
 import { createHttpDriver } from "./http-driver.js";
 import type { FileInferenceTask } from "./inference-driver.js";
 import { loadConfig } from "../config.js";
@@ -155,6 +156,34 @@ describe("http driver (Fleet's inference contract)", () => {
     expect(err).toBeInstanceOf(JobAbortedError);
     expect((err as JobAbortedError).reason).toBe("cancelled");
     expect((await fake.waitForPrediction(t.attemptId)).status).toBe("canceled");
+  });
+
+  it("tries a cancel again when the engine's first answer is a 5xx, so the GPU does not run on for nobody", async () => {
+    // An engine whose first cancel answer is a 503 (busy, restarting its HTTP side): a worker that
+    // gave up there would leave the prediction running to its end.
+    const cancels: number[] = [];
+    let canceled = false;
+    const engine = await startTestHttpServer((req, res) => {
+      if (req.method === "POST" && req.path.endsWith("/cancel")) {
+        cancels.push(cancels.length === 0 ? 503 : 200);
+        if (cancels.length === 1) return json(res, 503, { detail: "busy" });
+        canceled = true;
+        return json(res, 200, { id: "x", status: "canceled", progress: 0.1 });
+      }
+      json(res, 200, { id: "x", status: canceled ? "canceled" : "processing", progress: 0.1 });
+    });
+    try {
+      const d = createHttpDriver({ url: engine.url, workDir, workDirInEngine: workDir, timeoutMs: 60_000, pollMs: 50, log: captureLogger().log });
+      drivers.push(d);
+      const controller = new AbortController();
+      const run = d.infer(task(controller.signal));
+      for (let i = 0; i < 200 && engine.requests.filter((r) => r.method === "GET").length === 0; i++) await new Promise((r) => setTimeout(r, 20));
+      controller.abort("cancelled");
+      expect(await run.catch((e: unknown) => e)).toBeInstanceOf(JobAbortedError);
+      expect(cancels).toEqual([503, 200]);
+    } finally {
+      await engine.close();
+    }
   });
 
   it("cancels and fails retryably when the run passes the job deadline", async () => {

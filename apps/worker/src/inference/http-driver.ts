@@ -33,6 +33,9 @@ const UNREACHABLE_LIMIT_MS = 30_000;
  * PUTs a prediction by id (idempotent, so a retried PUT never starts a second run) with paths in
  * the shared work volume, reads progress with GET, and POSTs cancel when the job is aborted.
  */
+/** Tries of a cancel before the worker gives up on telling the engine (the lease still ends the job). */
+const CANCEL_ATTEMPTS = 3;
+
 export function createHttpDriver(opts: {
   url: string;
   /** The worker's WORK_DIR and where the same volume is mounted inside the engine. */
@@ -51,11 +54,21 @@ export function createHttpDriver(opts: {
   const fromEngine = (p: string) => path.join(opts.workDir, path.posix.relative(opts.workDirInEngine, p));
   const predictionPath = (id: string) => prefix + pathFor(INFERENCE_PATHS.prediction, { id });
 
+  /**
+   * A cancel lost to one timeout would leave the GPU on a job nobody wants until it ends, so it is
+   * tried a few times (cancel is idempotent in the engine). Any answer below 500 is final: done,
+   * or the prediction is already gone.
+   */
   async function cancel(id: string) {
-    try {
-      await requestJson(pool, { method: "POST", path: prefix + pathFor(INFERENCE_PATHS.cancel, { id }), body: {}, timeoutMs: 5_000 });
-    } catch (err) {
-      opts.log.warn({ predictionId: id, err }, "inference_cancel_failed");
+    for (let attempt = 1; attempt <= CANCEL_ATTEMPTS; attempt++) {
+      try {
+        const res = await requestJson(pool, { method: "POST", path: prefix + pathFor(INFERENCE_PATHS.cancel, { id }), body: {}, timeoutMs: 10_000 });
+        if (res.statusCode < 500) return;
+        opts.log.warn({ predictionId: id, statusCode: res.statusCode, attempt }, "inference_cancel_failed");
+      } catch (err) {
+        opts.log.warn({ predictionId: id, err, attempt }, "inference_cancel_failed");
+      }
+      if (attempt < CANCEL_ATTEMPTS) await sleep(500 * attempt);
     }
   }
 
