@@ -10,7 +10,7 @@ import { findAttemptWorker } from "../queue/find-attempt-worker.js";
 import { jobExists } from "../queue/job-exists.js";
 import { reportAttemptStatus } from "../queue/report-attempt-status.js";
 import { findReportedAttempt, reportProgress } from "../queue/report-progress.js";
-import { toIso } from "../views/timestamps.js";
+import { toClaimedJobView } from "../views/claimed-job-view.js";
 import { contractRoute } from "./contract-route.js";
 import type { RouteDeps } from "./deps.js";
 
@@ -62,19 +62,7 @@ export function attemptRoutes(deps: RouteDeps): FastifyPluginCallbackZod {
             { workerId: request.body.worker_id, jobId: job.job_id, bufferJobId: job.buffer_job_id, attempt: job.attempt },
             "job_claimed",
           );
-          return {
-            job: {
-              buffer_job_id: job.buffer_job_id,
-              musetalk_job_id: job.job_id,
-              video_url: job.video_url,
-              audio_url: job.audio_url,
-              aspect_ratio: job.aspect_ratio,
-              resolution: job.resolution,
-              params: job.params,
-              attempt: job.attempt,
-              lease_expires_at: toIso(job.lease_expires_at),
-            },
-          };
+          return { job: toClaimedJobView(job) };
         } finally {
           reply.raw.off("close", onClose);
         }

@@ -1,7 +1,7 @@
 import { routes, WorkerTier } from "@fleet/contract";
 import type { FastifyPluginCallbackZod } from "fastify-type-provider-zod";
 import { claimNextJob } from "../queue/claim-next-job.js";
-import { toIso } from "../views/timestamps.js";
+import { toClaimedJobView } from "../views/claimed-job-view.js";
 import { contractRoute } from "./contract-route.js";
 import type { RouteDeps } from "./deps.js";
 
@@ -52,22 +52,14 @@ export function mainTierRoutes(deps: RouteDeps): FastifyPluginCallbackZod {
           return { job: null };
         }
         counters.claims++;
+        counters.queueWait.observe(Number(job.queue_wait_sec));
         request.log.info(
           { workerId: request.body.worker_id, jobId: job.job_id, bufferJobId: job.buffer_job_id, attempt: job.attempt, tier: "main" },
           "job_claimed",
         );
-        return {
-          job: {
-            musetalk_job_id: job.job_id,
-            video_url: job.video_url,
-            audio_url: job.audio_url,
-            aspect_ratio: job.aspect_ratio,
-            resolution: job.resolution,
-            params: job.params,
-            attempt: job.attempt,
-            lease_expires_at: toIso(job.lease_expires_at),
-          },
-        };
+        // The original main-tier worker knows its attempt by the job id alone.
+        const { buffer_job_id: _attempt, ...view } = toClaimedJobView(job);
+        return { job: view };
       },
     });
     done();
