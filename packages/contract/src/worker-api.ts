@@ -263,16 +263,11 @@ export const HeartbeatReply = z
   });
 export type HeartbeatReply = z.infer<typeof HeartbeatReply>;
 
-export const ClaimedJobReply = z.object({
-  buffer_job_id: BufferJobId,
-  musetalk_job_id: JobId,
-  video_url: HttpUrl,
-  audio_url: HttpUrl,
-  aspect_ratio: z.string(),
-  resolution: z.string(),
+/** ClaimedJob as the worker reads it: the fields Fleet added are optional; ids and URLs stay strict. */
+export const ClaimedJobReply = ClaimedJob.extend({
   params: JsonObject.default({}),
   /** Null when the orchestrator does not count attempts (the original). */
-  attempt: z.number().int().min(1).nullable().default(null),
+  attempt: ClaimedJob.shape.attempt.nullable().default(null),
   lease_expires_at: IsoDateTime.nullable().default(null),
 });
 export type ClaimedJobReply = z.infer<typeof ClaimedJobReply>;
