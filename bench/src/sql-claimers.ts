@@ -1,6 +1,6 @@
 import { EventEmitter } from "node:events";
 import { performance } from "node:perf_hooks";
-import { claimNextJob, createDatabase, createLogger, reportAttemptStatus } from "@fleet/orchestrator";
+import { claimNextJob, createDatabase, createLogger, reportAttemptStatus, SuccessBatcher } from "@fleet/orchestrator";
 import { Logger, makeWorkerUtils, run as runGraphile } from "graphile-worker";
 import pg from "pg";
 import { PgBoss } from "pg-boss";
@@ -58,6 +58,7 @@ export async function fleetSql(url: string, concurrency: number): Promise<SqlSys
   await seed.connect();
   const workers = await registerWorkers(seed, "sqlclaim", concurrency);
   const policy = { retryBackoffBaseSec: 10, quarantineAfterFailures: 3, quarantineSec: 600 };
+  const successes = new SuccessBatcher(handle.db);
   return {
     label: "Fleet: `claimNextJob` + `reportAttemptStatus`",
     async drain(jobs) {
@@ -69,7 +70,7 @@ export async function fleetSql(url: string, concurrency: number): Promise<SqlSys
         const job = await claimNextJob(handle.db, { workerId, leaseTtlSec: 30, offlineAfterSec: 30 });
         const t1 = performance.now();
         if (!job) return null;
-        const outcome = await reportAttemptStatus(handle.db, job.buffer_job_id, { status: "succeeded", output_url: "http://127.0.0.1/o.mp4", error: null, metrics: {} }, policy);
+        const outcome = await reportAttemptStatus(handle.db, job.buffer_job_id, { status: "succeeded", output_url: "http://127.0.0.1/o.mp4", error: null, metrics: {} }, policy, successes.complete);
         if (outcome.kind !== "applied") throw new Error(`completion not applied: ${JSON.stringify(outcome)}`);
         return { claimMs: t1 - t0, completeMs: performance.now() - t1 };
       });

@@ -8,5 +8,6 @@ export { claimNextJob, claimNextJobSql, type ClaimedJobRow, type ClaimOptions } 
 export { findClaimRefusal } from "./queue/find-claim-refusal.js";
 export { createJob } from "./queue/create-job.js";
 export { reportAttemptStatus } from "./queue/report-attempt-status.js";
+export { SuccessBatcher } from "./queue/success-batcher.js";
 export { runReaperPass, startReaper } from "./reaper.js";
 export { startWebhookDelivery } from "./webhooks/webhook-delivery.js";

@@ -53,6 +53,16 @@ export interface ClaimOptions {
  *   operators' query must not show it idle or offline meanwhile (Fleet workers say so themselves,
  *   so their claims write no worker row).
  *
+ * Every row is then written by primary key: the plan must not depend on statistics (on a young
+ * database a generic plan once reached the job through `jobs_runnable_idx` and read the whole queue
+ * per claim). The free slot is computed once, in a lateral subquery, not once per reference.
+ *
+ * The claim commits without waiting for its WAL flush (`synchronous_commit` off for this statement
+ * only): a claim lost in a crash just leaves the job queued, and the worker's next report or
+ * heartbeat about that attempt finds no such attempt and drops it. Everything that depends on the
+ * claim and is acknowledged (a success report, a release) commits with a flush, which also flushes
+ * the claim before it. See docs/leases-and-fencing.md.
+ *
  * Returns null when nothing was claimed; `findClaimRefusal` then says why.
  */
 export async function claimNextJob(db: Executor, options: ClaimOptions): Promise<ClaimedJobRow | null> {
@@ -70,12 +80,7 @@ export function claimNextJobSql({
 }: ClaimOptions): SQL {
   return sql`
 with worker as (
-  select w.worker_id,
-         (select min(s.slot)
-            from generate_series(0, w.capacity - 1) as s(slot)
-           where not exists (select 1 from buffer_jobs b
-                              where b.worker_id = w.worker_id and b.status = 'running' and b.slot = s.slot)
-         ) as slot,
+  select w.worker_id, free.slot,
          (w.protocol = 'original' and ${legacyLeaseTtlSec}::float8 is not null) as legacy,
          case when w.tier = 'buffer' and exists (
                 select 1 from buffer_workers p
@@ -86,11 +91,18 @@ with worker as (
               then now() - make_interval(secs => ${spillAfterSec})
               else 'infinity'::timestamptz end as spill_before
     from buffer_workers w
+    cross join lateral (
+      select min(s.slot) as slot
+        from generate_series(0, w.capacity - 1) as s(slot)
+       where not exists (select 1 from buffer_jobs b
+                          where b.worker_id = w.worker_id and b.status = 'running' and b.slot = s.slot)
+    ) as free
    where w.worker_id = ${workerId}
      and w.last_heartbeat > now() - make_interval(secs => ${offlineAfterSec})
      and w.status <> 'draining'
      and not w.drain_requested
      and (w.quarantined_until is null or w.quarantined_until <= now())
+     and free.slot is not null
 ),
 choice as (
   select worker.worker_id, worker.slot, worker.legacy, q.id as job_id, gen_random_uuid() as buffer_job_id
@@ -114,7 +126,6 @@ choice as (
       ) as anywhere
       limit 1
     ) as q
-   where worker.slot is not null
 ),
 claimed as (
   update jobs j
@@ -125,7 +136,7 @@ claimed as (
          started_at = coalesce(j.started_at, now()),
          updated_at = now()
     from choice c
-   where j.id = c.job_id and j.status = 'queued'
+   where j.id = c.job_id
   returning j.id, j.video_url, j.audio_url, j.aspect_ratio, j.resolution, j.params, j.attempts,
             c.buffer_job_id, c.worker_id, c.slot, c.legacy,
             extract(epoch from now() - greatest(j.created_at, j.run_after))::float8 as queue_wait_sec
@@ -145,5 +156,6 @@ busy as (
 )
 select c.buffer_job_id, c.id as job_id, c.video_url, c.audio_url, c.aspect_ratio, c.resolution, c.params,
        c.attempts as attempt, a.lease_expires_at, c.queue_wait_sec
-  from claimed c join attempt a using (buffer_job_id)`;
+  from claimed c join attempt a using (buffer_job_id)
+ cross join (select set_config('synchronous_commit', 'off', true)) as commit_without_flush`;
 }

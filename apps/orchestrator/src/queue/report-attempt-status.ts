@@ -41,8 +41,9 @@ export async function reportAttemptStatus(
   bufferJobId: string,
   report: JobStatusReport,
   policy: RetryPolicy,
+  completeSuccess: (s: SuccessReport) => Promise<boolean> = async (s) => (await completeSucceededAttempts(db, [s]))[0] ?? false,
 ): Promise<StatusReportOutcome> {
-  if (report.status === "succeeded" && (await completeSucceededAttempt(db, bufferJobId, report))) {
+  if (report.status === "succeeded" && (await completeSuccess({ bufferJobId, report }))) {
     return { kind: "applied", jobStatus: "succeeded", quarantined: false };
   }
   return db.transaction(async (tx) => {
@@ -78,49 +79,78 @@ export async function reportAttemptStatus(
   });
 }
 
+/** A success report on its way to `completeSucceededAttempts`. */
+export interface SuccessReport {
+  bufferJobId: string;
+  report: JobStatusReport;
+}
+
 /**
- * The common case in one prepared statement instead of a six-round-trip transaction (measured:
- * claim + complete over HTTP went from ~560/s to ~720/s): a success from the job's current running
- * attempt, on a worker with no failure streak to reset. It locks attempt then job, like the
- * reaper, and only reads the worker row, so it cannot deadlock with a heartbeat. Anything else —
- * unknown id, a repeat, a lost lease, a streak to reset — changes nothing here and returns false;
- * the transaction above then decides and answers.
+ * The common case without the transaction: successes from their jobs' current running attempts,
+ * on workers with no failure streak to reset, closed together in one prepared statement (claim +
+ * complete over HTTP went from ~560/s to ~720/s when this became one statement; batching the
+ * reports that arrive together pays again, see `SuccessBatcher`). Each row is found by primary key
+ * alone and locked attempt then job, like the reaper; the worker row is only read, so it cannot
+ * deadlock with a heartbeat. Answers, per report, whether it was applied. Anything else (unknown
+ * id, a repeat, a lost lease, a streak to reset, the same attempt twice in one batch) changes
+ * nothing here and answers false; `reportAttemptStatus`'s transaction then decides and answers.
  */
-async function completeSucceededAttempt(db: Database, bufferJobId: string, report: JobStatusReport): Promise<boolean> {
-  const metrics = jsonb(report.metrics);
-  const outputUrl = report.output_url ?? null;
-  const [row] = await queryPrepared<{ applied: number }>(
+export async function completeSucceededAttempts(db: Executor, reports: readonly SuccessReport[]): Promise<boolean[]> {
+  // Two reports of one attempt in a batch: only the first is sent; the second is a repeat.
+  const firsts = reports.filter((r, i) => reports.findIndex((o) => o.bufferJobId === r.bufferJobId) === i);
+  const input = firsts.map(({ bufferJobId, report }) => ({
+    buffer_job_id: bufferJobId,
+    output_url: report.output_url ?? null,
+    metrics: report.metrics ?? null,
+    error: report.error ?? null,
+  }));
+  const rows = await queryPrepared<{ buffer_job_id: string }>(
     db,
-    "fleet_complete_succeeded_attempt",
+    "fleet_complete_succeeded_attempts",
     sql`
-with locked as (
-  select b.buffer_job_id, b.job_id
-    from buffer_jobs b
-    join jobs j on j.id = b.job_id
-    join buffer_workers w on w.worker_id = b.worker_id
-   where b.buffer_job_id = ${bufferJobId} and b.status = 'running'
-     and j.status = 'running' and j.buffer_job_id = b.buffer_job_id
-     and w.consecutive_failures = 0
-     for update of b, j
+with input as (
+  select * from jsonb_to_recordset(${jsonb(input)})
+    as t(buffer_job_id uuid, output_url text, metrics jsonb, error text)
+),
+attempt_row as materialized (
+  select buffer_job_id, job_id, worker_id, status from buffer_jobs
+   where buffer_job_id = any(array(select buffer_job_id from input))
+   order by buffer_job_id
+     for update
+),
+job_row as materialized (
+  select id, status, buffer_job_id from jobs
+   where id = any(array(select job_id from attempt_row where status = 'running'))
+   order by id
+     for update
+),
+locked as (
+  select a.buffer_job_id, a.job_id, i.output_url, i.metrics, i.error
+    from attempt_row a
+    join input i using (buffer_job_id)
+    join job_row j on j.id = a.job_id
+    join buffer_workers w on w.worker_id = a.worker_id
+   where j.status = 'running' and j.buffer_job_id = a.buffer_job_id and w.consecutive_failures = 0
 ),
 attempt as (
   update buffer_jobs b
-     set status = 'succeeded', finished_at = now(), error = ${report.error ?? null}, error_info = null,
-         metrics = ${metrics}, output_url = ${outputUrl}
-    from locked
-   where b.buffer_job_id = locked.buffer_job_id
+     set status = 'succeeded', finished_at = now(), error = l.error, error_info = null,
+         metrics = l.metrics, output_url = l.output_url
+    from locked l
+   where b.buffer_job_id = l.buffer_job_id
 ),
 job as (
   update jobs j
-     set status = 'succeeded', progress = 1, phase = 'completed', output_url = ${outputUrl}, metrics = ${metrics},
+     set status = 'succeeded', progress = 1, phase = 'completed', output_url = l.output_url, metrics = l.metrics,
          error = null, error_info = null, finished_at = now(), updated_at = now()
-    from locked
-   where j.id = locked.job_id
-  returning 1
+    from locked l
+   where j.id = l.job_id
+  returning l.buffer_job_id
 )
-select count(*)::int as applied from job`,
+select buffer_job_id from job`,
   );
-  return (row?.applied ?? 0) > 0;
+  const applied = new Set(rows.map((r) => r.buffer_job_id));
+  return reports.map((r) => firsts.includes(r) && applied.has(r.bufferJobId));
 }
 
 async function applyReport(

@@ -126,7 +126,7 @@ async function applyTerminalReport(
   report: JobStatusReport,
   log: FastifyBaseLogger,
 ): Promise<{ jobStatus: JobStatus }> {
-  const { config, db, counters } = deps;
+  const { config, db, counters, successes } = deps;
   if (report.status === "succeeded" && !report.output_url) {
     throw new ApiError("output_url_required", "a succeeded report must carry output_url");
   }
@@ -134,7 +134,7 @@ async function applyTerminalReport(
     retryBackoffBaseSec: config.RETRY_BACKOFF_BASE_SEC,
     quarantineAfterFailures: config.QUARANTINE_AFTER_FAILURES,
     quarantineSec: config.QUARANTINE_SEC,
-  });
+  }, successes.complete);
   counters.statusReports++;
   switch (outcome.kind) {
     case "not_found":

@@ -8,6 +8,7 @@ import type { ApiKeyAuth } from "../http/api-key-auth.js";
 import type { ResolveHost } from "../http/url-guard.js";
 import type { Counters } from "../metrics.js";
 import type { HeartbeatBatcher } from "../queue/heartbeat-batcher.js";
+import type { SuccessBatcher } from "../queue/success-batcher.js";
 
 /** Everything a route plugin needs, passed in explicitly (no module-level singletons). */
 export interface RouteDeps {
@@ -18,6 +19,7 @@ export interface RouteDeps {
   credentials: CredentialStore;
   wake: WakeSignal;
   heartbeats: HeartbeatBatcher;
+  successes: SuccessBatcher;
   counters: Counters;
   resolveHost: ResolveHost;
   gauges: GaugeRefresher;
