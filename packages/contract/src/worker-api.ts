@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { BufferJobId, HttpUrl, IsoDateTime, JobId, JsonObject, WorkerId } from "./common.js";
+import { BufferJobId, HttpUrl, IsoDateTime, JobId, JsonObject, VideoSha256, WorkerId } from "./common.js";
 
 /** What a worker says it is doing. `offline` is never sent: only the reaper writes it. */
 export const WorkerReportedStatus = z.enum(["idle", "busy", "draining", "error"]);
@@ -77,6 +77,11 @@ export const ClaimedJob = z.object({
   params: JsonObject,
   attempt: z.number().int().min(1),
   lease_expires_at: IsoDateTime,
+  /**
+   * sha256 of the video's bytes, present only when the job was created with one: the worker may
+   * ask its engine whether it keeps that avatar prepared before downloading it.
+   */
+  video_sha256: VideoSha256.optional(),
 });
 export type ClaimedJob = z.infer<typeof ClaimedJob>;
 
@@ -269,6 +274,7 @@ export const ClaimedJobReply = ClaimedJob.extend({
   /** Null when the orchestrator does not count attempts (the original). */
   attempt: ClaimedJob.shape.attempt.nullable().default(null),
   lease_expires_at: IsoDateTime.nullable().default(null),
+  video_sha256: VideoSha256.nullable().default(null),
 });
 export type ClaimedJobReply = z.infer<typeof ClaimedJobReply>;
 
