@@ -11,7 +11,7 @@ export const INFERENCE_PATHS = {
   health: "/health-check",
   prediction: "/predictions/:id",
   cancel: "/predictions/:id/cancel",
-  avatar: "/avatars/:sha256",
+  avatar: "/avatars/:hash",
 } as const;
 
 /**
