@@ -1,6 +1,6 @@
 import { z } from "zod";
 import { HttpUrl, JobId, JsonObject, VideoSha256 } from "./common.js";
-import { ErrorFault, ErrorInfo, ErrorStage, ErrorType } from "./worker-api.js";
+import { AvatarCacheStats, ErrorFault, ErrorInfo, ErrorStage, ErrorType } from "./worker-api.js";
 
 /**
  * Fleet's inference contract (driver `http`): the CUDA container keeps its models warm and
@@ -39,6 +39,8 @@ export const InferenceHealth = z.object({
   lip_sync: z.boolean().optional(),
   detail: z.string().nullish(),
   gpu: JsonObject.nullish(),
+  /** Null without a cache; a shape this worker does not know is dropped, never a failed health check. */
+  avatar_cache: AvatarCacheStats.nullish().catch(null),
 });
 export type InferenceHealth = z.infer<typeof InferenceHealth>;
 

@@ -378,6 +378,8 @@ describe.skipIf(skipEngine)("http driver against docker/inference/server.py (the
       expect(Math.abs((second.duration ?? 0) - 1.5)).toBeLessThanOrEqual(1 / 25 + 0.03);
       expect(videoRequests()).toBe(1);
       expect(files.requests.filter((r) => r.path === `/${path.basename(audio)}`)).toHaveLength(2);
+      // What the worker's gauges read: the engine's own count of the two lookups.
+      expect((await d.health({ signal, busy: false })).avatar_cache).toMatchObject({ entries: 1, hits: 1, misses: 1, hit_rate: 0.5 });
     } finally {
       await files.close();
       await agent.close();

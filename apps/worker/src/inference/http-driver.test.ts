@@ -218,6 +218,24 @@ describe("http driver (Fleet's inference contract)", () => {
     expect(await closed.avatar(sha, new AbortController().signal)).toBe("send_it");
   });
 
+  it("passes the engine's avatar cache stats on from /health-check, and drops a shape it does not know without failing the check", async () => {
+    const stats = { bytes: 1024, max_bytes: 4096, entries: 1, hits: 2, misses: 1, hit_rate: 0.6667, evictions: 0, corrupt_rebuilt: 0 };
+    let cache: unknown = stats;
+    const engine = await startTestHttpServer((_req, res) => json(res, 200, { status: "READY", engine: "musetalk-v15", lip_sync: true, avatar_cache: cache }));
+    try {
+      const d = createHttpDriver({ url: engine.url, workDir, workDirInEngine: workDir, timeoutMs: 60_000, pollMs: 50, log: captureLogger().log });
+      drivers.push(d);
+      const signal = new AbortController().signal;
+      expect(await d.health({ signal, busy: false })).toMatchObject({ state: "ready", avatar_cache: stats });
+      cache = { bytes: "lots" };
+      const odd = await d.health({ signal, busy: false });
+      expect(odd.state).toBe("ready");
+      expect(odd).not.toHaveProperty("avatar_cache");
+    } finally {
+      await engine.close();
+    }
+  });
+
   it("PUTs a task without a video as video_sha256 alone, and one with a video with both", async () => {
     fake = await startFakeInferenceServer({ durationMs: 100 });
     const sha = "ab".repeat(32);

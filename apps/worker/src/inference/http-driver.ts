@@ -115,6 +115,7 @@ export function createHttpDriver(opts: {
           state: STATE[h.status],
           detail: [h.engine, h.version, h.detail].filter(Boolean).join(" ") || null,
           lip_sync: h.lip_sync ?? true,
+          ...(h.avatar_cache ? { avatar_cache: h.avatar_cache } : {}),
         };
       } catch (err) {
         return { driver: "http", state: busy ? "busy" : "unavailable", detail: describeNetworkError(err) };
