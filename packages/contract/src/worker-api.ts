@@ -292,7 +292,6 @@ export const ClaimedJobReply = ClaimedJob.extend({
   /** Null when the orchestrator does not count attempts (the original). */
   attempt: ClaimedJob.shape.attempt.nullable().default(null),
   lease_expires_at: IsoDateTime.nullable().default(null),
-  video_sha256: VideoSha256.nullable().default(null),
 });
 export type ClaimedJobReply = z.infer<typeof ClaimedJobReply>;
 
