@@ -119,6 +119,19 @@ class AvatarCache:
             os.close(fd)
             raise
 
+    def has(self, key: str) -> bool:
+        """Whether an entry for key looks complete, cheaply (manifest and file sizes; the data
+        file's sha256 is checked when a job loads it). A yes marks the entry as just used, so
+        the job that follows is unlikely to find it evicted."""
+        directory = self.entry_dir(key)
+        if not os.path.isdir(directory) or self._check(directory, hash_data=False) is not None:
+            return False
+        try:
+            os.utime(os.path.join(directory, MANIFEST))
+        except OSError:
+            return False  # evicted between the check and now
+        return True
+
     def _load(self, key: str, load: Callable[[str], Any], repair: bool = False) -> Any:
         """The entry when it is complete and intact; with repair (exclusive lock held), a corrupt
         one is removed so it gets rebuilt."""
@@ -195,7 +208,7 @@ class AvatarCache:
             else:
                 self.misses += 1
 
-    def _check(self, directory: str) -> Optional[str]:
+    def _check(self, directory: str, hash_data: bool = True) -> Optional[str]:
         try:
             with open(os.path.join(directory, MANIFEST), encoding="utf-8") as handle:
                 manifest = json.load(handle)
@@ -207,7 +220,7 @@ class AvatarCache:
             path = os.path.join(directory, name)
             if not os.path.isfile(path) or os.path.getsize(path) != size:
                 return f"{name} is missing or has the wrong size"
-        if file_sha256(os.path.join(directory, DATA)) != manifest.get("data_sha256"):
+        if hash_data and file_sha256(os.path.join(directory, DATA)) != manifest.get("data_sha256"):
             return f"{DATA} does not match its sha256"
         return None
 

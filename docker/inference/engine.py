@@ -18,7 +18,8 @@ ProgressCallback = Callable[[float, str], None]
 @dataclass
 class Job:
     id: str
-    video_path: str
+    # None only when the worker was told the engine keeps this avatar prepared (video_sha256).
+    video_path: Optional[str]
     audio_path: str
     # The engine writes here (inside the job's own directory); the server moves it to the
     # caller's output path only after checking it, so a failed run never leaves a file behind.
@@ -28,6 +29,8 @@ class Job:
     aspect_ratio: str = ""
     resolution: str = ""
     params: Dict[str, Any] = field(default_factory=dict)
+    # sha256 of the video's bytes; when video_path is set too, the service has checked the file.
+    video_sha256: Optional[str] = None
 
 
 class EngineError(Exception):
@@ -160,6 +163,15 @@ def classify_exception(exc: BaseException, stage: str) -> Dict[str, Any]:
     }
 
 
+def avatar_not_prepared(video_sha256: Optional[str]) -> ProcessingError:
+    """A job named its avatar by hash only, and the engine does not (or no longer) keep it: the
+    entry was evicted after the worker asked, or the worker did not ask. Retryable: the next
+    attempt is told to send the video."""
+    return ProcessingError("the prediction names its avatar by video_sha256 only, and this engine does not keep "
+                           "that avatar prepared (evicted since the worker asked?)", stage="preprocessing",
+                           retryable=True, details={"cause": "avatar_not_prepared", "video_sha256": video_sha256})
+
+
 def check_cancel(cancel: threading.Event) -> None:
     if cancel.is_set():
         raise Canceled()
@@ -188,6 +200,11 @@ class Engine:
     def cache_info(self) -> Optional[Dict[str, Any]]:
         """The prepared-avatar cache's size and hit rate, for /health-check; None without one."""
         return None
+
+    def has_prepared(self, video_sha256: str) -> bool:
+        """Whether a job may name this avatar by its hash alone (GET /avatars/{sha256}). An
+        engine without an avatar cache never has it: the worker sends the video."""
+        return False
 
     def after_failure(self) -> None:
         """Release what a failed run may have left allocated (the CUDA cache after an OOM)."""

@@ -41,7 +41,7 @@ from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tupl
 from avatar_cache import AvatarCache, cache_key, file_sha256
 from engine import (
     Engine, Job, MediaError, OutOfMemory, ProcessingError, ProgressCallback, SetupError,
-    check_cancel, disk_full_error, env_flag, env_number, is_cuda_oom, is_disk_full,
+    avatar_not_prepared, check_cancel, disk_full_error, env_flag, env_number, is_cuda_oom, is_disk_full,
 )
 from media import (
     ENCODER_ARGS, FFMPEG, INPUT_GUARD, MediaLimits, choose_h264_encoder, demuxer, limits_from_env, mux_audio, probe,
@@ -248,6 +248,9 @@ class MuseTalkEngine(Engine):
     def cache_info(self) -> Optional[Dict[str, Any]]:
         return self.cache.stats() if self.cache is not None else None
 
+    def has_prepared(self, video_sha256: str) -> bool:
+        return self.cache is not None and self.cache.has(cache_key(video_sha256, self.preparation_settings()))
+
     def preparation_settings(self) -> Dict[str, Any]:
         """Everything that changes a prepared avatar (the cache key, with the video's sha256)."""
         return {"engine": self.name, "version": self.version, "weights": self.weights_id, "fps": self.fps,
@@ -307,8 +310,11 @@ class MuseTalkEngine(Engine):
              times: Dict[str, float]) -> Dict[str, Any]:
         clock = time.monotonic()
         progress(0.01, "validation")
-        video_info = probe(job.video_path, "video", self.limits)
-        require_stream(video_info, "video", "video")
+        # No video_path: the worker was told this avatar is prepared here and sent no video.
+        video_info: Dict[str, Any] = {}
+        if job.video_path is not None:
+            video_info = probe(job.video_path, "video", self.limits)
+            require_stream(video_info, "video", "video")
         audio_info = probe(job.audio_path, "audio", self.limits)
         require_stream(audio_info, "audio", "audio")
         times["validation"] = _lap(clock)
@@ -318,10 +324,16 @@ class MuseTalkEngine(Engine):
         times["audio"] = _lap(clock, times)
 
         def prepare(directory: str) -> Avatar:
+            if job.video_path is None:
+                raise avatar_not_prepared(job.video_sha256)  # evicted since the worker asked
             return self.prepare(job.video_path, video_info, os.path.join(directory, "frames"), progress, cancel)
 
+        if job.video_path is None and self.cache is None:
+            raise avatar_not_prepared(job.video_sha256)
         if self.cache is not None:
-            key = cache_key(file_sha256(job.video_path), self.preparation_settings())
+            # The service checked a named hash against the file; an unnamed one is computed here.
+            video_sha256 = job.video_sha256 or file_sha256(str(job.video_path))
+            key = cache_key(video_sha256, self.preparation_settings())
             avatar, lease, hit = self.cache.get_or_prepare(key, prepare, self._save_avatar, self._load_avatar)
             cache_outcome = "hit" if hit else "miss"
         else:

@@ -5,6 +5,8 @@
                                      202 + the new prediction, or 200 + the existing one (idempotent)
   GET  /predictions/{id}             the prediction: status, progress, phase, output, error, metrics
   POST /predictions/{id}/cancel      asks the run to stop; 200 + the prediction
+  GET  /avatars/{sha256}             {video_sha256, answer: have_it|send_it}: whether a PUT may name
+                                     the avatar by video_sha256 alone, without video_path
 
 Shapes are packages/contract/src/inference-api.ts. Errors use Fleet's one error body
 {error: {code, message, request_id, details?}}. Run: python3 server.py (env in README.md).
@@ -31,6 +33,8 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from engine import BrokenEngine, Engine, SetupError, env_flag  # noqa: E402
 from service import InferenceService, QueueFull, ServiceConfig  # noqa: E402
 
+AVATAR_PATH = re.compile(r"^/avatars/([^/]*)/?$")
+SHA256 = re.compile(r"^[0-9a-f]{64}$")
 PREDICTION_PATH = re.compile(r"^/predictions/([A-Za-z0-9][A-Za-z0-9._-]{0,199})(/cancel)?/?$")
 MAX_BODY_BYTES = 1 << 20
 LEVELS = {"debug": 20, "info": 30, "warn": 40, "error": 50}
@@ -128,8 +132,16 @@ def validate_request(body: Any, work_root: Optional[str]) -> Tuple[Optional[Dict
         return None, [{"path": "input", "message": "expected an object"}]
     raw = body["input"]
     clean: Dict[str, Any] = {}
+    sha = raw.get("video_sha256")
+    if sha is not None:
+        if not isinstance(sha, str) or not SHA256.match(sha):
+            issues.append({"path": "input.video_sha256", "message": "expected 64 lowercase hex digits"})
+        else:
+            clean["video_sha256"] = sha
     for name in ("video_path", "audio_path", "output_path"):
         value = raw.get(name)
+        if name == "video_path" and value is None and isinstance(sha, str):
+            continue  # named by hash only: the engine said it keeps this avatar prepared
         if not isinstance(value, str) or not value:
             issues.append({"path": f"input.{name}", "message": "expected a non-empty string"})
         elif not os.path.isabs(value):
@@ -177,6 +189,12 @@ def make_handler(service: InferenceService, work_root: Optional[str], log: Calla
             path = self.path.split("?", 1)[0]
             if path in ("/health-check", "/health-check/"):
                 return self._send(200, service.health())
+            avatar = AVATAR_PATH.match(path)
+            if avatar:
+                if not SHA256.match(avatar.group(1)):
+                    return self._error(400, "invalid_request", "expected /avatars/{sha256}: 64 lowercase hex digits",
+                                       details=[{"path": "sha256", "message": "expected 64 lowercase hex digits"}])
+                return self._send(200, service.avatar(avatar.group(1)))
             match = PREDICTION_PATH.match(path)
             if match and not match.group(2):
                 prediction = service.get(match.group(1))

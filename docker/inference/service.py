@@ -18,7 +18,8 @@ import uuid
 from dataclasses import dataclass
 from typing import Any, Callable, Deque, Dict, List, Optional
 
-from engine import Canceled, Engine, Job, classify_exception, is_disk_full
+from avatar_cache import file_sha256
+from engine import Canceled, Engine, Job, MediaError, avatar_not_prepared, classify_exception, is_disk_full
 from media import check_output
 
 TERMINAL = ("succeeded", "failed", "canceled")
@@ -126,6 +127,14 @@ class InferenceService:
 
     # -- requests ------------------------------------------------------------------------------
 
+    def avatar(self, video_sha256: str) -> Dict[str, Any]:
+        """GET /avatars/{sha256}: `have_it` lets the worker skip downloading the video. An engine
+        that is not READY has not opened its cache yet: `send_it`."""
+        with self._lock:
+            ready = self._state == "READY"
+        have = ready and self.engine.has_prepared(video_sha256)
+        return {"video_sha256": video_sha256, "answer": "have_it" if have else "send_it"}
+
     def submit(self, pid: str, input_: Dict[str, Any]) -> "tuple[Dict[str, Any], bool]":
         """Idempotent by id: a known id returns its prediction as it is and starts nothing."""
         with self._lock:
@@ -214,7 +223,8 @@ class InferenceService:
         input_ = prediction.input
         job = Job(
             id=prediction.id,
-            video_path=input_["video_path"],
+            video_path=input_.get("video_path"),
+            video_sha256=input_.get("video_sha256"),
             audio_path=input_["audio_path"],
             output_path=os.path.join(job_dir, "output.mp4"),
             work_dir=job_dir,
@@ -225,8 +235,10 @@ class InferenceService:
         )
         self.log("info", "prediction_started", id=prediction.id, batch_size=job.batch_size)
         outcome: Dict[str, Any] = {}
-        missing = [p for p in (job.video_path, job.audio_path) if not os.path.isfile(p)]
-        if missing:
+        missing = [p for p in (job.video_path, job.audio_path) if p is not None and not os.path.isfile(p)]
+        if job.video_path is None and not self.engine.has_prepared(str(job.video_sha256)):
+            outcome["error"] = avatar_not_prepared(job.video_sha256).to_error_info()
+        elif missing:
             outcome["error"] = {
                 "error_type": "processing_error", "stage": "preprocessing", "retryable": True,
                 "message": "input file not visible to the inference container: mount the work "
@@ -259,6 +271,8 @@ class InferenceService:
                 prediction.phase = phase
 
         try:
+            if job.video_path is not None and job.video_sha256 is not None:
+                self._check_video_hash(job)
             outcome["metrics"] = self.engine.run(job, progress, prediction.cancel) or {}
         except Canceled:
             outcome["canceled"] = True
@@ -266,6 +280,16 @@ class InferenceService:
             outcome["error"] = classify_exception(exc, stage="inference")
             self.log("warn", "prediction_engine_error", id=prediction.id,
                      error_type=outcome["error"]["error_type"], err=str(exc)[:500])
+
+    @staticmethod
+    def _check_video_hash(job: Job) -> None:
+        """A named hash must be the file's: a mismatch is the job's fault (wrong hash or wrong
+        URL), never retried, and no cache entry is made under a hash that is not the video's."""
+        actual = file_sha256(str(job.video_path))
+        if actual != job.video_sha256:
+            raise MediaError("the video's bytes do not match the job's video_sha256", stage="validation",
+                             details={"cause": "video_sha256_mismatch", "video_sha256": job.video_sha256,
+                                      "actual_sha256": actual})
 
     def _wait_engine(self, prediction: Prediction, thread: threading.Thread, started: float) -> bool:
         """Wait for the engine; True when it blew the job timeout or ignored a cancel."""

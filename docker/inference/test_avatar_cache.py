@@ -8,17 +8,23 @@ source frame), never by timing.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import shutil
 import sys
 import tempfile
 import threading
+import time
 import unittest
+import urllib.error
+import urllib.request
+from typing import Any, Dict, Tuple
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 
-from avatar_cache import AvatarCache  # noqa: E402
+from avatar_cache import AvatarCache, file_sha256  # noqa: E402
 from test_engine import EngineCase, make_avatar, make_voice, probe  # noqa: E402
 
 
@@ -202,6 +208,101 @@ class CrashSafe(CacheCase):
         os.makedirs(os.path.join(self.cache_root, ".tmp", "deadbeef.1234", "frames"))
         AvatarCache(self.cache_root, max_bytes=1 << 30)
         self.assertEqual(os.listdir(os.path.join(self.cache_root, ".tmp")), [])
+
+
+class ByHash(CacheCase):
+    """GET /avatars/{sha256} and a prediction that names the avatar by hash alone, over HTTP."""
+
+    def setUp(self) -> None:
+        super().setUp()
+        from server import make_logger, serve
+        from service import InferenceService, ServiceConfig
+        self.engine.load = lambda: None  # type: ignore[method-assign] - the stand-ins are attached
+        self.service = InferenceService(self.engine, ServiceConfig(jobs_dir=os.path.join(self.dir, "jobs")),
+                                        log=lambda *a, **k: None, on_stuck=lambda pid: None)
+        self.httpd = serve(self.service, "127.0.0.1", 0, make_logger("error"))
+        self.addCleanup(self.httpd.server_close)
+        self.addCleanup(self.httpd.shutdown)
+        self.service.start()
+        self.addCleanup(self.service.stop, 10.0)
+        self.base = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+
+    def call(self, method: str, path: str, body: Any = None) -> Tuple[int, Dict[str, Any]]:
+        request = urllib.request.Request(self.base + path, method=method, headers={"Content-Type": "application/json"},
+                                         data=None if body is None else json.dumps(body).encode())
+        try:
+            with urllib.request.urlopen(request, timeout=60) as response:
+                return response.status, json.loads(response.read())
+        except urllib.error.HTTPError as error:
+            return error.code, json.loads(error.read())
+
+    def predict(self, pid: str, **fields: Any) -> Dict[str, Any]:
+        body = {"audio_path": self.voice, "output_path": os.path.join(self.dir, f"{pid}.mp4"),
+                "aspect_ratio": "1:1", "resolution": "512x512", **fields}
+        self.assertEqual(self.call("PUT", f"/predictions/{pid}", {"input": body})[0], 202)
+        deadline = time.monotonic() + 120
+        while True:
+            prediction = self.call("GET", f"/predictions/{pid}")[1]
+            if prediction["status"] in ("succeeded", "failed", "canceled"):
+                return prediction
+            self.assertLess(time.monotonic(), deadline)
+            time.sleep(0.05)
+
+    def answer(self, sha: str) -> str:
+        status, body = self.call("GET", f"/avatars/{sha}")
+        self.assertEqual((status, body["video_sha256"]), (200, sha))
+        return body["answer"]
+
+    def test_send_it_until_prepared_then_have_it_and_a_job_without_the_video_uses_the_entry(self) -> None:
+        avatar = self.avatar("a")
+        sha = file_sha256(avatar)
+        deadline = time.monotonic() + 60
+        while self.service.health()["status"] != "READY":
+            self.assertLess(time.monotonic(), deadline)
+            time.sleep(0.05)
+        self.assertEqual(self.answer(sha), "send_it")
+        first = self.predict("first", video_path=avatar, video_sha256=sha)
+        self.assertEqual((first["status"], first["metrics"]["avatar_cache"]), ("succeeded", "miss"))
+        self.assertEqual(self.answer(sha), "have_it")
+        os.remove(avatar)  # the worker downloads nothing: there is no video on the volume at all
+        second = self.predict("second", video_sha256=sha)
+        self.assertEqual((second["status"], second["metrics"]["avatar_cache"]), ("succeeded", "hit"))
+        self.assertEqual(self.prepared_frames(), 10, "the second job prepared nothing")
+        self.assertEqual(probe(os.path.join(self.dir, "second.mp4"))["frames"], 25)
+        health = self.call("GET", "/health-check")[1]["avatar_cache"]
+        self.assertEqual((health["hits"], health["misses"], health["hit_rate"]), (1, 1, 0.5))
+        # Other settings make another avatar: the same hash is then "send it".
+        self.engine.extra_margin = 14
+        self.assertEqual(self.answer(sha), "send_it")
+        self.engine.extra_margin = 10
+        # Evicted after the worker asked: the job fails retryable, and the next ask says send it.
+        self.assertEqual(self.answer(sha), "have_it")
+        shutil.rmtree(os.path.join(self.cache_root, "entries"))
+        os.makedirs(os.path.join(self.cache_root, "entries"))
+        gone = self.predict("gone", video_sha256=sha)
+        self.assertEqual((gone["status"], gone["error"]["retryable"], gone["error"]["details"]["cause"]),
+                         ("failed", True, "avatar_not_prepared"))
+        self.assertEqual(self.answer(sha), "send_it")
+        self.assertEqual(self.prepared_frames(), 10)
+
+    def test_a_corrupt_entry_is_not_have_it(self) -> None:
+        avatar = self.avatar("a")
+        sha = file_sha256(avatar)
+        self.run_job(self.job(avatar, self.voice))
+        self.assertTrue(self.engine.has_prepared(sha))
+        entry = os.path.join(self.cache_root, "entries", os.listdir(os.path.join(self.cache_root, "entries"))[0])
+        os.remove(os.path.join(entry, "frames", sorted(os.listdir(os.path.join(entry, "frames")))[0]))
+        self.assertFalse(self.engine.has_prepared(sha))
+
+    def test_a_wrong_hash_with_the_video_is_a_media_error_and_caches_nothing(self) -> None:
+        avatar = self.avatar("a")
+        wrong = hashlib.sha256(b"some other avatar").hexdigest()
+        done = self.predict("wrong", video_path=avatar, video_sha256=wrong)
+        self.assertEqual((done["status"], done["error"]["error_type"], done["error"]["retryable"]),
+                         ("failed", "media_error", False))
+        self.assertEqual(self.prepared_frames(), 0)
+        self.assertEqual(self.engine.cache_info()["entries"], 0)
+        self.assertEqual(self.answer(wrong), "send_it")
 
 
 class Health(unittest.TestCase):

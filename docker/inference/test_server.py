@@ -7,6 +7,7 @@ so progress and cancel are observed deterministically, never by timing.
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import os
@@ -437,6 +438,54 @@ class Contract(ServerCase):
         for bad in ("yes", "on", "TRUE"):
             with self.assertRaisesRegex(ConfigError, "INFERENCE_KEEP_FAILED_DIRS must be true, false, 1 or 0"):
                 load_config({"INFERENCE_KEEP_FAILED_DIRS": bad})
+
+
+class AvatarByHash(ServerCase):
+    """GET /avatars/{sha256} and predictions that name the video's hash, with an engine that has
+    no avatar cache (test_avatar_cache.py has the engine that keeps avatars)."""
+
+    def sha(self) -> str:
+        with open(self.video, "rb") as handle:
+            return hashlib.sha256(handle.read()).hexdigest()
+
+    def test_an_engine_without_a_cache_always_answers_send_it_and_bad_hashes_are_400(self) -> None:
+        self.start_server(FakeEngine(step_sec=0))
+        self.wait_for("READY", lambda: self.health()["status"] == "READY")
+        self.assertEqual(self.call("GET", f"/avatars/{self.sha()}"), (200, {"video_sha256": self.sha(), "answer": "send_it"}))
+        for bad in ("abc", self.sha().upper(), "g" * 64, self.sha() + "0"):
+            status, body = self.call("GET", f"/avatars/{bad}")
+            self.assertEqual((status, body["error"]["code"]), (400, "invalid_request"), bad)
+        status, body = self.put("bad-hash", video_sha256="xyz")
+        self.assertEqual((status, body["error"]["details"][0]["path"]), (400, "input.video_sha256"))
+        status, body = self.call("PUT", "/predictions/no-video", {"input": {**self.job_input("no-video")["input"], "video_path": None}})
+        self.assertEqual(status, 400, "neither a video nor its hash")
+        self.assertEqual(self.engine.run_calls, 0)
+
+    def test_the_right_hash_runs_and_a_wrong_one_is_a_media_error_that_leaves_nothing_behind(self) -> None:
+        self.start_server(FakeEngine(step_sec=0))
+        self.assertEqual(self.put("right", video_sha256=self.sha())[0], 202)
+        self.assertEqual(self.wait_terminal("right")["status"], "succeeded")
+        wrong = hashlib.sha256(b"another video").hexdigest()
+        self.assertEqual(self.put("wrong", video_sha256=wrong)[0], 202)
+        done = self.wait_terminal("wrong")
+        self.assertEqual((done["status"], done["error"]["error_type"], done["error"]["stage"], done["error"]["retryable"]),
+                         ("failed", "media_error", "validation", False))
+        self.assertEqual(done["error"]["details"]["cause"], "video_sha256_mismatch")
+        self.assertEqual(done["error"]["details"]["actual_sha256"], self.sha())
+        self.assertEqual(self.engine.run_calls, 1, "the engine never saw the mismatched job")
+        self.assertFalse(os.path.exists(self.job_input("wrong")["input"]["output_path"]))
+        self.assertEqual(os.listdir(os.path.join(self.tmp, "jobs")), [])
+
+    def test_a_hash_alone_for_an_avatar_the_engine_does_not_keep_fails_retryable(self) -> None:
+        self.start_server(FakeEngine(step_sec=0))
+        body = self.job_input("by-hash", video_sha256=self.sha())
+        del body["input"]["video_path"]
+        self.assertEqual(self.call("PUT", "/predictions/by-hash", body)[0], 202)
+        done = self.wait_terminal("by-hash")
+        self.assertEqual((done["status"], done["error"]["error_type"], done["error"]["retryable"]),
+                         ("failed", "processing_error", True))
+        self.assertEqual(done["error"]["details"]["cause"], "avatar_not_prepared")
+        self.assertEqual(self.engine.run_calls, 0)
 
 
 class Process(unittest.TestCase):

@@ -1,3 +1,4 @@
+import type { AvatarCacheStats } from "@fleet/contract";
 import type { EngineMonitor } from "./engine-monitor.js";
 import type { HeartbeatLoop } from "./heartbeat-loop.js";
 import type { JobRunner } from "./job-runner.js";
@@ -71,6 +72,17 @@ export function registerWorkerGauges(metrics: Metrics, src: WorkerStateSources):
   metrics.gauge("fleet_worker_engine_ready", "1 when the inference engine is ready.", () => [
     { labels: { driver: driverName }, value: monitor.current().engine.state === "ready" ? 1 : 0 },
   ]);
+  // The engine's prepared-avatar cache, from its last health check; absent (no series) without one.
+  const cache = (pick: (c: AvatarCacheStats) => number | null) => () => {
+    const stats = monitor.current().engine.avatar_cache;
+    return [{ labels: { driver: driverName }, value: stats ? (pick(stats) ?? NaN) : NaN }];
+  };
+  metrics.gauge("fleet_worker_engine_avatar_cache_bytes", "Bytes of prepared avatars the engine keeps.", cache((c) => c.bytes));
+  metrics.gauge("fleet_worker_engine_avatar_cache_max_bytes", "The engine's bound on its prepared avatars (INFERENCE_AVATAR_CACHE_MAX_BYTES).", cache((c) => c.max_bytes));
+  metrics.gauge("fleet_worker_engine_avatar_cache_entries", "Prepared avatars the engine keeps.", cache((c) => c.entries));
+  metrics.gauge("fleet_worker_engine_avatar_cache_hit_ratio", "Share of the engine's avatar lookups that skipped preparation, since the engine started.", cache((c) => c.hit_rate));
+  metrics.gauge("fleet_worker_engine_avatar_cache_hits", "Avatar lookups that skipped preparation, since the engine started.", cache((c) => c.hits));
+  metrics.gauge("fleet_worker_engine_avatar_cache_misses", "Avatar lookups that prepared the avatar, since the engine started.", cache((c) => c.misses));
   metrics.gauge("fleet_worker_engine_lip_sync", "0 for engines that make video without lip movement (the ffmpeg development engine).", () => [
     { labels: { driver: driverName }, value: driverName === "ffmpeg" || monitor.current().engine.lip_sync === false ? 0 : 1 },
   ]);

@@ -21,6 +21,14 @@ export const HttpUrl = z
   .max(2048);
 export type HttpUrl = z.infer<typeof HttpUrl>;
 
+/**
+ * sha256 of an avatar video's bytes, 64 lowercase hex digits: the name under which the
+ * orchestrator, the worker and the inference engine know one avatar (an engine that keeps it
+ * prepared lets the worker skip its download).
+ */
+export const VideoSha256 = z.string().regex(/^[0-9a-f]{64}$/, "video_sha256 must be 64 lowercase hex digits (sha256 of the video's bytes)");
+export type VideoSha256 = z.infer<typeof VideoSha256>;
+
 /** Free-form JSON objects (metrics, params, metadata) are bounded by the body limit, not here. */
 export const JsonObject = z.record(z.string(), z.unknown());
 export type JsonObject = z.infer<typeof JsonObject>;

@@ -1,6 +1,6 @@
 import { z } from "zod";
-import { HttpUrl, JobId, JsonObject } from "./common.js";
-import { ErrorFault, ErrorInfo, ErrorStage, ErrorType } from "./worker-api.js";
+import { HttpUrl, JobId, JsonObject, VideoSha256 } from "./common.js";
+import { AvatarCacheStats, ErrorFault, ErrorInfo, ErrorStage, ErrorType } from "./worker-api.js";
 
 /**
  * Fleet's inference contract (driver `http`): the CUDA container keeps its models warm and
@@ -11,7 +11,24 @@ export const INFERENCE_PATHS = {
   health: "/health-check",
   prediction: "/predictions/:id",
   cancel: "/predictions/:id/cancel",
+  avatar: "/avatars/:hash",
 } as const;
+
+/**
+ * GET /avatars/{sha256}: does the engine keep the avatar whose video has this sha256 prepared,
+ * with its current settings? `have_it`: PUT the prediction with `video_sha256` and no
+ * `video_path`, and download nothing. `send_it`: download the video and PUT it as usual (an
+ * engine without an avatar cache always says this; so does any answer that is not a 200 with
+ * this body, e.g. the 404 of an engine that predates the route). Asking marks the entry as
+ * recently used, so the eviction of that entry before the PUT arrives is unlikely; when it
+ * happens anyway the prediction fails as a retryable processing_error with
+ * `details.cause: "avatar_not_prepared"`, and the next attempt is told `send_it`.
+ */
+export const AvatarAnswer = z.object({
+  video_sha256: VideoSha256,
+  answer: z.enum(["have_it", "send_it"]),
+});
+export type AvatarAnswer = z.infer<typeof AvatarAnswer>;
 
 export const InferenceHealth = z.object({
   status: z.enum(["READY", "STARTING", "BUSY", "SETUP_FAILED"]),
@@ -22,18 +39,28 @@ export const InferenceHealth = z.object({
   lip_sync: z.boolean().optional(),
   detail: z.string().nullish(),
   gpu: JsonObject.nullish(),
+  /** Null without a cache; a shape this worker does not know is dropped, never a failed health check. */
+  avatar_cache: AvatarCacheStats.nullish().catch(null),
 });
 export type InferenceHealth = z.infer<typeof InferenceHealth>;
 
 export const PredictionInput = z.object({
-  /** Paths inside the shared work volume, as the inference container sees them. */
-  video_path: z.string().min(1),
+  /**
+   * Paths inside the shared work volume, as the inference container sees them. `video_path`
+   * is left out only after GET /avatars/{sha256} answered `have_it` for `video_sha256`.
+   */
+  video_path: z.string().min(1).optional(),
+  /** The video's sha256: with video_path the engine checks the file against it (a mismatch is a media_error). */
+  video_sha256: VideoSha256.optional(),
   audio_path: z.string().min(1),
   output_path: z.string().min(1),
   aspect_ratio: z.string(),
   resolution: z.string(),
   params: JsonObject.default({}),
   batch_size: z.number().int().min(1).max(64).optional(),
+}).refine((i) => i.video_path !== undefined || i.video_sha256 !== undefined, {
+  message: "video_path, or video_sha256 of an avatar the engine keeps prepared",
+  path: ["video_path"],
 });
 export type PredictionInput = z.infer<typeof PredictionInput>;
 

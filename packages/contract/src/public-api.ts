@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { HttpUrl, IsoDateTime, JobId, JsonObject } from "./common.js";
+import { HttpUrl, IsoDateTime, JobId, JsonObject, VideoSha256 } from "./common.js";
 import { ErrorInfo } from "./worker-api.js";
 
 export const JobStatus = z.enum(["queued", "running", "succeeded", "failed", "cancelled"]);
@@ -22,6 +22,12 @@ export const CreateJobRequest = z.object({
   metadata: JsonObject.nullish(),
   /** Higher runs first; ties run in submission order. */
   priority: z.number().int().min(-100).max(100).default(0),
+  /**
+   * sha256 of the bytes at video_url, when the client knows them. A worker whose engine keeps
+   * that avatar prepared then skips the download; one that downloads checks the bytes against
+   * it, and a mismatch fails the job as a media_error. Absent: every attempt downloads.
+   */
+  video_sha256: VideoSha256.optional(),
 });
 export type CreateJobRequest = z.infer<typeof CreateJobRequest>;
 
@@ -31,6 +37,8 @@ export const JobInput = z.object({
   aspect_ratio: z.string(),
   resolution: z.string(),
   params: JsonObject,
+  /** As submitted; null when the job named no hash. */
+  video_sha256: z.string().nullable(),
 });
 export type JobInput = z.infer<typeof JobInput>;
 

@@ -179,6 +179,10 @@ describe("reply schemas (how a worker reads either orchestrator)", () => {
     expect(HeartbeatReply.parse(fleet)).toEqual({ ...fleet, protocol: "fleet" });
     const claimed = ClaimJobResponse.parse({ job: { ...job, params: { a: 1 }, attempt: 2, lease_expires_at: "2026-01-01T00:00:00Z" } });
     expect(ClaimJobReply.parse(claimed)).toEqual(claimed);
+    const named = ClaimJobResponse.parse({ job: { ...claimed.job, video_sha256: "0".repeat(64) } });
+    expect(ClaimJobReply.parse(named)).toEqual(named);
+    // A malformed hash is never run as if the job named none.
+    expect(ClaimJobReply.parse({ job: { ...claimed.job, video_sha256: "ABC" } }).job).toMatchObject({ unrunnable: true });
     expect(JobStatusReportReply.parse({ detail: "ok", job_status: "queued" })).toEqual({ job_status: "queued" });
   });
 

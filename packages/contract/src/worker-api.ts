@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { BufferJobId, HttpUrl, IsoDateTime, JobId, JsonObject, WorkerId } from "./common.js";
+import { BufferJobId, HttpUrl, IsoDateTime, JobId, JsonObject, VideoSha256, WorkerId } from "./common.js";
 
 /** What a worker says it is doing. `offline` is never sent: only the reaper writes it. */
 export const WorkerReportedStatus = z.enum(["idle", "busy", "draining", "error"]);
@@ -9,12 +9,30 @@ export const WorkerStatus = z.enum(["idle", "busy", "draining", "error", "offlin
 export type WorkerStatus = z.infer<typeof WorkerStatus>;
 
 /** Health of the inference engine beside the worker, as the worker last saw it. */
+/**
+ * The inference engine's prepared-avatar cache, as its /health-check reports it (counts since the
+ * engine process started; `hit_rate` null before the first lookup).
+ */
+export const AvatarCacheStats = z.object({
+  bytes: z.number().nonnegative(),
+  max_bytes: z.number().nonnegative(),
+  entries: z.number().int().nonnegative(),
+  hits: z.number().int().nonnegative(),
+  misses: z.number().int().nonnegative(),
+  hit_rate: z.number().min(0).max(1).nullable(),
+  evictions: z.number().int().nonnegative().optional(),
+  corrupt_rebuilt: z.number().int().nonnegative().optional(),
+});
+export type AvatarCacheStats = z.infer<typeof AvatarCacheStats>;
+
 export const EngineHealth = z.object({
   driver: z.string().max(32),
   state: z.enum(["ready", "starting", "busy", "unavailable", "error"]),
   detail: z.string().max(500).nullish(),
   /** True for the CPU development engine: it makes videos without lip movement. */
   lip_sync: z.boolean().optional(),
+  /** Engines with an avatar cache only (the `http` driver's MuseTalk server with one configured). */
+  avatar_cache: AvatarCacheStats.nullish(),
 });
 export type EngineHealth = z.infer<typeof EngineHealth>;
 
@@ -77,6 +95,11 @@ export const ClaimedJob = z.object({
   params: JsonObject,
   attempt: z.number().int().min(1),
   lease_expires_at: IsoDateTime,
+  /**
+   * sha256 of the video's bytes, present only when the job was created with one: the worker may
+   * ask its engine whether it keeps that avatar prepared before downloading it.
+   */
+  video_sha256: VideoSha256.optional(),
 });
 export type ClaimedJob = z.infer<typeof ClaimedJob>;
 

@@ -92,6 +92,14 @@ export class FakePrediction {
     this.status = "processing";
     this.startedAt = Date.now();
     this.tick();
+    // Like the real server without an avatar cache: a video named by hash alone is not there.
+    if (this.input.video_path === undefined) {
+      return this.fail({
+        error_type: "processing_error", stage: "preprocessing", retryable: true,
+        message: "this engine keeps no prepared avatars: send the video",
+        details: { cause: "avatar_not_prepared", video_sha256: this.input.video_sha256 ?? null },
+      });
+    }
     const video = this.hostPath(this.input.video_path);
     const audio = this.hostPath(this.input.audio_path);
     const output = this.hostPath(this.input.output_path);

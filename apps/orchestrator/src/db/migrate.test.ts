@@ -5,7 +5,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
-import type { CreateApiKeyResponse, JobStatusReportResponse, JobView, ListJobsResponse } from "@fleet/contract";
+import type { ClaimJobResponse, CreateApiKeyResponse, JobStatusReportResponse, JobView, ListJobsResponse } from "@fleet/contract";
 import { getTestServer, withDatabase } from "@fleet/testing/postgres";
 import { drizzle } from "drizzle-orm/node-postgres";
 import { migrate } from "drizzle-orm/node-postgres/migrator";
@@ -110,6 +110,46 @@ describe("db:migrate", () => {
         expect(created.status).toBe(201);
         expect((await call(t.app, "GET", `/v1/avatar/jobs/${created.json.id}`, freshKey)).status).toBe(404);
         expect((await call(t.app, "DELETE", `/v1/avatar/jobs/${ids.queued}`, oldKey)).status).toBe(200);
+      } finally {
+        await t.close();
+      }
+    } finally {
+      await rm(previous, { recursive: true, force: true });
+      await admin(server.url, (c) => c.query(`drop database if exists ${name} with (force)`));
+    }
+  });
+
+  test("upgrades a database of the release before avatar hashes (0003) in place: old jobs name none, new ones may", async () => {
+    const server = await getTestServer();
+    const name = `fleet_upgrade3_${process.pid}_${randomBytes(4).toString("hex")}`;
+    await admin(server.url, (c) => c.query(`create database ${name}`));
+    const url = withDatabase(server.url, name);
+    const previous = await mkdtemp(join(tmpdir(), "fleet-migrations-0003-"));
+    try {
+      await migrateUpTo(url, previous, "0003_tiers");
+      const ids = await admin(url, (c) => seedPreviousRelease(c));
+      const result = await migrateCli(url);
+      expect(result.code, result.output).toBe(0);
+
+      const t = await startTestApp(url);
+      try {
+        expect((await call<JobView>(t.app, "GET", `/v1/avatar/jobs/${ids.queued}`)).json.input.video_sha256).toBeNull();
+        // The attempt that was running during the upgrade finishes normally.
+        expect((await heartbeat(t.app, "old-box", { status: "busy", active_jobs: [ids.attempt] })).status).toBe(200);
+        const report = await call<JobStatusReportResponse>(t.app, "POST", `/internal/buffer/jobs/${ids.attempt}/status`, {
+          body: { status: "succeeded", output_url: "https://93.184.216.34/old.mp4" },
+        });
+        expect([report.status, report.json.job_status]).toEqual([200, "succeeded"]);
+        const hash = "a".repeat(64);
+        const created = await call<JobView>(t.app, "POST", "/v1/avatar/jobs", {
+          body: { video_url: "https://93.184.216.34/n.mp4", audio_url: "https://93.184.216.34/n.wav", video_sha256: hash, priority: 100 },
+        });
+        expect([created.status, created.json.input.video_sha256]).toEqual([201, hash]);
+        // The database refuses a malformed hash even from a writer that skipped the API.
+        await expect(admin(url, (c) => c.query(`update jobs set video_sha256 = 'ABC' where id = $1`, [ids.queued]))).rejects.toThrow(/jobs_video_sha256_check/);
+        await heartbeat(t.app, "old-box", { status: "idle", active_jobs: [] });
+        const claimed = await call<ClaimJobResponse>(t.app, "POST", "/internal/buffer/jobs/claim", { body: { worker_id: "old-box" } });
+        expect([claimed.json.job?.musetalk_job_id, claimed.json.job?.video_sha256]).toEqual([created.json.id, hash]);
       } finally {
         await t.close();
       }

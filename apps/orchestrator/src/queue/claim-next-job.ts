@@ -10,6 +10,8 @@ export interface ClaimedJobRow {
   aspect_ratio: string;
   resolution: string;
   params: Record<string, unknown>;
+  /** Null when the job named no hash. */
+  video_sha256: string | null;
   attempt: number;
   /** Date from a prepared statement on pg, text through drizzle. */
   lease_expires_at: Date | string;
@@ -137,7 +139,7 @@ claimed as (
          updated_at = now()
     from choice c
    where j.id = c.job_id
-  returning j.id, j.video_url, j.audio_url, j.aspect_ratio, j.resolution, j.params, j.attempts,
+  returning j.id, j.video_url, j.audio_url, j.aspect_ratio, j.resolution, j.params, j.video_sha256, j.attempts,
             c.buffer_job_id, c.worker_id, c.slot, c.legacy,
             extract(epoch from now() - greatest(j.created_at, j.run_after))::float8 as queue_wait_sec
 ),
@@ -154,7 +156,7 @@ busy as (
     from claimed c
    where w.worker_id = c.worker_id and c.legacy and w.status <> 'busy'
 )
-select c.buffer_job_id, c.id as job_id, c.video_url, c.audio_url, c.aspect_ratio, c.resolution, c.params,
+select c.buffer_job_id, c.id as job_id, c.video_url, c.audio_url, c.aspect_ratio, c.resolution, c.params, c.video_sha256,
        c.attempts as attempt, a.lease_expires_at, c.queue_wait_sec
   from claimed c join attempt a using (buffer_job_id)
  cross join (select set_config('synchronous_commit', 'off', true)) as commit_without_flush`;

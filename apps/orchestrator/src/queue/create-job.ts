@@ -23,11 +23,11 @@ export async function createJob(
   const inserted = await queryRows<JobRow>(
     db,
     sql`insert into jobs (video_url, audio_url, aspect_ratio, resolution, params, webhook_url, metadata,
-                          priority, max_attempts, client_id, idempotency_key, request_hash)
+                          priority, max_attempts, client_id, idempotency_key, request_hash, video_sha256)
         values (${input.video_url}, ${input.audio_url}, ${input.aspect_ratio}, ${input.resolution},
                 ${jsonb(input.params)}, ${input.webhook_url ?? null}, ${jsonb(input.metadata)},
                 ${input.priority}, ${options.maxAttempts}, ${options.clientId}, ${options.idempotencyKey ?? null},
-                ${options.requestHash ?? null})
+                ${options.requestHash ?? null}, ${input.video_sha256 ?? null})
         on conflict (client_id, idempotency_key) do nothing
         returning *`,
   );

@@ -1,4 +1,4 @@
-import type { CancelJobResponse, JobView, ListJobsResponse } from "@fleet/contract";
+import type { CancelJobResponse, JobView, ListJobsResponse, MainClaimJobResponse } from "@fleet/contract";
 import { staticResolver } from "@fleet/egress";
 import { sql } from "drizzle-orm";
 import { describe, expect } from "vitest";
@@ -14,6 +14,7 @@ import {
   expireLease,
   getJobView,
   heartbeat,
+  mainHeartbeat,
   PUBLIC_KEY,
   reportStatus,
   snapshotTables,
@@ -159,5 +160,33 @@ describe("public job API", () => {
     const lax = await startApp({ ALLOW_PRIVATE_NETWORK_URLS: "true" });
     expect((await createJobViaApi(lax.app, { video_url: "http://127.0.0.1:9000/v.mp4" })).status).toBe(201);
     expect((await createJobViaApi(lax.app, { video_url: "http://[::7f00:1]/v.mp4" })).status).toBe(201);
+  });
+
+  appTest("video_sha256: kept on the job, shown in its view and carried by both claim routes; absent, nothing changes", async ({ t }) => {
+    const hash = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08";
+    const named = await createJobViaApi(t.app, { video_sha256: hash });
+    expect([named.status, named.json.input.video_sha256]).toEqual([201, hash]);
+    const plain = await createJobViaApi(t.app);
+    expect(plain.json.input.video_sha256).toBeNull();
+
+    await heartbeat(t.app, "hash-box");
+    const first = await claimJob(t.app, "hash-box");
+    expect([first.musetalk_job_id, first.video_sha256]).toEqual([named.json.id, hash]);
+    expect((await getJobView(t.app, named.json.id)).input.video_sha256).toBe(hash);
+    // The main tier's claim answers from the same view.
+    await mainHeartbeat(t.app, "main-hash-box");
+    const main = await call<MainClaimJobResponse>(t.app, "POST", "/internal/main/jobs/claim", { body: { worker_id: "main-hash-box", worker_type: "main", gpu_class: "x" } });
+    expect(main.json.job?.musetalk_job_id).toBe(plain.json.id);
+    expect(main.json.job).not.toHaveProperty("video_sha256");
+  });
+
+  appTest("a video_sha256 that is not 64 lowercase hex digits is a 400 invalid_request and creates no job", async ({ t }) => {
+    const before = await snapshotTables(t.db);
+    for (const bad of ["9F86D081884C7D659A2FEAA0C55AD015A3BF4F1B2B0B822CD15D6C15B0F00A08", "abc", "g".repeat(64), 42, null, "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a0800"]) {
+      const res = await createJobViaApi(t.app, { video_sha256: bad });
+      expect([res.status, res.error?.code], JSON.stringify(bad)).toEqual([400, "invalid_request"]);
+      expect(JSON.stringify(res.error?.details)).toContain("video_sha256");
+    }
+    expect(await snapshotTables(t.db)).toBe(before);
   });
 });

@@ -14,5 +14,7 @@ export function toClaimedJobView(job: ClaimedJobRow): ClaimedJob {
     params: job.params,
     attempt: job.attempt,
     lease_expires_at: toIso(job.lease_expires_at),
+    // Only when named: a job without one answers exactly as before.
+    ...(job.video_sha256 ? { video_sha256: job.video_sha256 } : {}),
   };
 }

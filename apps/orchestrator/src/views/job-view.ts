@@ -32,6 +32,8 @@ export interface JobRow {
   client_id: string | null;
   idempotency_key: string | null;
   request_hash: string | null;
+  /** Null when the job named no hash (and for every job created before migration 0004). */
+  video_sha256: string | null;
   created_at: string;
   updated_at: string;
   started_at: string | null;
@@ -54,6 +56,7 @@ export function toJobView(row: JobRow): JobView {
       aspect_ratio: row.aspect_ratio,
       resolution: row.resolution,
       params: row.params,
+      video_sha256: row.video_sha256 ?? null,
     },
     metadata: row.metadata,
     webhook_url: row.webhook_url,

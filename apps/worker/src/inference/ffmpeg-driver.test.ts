@@ -27,7 +27,7 @@ afterAll(() => rm(dir, { recursive: true, force: true }));
 async function task(output: string, signal: AbortSignal, progress: number[] = []): Promise<FileInferenceTask> {
   const media = await validateInputs({ video: f("video.mp4"), audio: f("voice.wav") }, { ffprobePath: testMediaTools().ffprobe.path, timeoutMs: 30_000, limits: defaults.media, bounds: defaults.ffmpeg, signal });
   return {
-    jobId: "job", attemptId: "attempt", videoPath: f("video.mp4"), audioPath: f("voice.wav"), outputPath: output,
+    jobId: "job", attemptId: "attempt", videoPath: f("video.mp4"), videoSha256: null, audioPath: f("voice.wav"), outputPath: output,
     video: media.video, audio: media.audio, aspectRatio: "1:1", resolution: "512x512", params: {}, signal,
     onProgress: (p) => progress.push(p),
   };

@@ -47,9 +47,17 @@ export function createFfmpegDriver(opts: { timeoutMs: number; log: Logger; bound
       return checked;
     },
 
+    // No avatar cache: every job brings its video.
+    avatar() {
+      return Promise.resolve("send_it" as const);
+    },
+
     async infer(task: FileInferenceTask) {
       const audioSec = task.audio.durationSec;
       if (audioSec === null) throw JobError.media("validation", "audio has no duration");
+      if (task.videoPath === null || task.video === null) {
+        throw JobError.processing("preprocessing", "the ffmpeg engine keeps no prepared avatars: it needs the video file", false);
+      }
       opts.log.info({ jobId: task.jobId, lipSync: false, audioSec }, "ffmpeg_engine_no_lip_sync");
       const started = Date.now();
       const threads = String(opts.bounds.threads);

@@ -1,16 +1,21 @@
 // Over 250 lines on purpose: one suite around one Python server process started once (its
 // launcher and the media it reads are the first half); splitting it would start the server twice.
 import { execFileSync, spawn, type ChildProcess } from "node:child_process";
-import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
+import { createHash } from "node:crypto";
+import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
+import { startFileServer } from "@fleet/testing/file-server";
 import { makeTestAudio, makeTestVideo, probeMedia, testMediaTools } from "@fleet/testing/media";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { loadConfig } from "../config.js";
 import { JobAbortedError, JobError } from "../errors/job-error.js";
 import { validateInputs } from "../media/validate.js";
+import { fetchInputs } from "../pipeline/avatar-source.js";
+import { createDownloadAgent } from "../pipeline/download.js";
+import type { JobInput } from "../pipeline/job-input.js";
 import { captureLogger } from "../test-support/capture-logger.js";
 import { createHttpDriver } from "./http-driver.js";
 import type { FileInferenceTask } from "./inference-driver.js";
@@ -129,6 +134,7 @@ async function task(
     jobId: `job-${n}`,
     attemptId: `00000000-0000-4000-8000-${String(n).padStart(12, "0")}`,
     videoPath: video,
+    videoSha256: null,
     audioPath: audio,
     outputPath: path.join(jobDir, `output-${n}.mp4`),
     video: media.video,
@@ -332,5 +338,51 @@ describe.skipIf(skipEngine)("http driver against docker/inference/server.py (the
     controller.abort("cancelled");
     expect(await run.catch((e: unknown) => e)).toBeInstanceOf(JobAbortedError);
     expect(await waitFor("canceled", async () => (await prediction(server, t.attemptId)).status === "canceled")).toBe(true);
+  });
+
+  it("skips the avatar's download once the engine keeps it: the second job naming the hash requests no video and hits the cache", async () => {
+    const server = await startServer({ INFERENCE_ENGINE: "standin", INFERENCE_AVATAR_CACHE_DIR: path.join(workDir, ".avatar-cache") });
+    const d = driver(server, { pollMs: 100 });
+    await waitFor("ready", async () => (await d.health({ signal: new AbortController().signal, busy: false })).state === "ready");
+    const files = await startFileServer(jobDir);
+    const agent = createDownloadAgent({ allowPrivate: true, connectTimeoutMs: 2_000 });
+    try {
+      const sha = createHash("sha256").update(await readFile(video)).digest("hex");
+      const signal = new AbortController().signal;
+      // The worker's own steps between claim and upload: ask-or-download, validate, infer.
+      const runOne = async (k: number) => {
+        const dir = path.join(workDir, "jobs", `hash-${k}`);
+        await mkdir(dir, { recursive: true });
+        const paths = { video: path.join(dir, "input-video"), audio: path.join(dir, "input-audio") };
+        const input: JobInput = {
+          attemptId: `hash-${k}`, bufferJobId: null, jobId: `hash-${k}`, attempt: 1, videoUrl: files.urlFor(`/${path.basename(video)}`),
+          audioUrl: files.urlFor(`/${path.basename(audio)}`), aspectRatio: "9:16", resolution: "720p", params: {}, videoSha256: sha,
+        };
+        const limits = { maxBytes: defaults.maxInputBytes, timeoutMs: 30_000, attempts: 1, allowPrivate: true };
+        const fetched = await fetchInputs({ input, driver: d, files: paths, limits, dispatcher: agent, signal, log: captureLogger().log });
+        const media = await validateInputs({ video: fetched.videoPath, audio: paths.audio }, { ffprobePath: testMediaTools().ffprobe.path, timeoutMs: 30_000, limits: defaults.media, bounds: defaults.ffmpeg, signal });
+        const outputPath = path.join(dir, "output.mp4");
+        const { metrics } = await d.infer({
+          jobId: input.jobId, attemptId: input.attemptId, videoPath: fetched.videoPath, videoSha256: sha, audioPath: paths.audio, outputPath,
+          video: media.video, audio: media.audio, aspectRatio: "9:16", resolution: "720p", params: {}, signal, onProgress: () => undefined,
+        });
+        return { source: fetched.source, cache: metrics.avatar_cache, duration: (await probeMedia(outputPath)).durationSec };
+      };
+      const videoRequests = () => files.requests.filter((r) => r.path === `/${path.basename(video)}`).length;
+      expect(await d.avatar(sha, signal)).toBe("send_it");
+      expect(await runOne(1)).toMatchObject({ source: "downloaded_checked", cache: "miss" });
+      expect(videoRequests()).toBe(1);
+      expect(await d.avatar(sha, signal)).toBe("have_it");
+      const second = await runOne(2);
+      expect(second).toMatchObject({ source: "engine_cache", cache: "hit" });
+      expect(Math.abs((second.duration ?? 0) - 1.5)).toBeLessThanOrEqual(1 / 25 + 0.03);
+      expect(videoRequests()).toBe(1);
+      expect(files.requests.filter((r) => r.path === `/${path.basename(audio)}`)).toHaveLength(2);
+      // What the worker's gauges read: the engine's own count of the two lookups.
+      expect((await d.health({ signal, busy: false })).avatar_cache).toMatchObject({ entries: 1, hits: 1, misses: 1, hit_rate: 0.5 });
+    } finally {
+      await files.close();
+      await agent.close();
+    }
   });
 });

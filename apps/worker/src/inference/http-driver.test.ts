@@ -57,6 +57,7 @@ function task(signal: AbortSignal, params: Record<string, unknown> = {}, progres
     jobId: "job",
     attemptId: `00000000-0000-4000-8000-${String(n).padStart(12, "0")}`,
     videoPath: path.join(jobDir, "input-video.mp4"),
+    videoSha256: null,
     audioPath: path.join(jobDir, "input-audio.wav"),
     outputPath: path.join(jobDir, `output-${n}.mp4`),
     video: media.video,
@@ -184,6 +185,68 @@ describe("http driver (Fleet's inference contract)", () => {
     } finally {
       await engine.close();
     }
+  });
+
+  it("asks GET /avatars/{sha256}: only a 200 naming that hash counts, anything else (a 404 from an engine without the route, garbage, no answer) is send_it", async () => {
+    const sha = "ab".repeat(32);
+    const answers: Array<() => [number, unknown]> = [
+      () => [200, { video_sha256: sha, answer: "have_it" }],
+      () => [200, { video_sha256: sha, answer: "send_it" }],
+      () => [404, { error: { code: "not_found", message: "no route", request_id: "r" } }],
+      () => [200, { video_sha256: "cd".repeat(32), answer: "have_it" }],
+      () => [500, { detail: "boom" }],
+    ];
+    let next = 0;
+    const engine = await startTestHttpServer((_req, res) => {
+      const [status, body] = answers[next++]!();
+      json(res, status, body);
+    });
+    try {
+      const d = createHttpDriver({ url: engine.url, workDir, workDirInEngine: workDir, timeoutMs: 60_000, pollMs: 50, log: captureLogger().log });
+      drivers.push(d);
+      const signal = new AbortController().signal;
+      const got = [];
+      for (let i = 0; i < answers.length; i++) got.push(await d.avatar(sha, signal));
+      expect(got).toEqual(["have_it", "send_it", "send_it", "send_it", "send_it"]);
+      expect(new Set(engine.requests.map((r) => `${r.method} ${r.path}`))).toEqual(new Set([`GET /avatars/${sha}`]));
+    } finally {
+      await engine.close();
+    }
+    // Nobody listening at all.
+    const closed = createHttpDriver({ url: engine.url, workDir, workDirInEngine: workDir, timeoutMs: 60_000, pollMs: 50, log: captureLogger().log });
+    drivers.push(closed);
+    expect(await closed.avatar(sha, new AbortController().signal)).toBe("send_it");
+  });
+
+  it("passes the engine's avatar cache stats on from /health-check, and drops a shape it does not know without failing the check", async () => {
+    const stats = { bytes: 1024, max_bytes: 4096, entries: 1, hits: 2, misses: 1, hit_rate: 0.6667, evictions: 0, corrupt_rebuilt: 0 };
+    let cache: unknown = stats;
+    const engine = await startTestHttpServer((_req, res) => json(res, 200, { status: "READY", engine: "musetalk-v15", lip_sync: true, avatar_cache: cache }));
+    try {
+      const d = createHttpDriver({ url: engine.url, workDir, workDirInEngine: workDir, timeoutMs: 60_000, pollMs: 50, log: captureLogger().log });
+      drivers.push(d);
+      const signal = new AbortController().signal;
+      expect(await d.health({ signal, busy: false })).toMatchObject({ state: "ready", avatar_cache: stats });
+      cache = { bytes: "lots" };
+      const odd = await d.health({ signal, busy: false });
+      expect(odd.state).toBe("ready");
+      expect(odd).not.toHaveProperty("avatar_cache");
+    } finally {
+      await engine.close();
+    }
+  });
+
+  it("PUTs a task without a video as video_sha256 alone, and one with a video with both", async () => {
+    fake = await startFakeInferenceServer({ durationMs: 100 });
+    const sha = "ab".repeat(32);
+    await driver().infer({ ...task(new AbortController().signal), videoSha256: sha });
+    // The fake engine keeps no avatars: a task without the video fails there, retryable.
+    const err = await jobError(driver().infer({ ...task(new AbortController().signal), videoPath: null, video: null, videoSha256: sha }));
+    expect(err.info).toMatchObject({ error_type: "processing_error", retryable: true, details: { cause: "avatar_not_prepared" } });
+    const [withVideo, withoutVideo] = fake.requests.filter((r) => r.method === "PUT").map((r) => (r.body as { input: Record<string, unknown> }).input);
+    expect(withVideo).toMatchObject({ video_path: path.join(jobDir, "input-video.mp4"), video_sha256: sha });
+    expect(withoutVideo).toMatchObject({ video_sha256: sha });
+    expect(withoutVideo).not.toHaveProperty("video_path");
   });
 
   it("cancels and fails retryably when the run passes the job deadline", async () => {

@@ -2,6 +2,7 @@ import path from "node:path";
 import { rename, stat } from "node:fs/promises";
 import { Pool } from "undici";
 import {
+  AvatarAnswer,
   INFERENCE_PATHS,
   InferenceHealth,
   Prediction,
@@ -114,10 +115,24 @@ export function createHttpDriver(opts: {
           state: STATE[h.status],
           detail: [h.engine, h.version, h.detail].filter(Boolean).join(" ") || null,
           lip_sync: h.lip_sync ?? true,
+          ...(h.avatar_cache ? { avatar_cache: h.avatar_cache } : {}),
         };
       } catch (err) {
         return { driver: "http", state: busy ? "busy" : "unavailable", detail: describeNetworkError(err) };
       }
+    },
+
+    async avatar(videoSha256, signal) {
+      try {
+        const res = await requestJson(pool, { method: "GET", path: prefix + pathFor(INFERENCE_PATHS.avatar, { hash: videoSha256 }), timeoutMs: 5_000, signal });
+        const parsed = AvatarAnswer.safeParse(res.json);
+        // An engine that predates the route answers 404: it has no cache to skip the download with.
+        if (res.statusCode === 200 && parsed.success && parsed.data.video_sha256 === videoSha256) return parsed.data.answer;
+        if (res.statusCode !== 404) opts.log.warn({ statusCode: res.statusCode, body: excerpt(res.text, 200) }, "inference_avatar_answer_unexpected");
+      } catch (err) {
+        if (!signal.aborted) opts.log.warn({ err }, "inference_avatar_ask_failed");
+      }
+      return "send_it";
     },
 
     async infer(task: FileInferenceTask) {
@@ -128,7 +143,8 @@ export function createHttpDriver(opts: {
         id,
         {
           input: {
-            video_path: toEngine(task.videoPath),
+            ...(task.videoPath !== null ? { video_path: toEngine(task.videoPath) } : {}),
+            ...(task.videoSha256 !== null ? { video_sha256: task.videoSha256 } : {}),
             audio_path: toEngine(task.audioPath),
             output_path: toEngine(task.outputPath),
             aspect_ratio: task.aspectRatio,

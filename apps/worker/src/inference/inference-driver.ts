@@ -1,4 +1,4 @@
-import type { EngineHealth, JsonObject } from "@fleet/contract";
+import type { AvatarAnswer, EngineHealth, JsonObject } from "@fleet/contract";
 import type { MediaInfo } from "../media/validate.js";
 
 export interface HealthProbeOptions {
@@ -14,10 +14,13 @@ export interface FileInferenceTask {
   jobId: string;
   /** Unique per attempt: the prediction id for engines that are idempotent by id. */
   attemptId: string;
-  videoPath: string;
+  /** Null (and `video` too) when the engine answered `have_it` for `videoSha256`: nothing was downloaded. */
+  videoPath: string | null;
+  /** Set when the job named it; the downloaded file, if any, has been checked against it. */
+  videoSha256: string | null;
   audioPath: string;
   outputPath: string;
-  video: MediaInfo;
+  video: MediaInfo | null;
   audio: MediaInfo;
   aspectRatio: string;
   resolution: string;
@@ -31,6 +34,12 @@ export interface FileInferenceDriver {
   readonly name: "ffmpeg" | "http";
   readonly input: "files";
   health(opts: HealthProbeOptions): Promise<EngineHealth>;
+  /**
+   * Asked before downloading the video of a job that names its hash: `have_it` when the engine
+   * keeps that avatar prepared, so the task may leave the video out. Never throws; an engine
+   * without an avatar cache, or one that cannot be asked, answers `send_it`.
+   */
+  avatar(videoSha256: string, signal: AbortSignal): Promise<AvatarAnswer["answer"]>;
   infer(task: FileInferenceTask): Promise<{ metrics: JsonObject }>;
   /** Releases connections; called once, after the last job. */
   close(): Promise<void>;

@@ -55,9 +55,17 @@ async function mediaError(p: Promise<unknown>): Promise<JobError> {
 describe("validateInputs", () => {
   it("accepts a video with a picture and a voice with sound, and reports their facts", async () => {
     const media = await validateInputs({ video: f("video.mp4"), audio: f("voice.wav") }, opts());
-    expect(media.video.video).toMatchObject({ width: 160, height: 120 });
-    expect(media.video.demuxer).toBe("mov");
+    expect(media.video?.video).toMatchObject({ width: 160, height: 120 });
+    expect(media.video?.demuxer).toBe("mov");
     expect(media.audio.durationSec).toBeCloseTo(2, 1);
+  });
+
+  it("checks only the voice when there is no video file (the engine keeps the avatar prepared)", async () => {
+    const media = await validateInputs({ video: null, audio: f("voice.wav") }, opts());
+    expect(media.video).toBeNull();
+    expect(media.audio.durationSec).toBeCloseTo(2, 1);
+    const err = await mediaError(validateInputs({ video: null, audio: f("video.mp4") }, opts()));
+    expect(err.message).toMatch(/audio/);
   });
 
   it("rejects a file ffprobe cannot read as a media error, keeping ffprobe's words", async () => {

@@ -200,20 +200,26 @@ function checkMediaLimits(what: string, info: MediaInfo, limits: MediaLimits): v
  * facts, before the engine decodes a frame.
  */
 export async function validateInputs(
-  files: { video: string; audio: string },
+  files: { video: string | null; audio: string },
   opts: { ffprobePath: string; timeoutMs: number; limits: MediaLimits; bounds: FfmpegBounds; signal: AbortSignal },
-): Promise<{ video: MediaInfo; audio: MediaInfo }> {
+): Promise<{ video: MediaInfo | null; audio: MediaInfo }> {
   const probe = { ffprobePath: opts.ffprobePath, timeoutMs: opts.timeoutMs, bounds: opts.bounds, signal: opts.signal };
-  const [video, audio] = await Promise.all([probeMedia(files.video, { ...probe, what: "video" }), probeMedia(files.audio, { ...probe, what: "audio" })]);
-  if (!video.video || video.video.width <= 0 || video.video.height <= 0) {
-    throw JobError.media("validation", "video file has no video stream", { format: video.formatName });
-  }
-  if (!video.isImage && video.durationSec === null) {
-    throw JobError.media("validation", "video file: no duration info", { format: video.formatName });
+  // No video file: the engine keeps this avatar prepared, and checked the video when it prepared it.
+  const [video, audio] = await Promise.all([
+    files.video === null ? null : probeMedia(files.video, { ...probe, what: "video" }),
+    probeMedia(files.audio, { ...probe, what: "audio" }),
+  ]);
+  if (video) {
+    if (!video.video || video.video.width <= 0 || video.video.height <= 0) {
+      throw JobError.media("validation", "video file has no video stream", { format: video.formatName });
+    }
+    if (!video.isImage && video.durationSec === null) {
+      throw JobError.media("validation", "video file: no duration info", { format: video.formatName });
+    }
   }
   if (!audio.audio) throw JobError.media("validation", "audio file has no audio stream", { format: audio.formatName });
   if (audio.durationSec === null) throw JobError.media("validation", "audio file: no duration info", { format: audio.formatName });
-  checkMediaLimits("video", video, opts.limits);
+  if (video) checkMediaLimits("video", video, opts.limits);
   checkMediaLimits("audio", audio, opts.limits);
   return { video, audio };
 }

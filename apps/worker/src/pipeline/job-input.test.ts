@@ -22,7 +22,13 @@ describe("toJobInput", () => {
       aspectRatio: "9:16",
       resolution: "720p",
       params: { bbox_shift: 0 },
+      videoSha256: null,
     });
+  });
+
+  it("carries a claimed job's video_sha256", () => {
+    const sha = "ab".repeat(32);
+    expect(toJobInput({ ...wire, video_sha256: sha }, { attemptId: "b-2", bufferJobId: "b-2", attempt: 1 }).videoSha256).toBe(sha);
   });
 
   it("maps a /generate call with no buffer job and no attempt number", () => {

@@ -12,6 +12,8 @@ export interface JobInput {
   aspectRatio: string;
   resolution: string;
   params: JsonObject;
+  /** sha256 of the video's bytes when the job named it: the engine may already keep that avatar. */
+  videoSha256: string | null;
 }
 
 /** The fields a claimed job and a POST /generate body share, in the wire's spelling. */
@@ -22,6 +24,8 @@ export interface WireJob {
   aspect_ratio: string;
   resolution: string;
   params: JsonObject;
+  /** Only claims carry it, and only for jobs created with one. */
+  video_sha256?: string | null;
 }
 
 /**
@@ -39,5 +43,6 @@ export function toJobInput(job: WireJob, attempt: { attemptId: string; bufferJob
     aspectRatio: job.aspect_ratio,
     resolution: job.resolution,
     params: job.params,
+    videoSha256: job.video_sha256 ?? null,
   };
 }

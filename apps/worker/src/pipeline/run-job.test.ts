@@ -1,4 +1,5 @@
-import { mkdtemp, readdir, rm } from "node:fs/promises";
+import { createHash } from "node:crypto";
+import { mkdtemp, readFile, readdir, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { startFileServer, type FileServer } from "@fleet/testing/file-server";
@@ -59,6 +60,7 @@ const input = (over: Partial<JobInput> = {}): JobInput => ({
   aspectRatio: "1:1",
   resolution: "512x512",
   params: {},
+  videoSha256: null,
   ...over,
 });
 
@@ -85,6 +87,19 @@ describe("runJob", () => {
     expect(outcome).toMatchObject({ status: "failed", errorInfo: { error_type: "download_error", stage: "download", retryable: false, fault: "job" } });
     if (outcome.status === "failed") expect(outcome.errorInfo.message).toMatch(/audio download failed: HTTP 404/);
     expect(await jobDirs()).toEqual([]);
+  });
+
+  it("checks a named video_sha256: a match runs and says so in the metrics, a mismatch is a media error that leaves nothing behind", async () => {
+    const sha = createHash("sha256").update(await readFile(path.join(media, "avatar.mp4"))).digest("hex");
+    const ok = await runJob(input({ videoSha256: sha }), await deps(), { signal: new AbortController().signal, onProgress: () => undefined });
+    expect(ok).toMatchObject({ status: "succeeded", metrics: { avatar_source: "downloaded_checked" } });
+    await rm(workDir, { recursive: true, force: true });
+
+    const wrong = createHash("sha256").update("not this avatar").digest("hex");
+    const outcome = await runJob(input({ videoSha256: wrong }), await deps(), { signal: new AbortController().signal, onProgress: () => undefined });
+    expect(outcome).toMatchObject({ status: "failed", errorInfo: { error_type: "media_error", stage: "download", retryable: false, fault: "job" } });
+    expect(await jobDirs()).toEqual([]);
+    expect(await readdir(path.join(workDir, "outputs")).catch(() => [])).toEqual([]);
   });
 
   it("throws the abort reason instead of reporting a failure when the job is cancelled", async () => {

@@ -6,7 +6,8 @@ import type { Config, FfmpegBounds } from "../config.js";
 import type { InferenceDriver } from "../inference/inference-driver.js";
 import type { Logger } from "../logger.js";
 import { outputKey, type OutputStorage } from "../storage/output-storage.js";
-import { downloadToFile, redactUrl } from "./download.js";
+import { fetchInputs } from "./avatar-source.js";
+import { redactUrl } from "./download.js";
 import type { JobInput } from "./job-input.js";
 import { JobAbortedError, JobError, abortReasonOf, throwIfAborted, toErrorInfo } from "../errors/job-error.js";
 import { probeMedia, validateInputs, type MediaInfo } from "../media/validate.js";
@@ -90,24 +91,14 @@ export async function runJob(
     const files = { video: path.join(dir, "input-video"), audio: path.join(dir, "input-audio"), output: path.join(dir, "output.mp4") };
 
     ctx.onProgress(0.02, "downloading");
-    const limits = {
-      maxBytes: config.limits.maxInputBytes,
-      timeoutMs: config.limits.downloadTimeoutMs,
-      attempts: config.limits.downloadAttempts,
-      allowPrivate: config.allowPrivateNetworkUrls,
-    };
-    await timed("download", () =>
-      downloadBoth([
-        (signal) => downloadToFile({ url: input.videoUrl, dest: files.video, what: "video", limits, dispatcher: deps.downloadAgent, signal, log: jobLog }),
-        (signal) => downloadToFile({ url: input.audioUrl, dest: files.audio, what: "audio", limits, dispatcher: deps.downloadAgent, signal, log: jobLog }),
-      ], ctx.signal),
-    );
+    const limits = { maxBytes: config.limits.maxInputBytes, timeoutMs: config.limits.downloadTimeoutMs, attempts: config.limits.downloadAttempts, allowPrivate: config.allowPrivateNetworkUrls };
+    const fetched = await timed("download", () => fetchInputs({ input, driver, files, limits, dispatcher: deps.downloadAgent, signal: ctx.signal, log: jobLog }));
     throwIfAborted(ctx.signal);
 
     stage = "validation";
     ctx.onProgress(0.08, "validating");
     const media = await timed("validation", () =>
-      validateInputs(files, { ffprobePath: config.mediaTools.ffprobe.path, timeoutMs: config.limits.ffprobeTimeoutMs, limits: config.limits.media, bounds: config.limits.ffmpeg, signal: ctx.signal }),
+      validateInputs({ video: fetched.videoPath, audio: files.audio }, { ffprobePath: config.mediaTools.ffprobe.path, timeoutMs: config.limits.ffprobeTimeoutMs, limits: config.limits.media, bounds: config.limits.ffmpeg, signal: ctx.signal }),
     );
     throwIfAborted(ctx.signal);
 
@@ -117,7 +108,8 @@ export async function runJob(
       driver.infer({
         jobId: input.jobId,
         attemptId: input.attemptId,
-        videoPath: files.video,
+        videoPath: fetched.videoPath,
+        videoSha256: input.videoSha256,
         audioPath: files.audio,
         outputPath: files.output,
         video: media.video,
@@ -151,7 +143,8 @@ export async function runJob(
       output_bytes: stored.bytes,
       output_duration_sec: output.durationSec,
       output_key: stored.key,
-      input: { video_duration_sec: media.video.durationSec, audio_duration_sec: media.audio.durationSec },
+      input: { video_duration_sec: media.video?.durationSec ?? null, audio_duration_sec: media.audio.durationSec },
+      avatar_source: fetched.source,
     };
     await writeSidecar(deps, input, stored.key, stored.url, stored.sha1, metrics, ctx.signal, jobLog);
     // A private bucket's link carries its download authorization in the query: keep it out of logs.
@@ -170,27 +163,6 @@ export async function runJob(
   } finally {
     await rm(dir, { recursive: true, force: true }).catch((err: unknown) => jobLog.warn({ err, dir }, "work_dir_cleanup_failed"));
   }
-}
-
-/**
- * Both inputs at once; when one fails the other is stopped, and both have settled before the
- * work dir is removed. The first real error wins over the sibling's abort.
- */
-async function downloadBoth(tasks: Array<(signal: AbortSignal) => Promise<unknown>>, jobSignal: AbortSignal): Promise<void> {
-  const sibling = new AbortController();
-  const signal = AbortSignal.any([jobSignal, sibling.signal]);
-  const results = await Promise.allSettled(
-    tasks.map((t) =>
-      t(signal).catch((err: unknown) => {
-        sibling.abort("released");
-        throw err;
-      }),
-    ),
-  );
-  const errors = results.flatMap((r) => (r.status === "rejected" ? [r.reason as unknown] : []));
-  if (errors.length === 0) return;
-  if (jobSignal.aborted) throw new JobAbortedError(abortReasonOf(jobSignal));
-  throw errors.find((e) => !(e instanceof JobAbortedError)) ?? errors[0];
 }
 
 /** An engine may exit 0 and write garbage: the output must be a video with sound. */

@@ -38,6 +38,8 @@ export const jobs = pgTable(
     metrics: jsonb("metrics"),
     error: text("error"),
     errorInfo: jsonb("error_info"),
+    /** sha256 of the video's bytes as the client named it (migration 0004); null: none named. */
+    videoSha256: text("video_sha256"),
     /**
      * The client that created the job. Null only for jobs created before clients existed
      * (migration 0002): the internal key and bootstrap clients see those (docs/tenancy.md).
@@ -58,6 +60,7 @@ export const jobs = pgTable(
       sql`${t.status} in ('queued', 'running', 'succeeded', 'failed', 'cancelled')`,
     ),
     check("jobs_progress_check", sql`${t.progress} >= 0 and ${t.progress} <= 1`),
+    check("jobs_video_sha256_check", sql`${t.videoSha256} ~ '^[0-9a-f]{64}$'`),
     // Only queued rows are in it, so the claim stays an index scan with a million finished jobs.
     index("jobs_runnable_idx")
       .on(t.priority.desc(), t.runAfter.asc(), t.createdAt.asc())
