@@ -96,6 +96,8 @@ export interface SuccessReport {
  * nothing here and answers false; `reportAttemptStatus`'s transaction then decides and answers.
  */
 export async function completeSucceededAttempts(db: Executor, reports: readonly SuccessReport[]): Promise<boolean[]> {
+  const [only] = reports;
+  if (reports.length === 1 && only) return [await completeSucceededAttempt(db, only)];
   // Two reports of one attempt in a batch: only the first is sent; the second is a repeat.
   const firsts = reports.filter((r, i) => reports.findIndex((o) => o.bufferJobId === r.bufferJobId) === i);
   const input = firsts.map(({ bufferJobId, report }) => ({
@@ -151,6 +153,53 @@ select buffer_job_id from job`,
   );
   const applied = new Set(rows.map((r) => r.buffer_job_id));
   return reports.map((r) => firsts.includes(r) && applied.has(r.bufferJobId));
+}
+
+/**
+ * `completeSucceededAttempts` for one report: the same conditions and lock order without the
+ * batch's input list and sorts, which cost a lone report 15 % more PostgreSQL instructions
+ * (callgrind, one claim + one complete per iteration).
+ */
+async function completeSucceededAttempt(db: Executor, { bufferJobId, report }: SuccessReport): Promise<boolean> {
+  const metrics = jsonb(report.metrics);
+  const outputUrl = report.output_url ?? null;
+  const [row] = await queryPrepared<{ applied: number }>(
+    db,
+    "fleet_complete_succeeded_attempt",
+    sql`
+with attempt_row as materialized (
+  select buffer_job_id, job_id, worker_id, status from buffer_jobs where buffer_job_id = ${bufferJobId} for update
+),
+job_row as materialized (
+  select id, status, buffer_job_id from jobs
+   where id = (select job_id from attempt_row where status = 'running')
+     for update
+),
+locked as (
+  select a.buffer_job_id, a.job_id
+    from attempt_row a
+    join job_row j on j.id = a.job_id
+    join buffer_workers w on w.worker_id = a.worker_id
+   where j.status = 'running' and j.buffer_job_id = a.buffer_job_id and w.consecutive_failures = 0
+),
+attempt as (
+  update buffer_jobs b
+     set status = 'succeeded', finished_at = now(), error = ${report.error ?? null}, error_info = null,
+         metrics = ${metrics}, output_url = ${outputUrl}
+    from locked
+   where b.buffer_job_id = locked.buffer_job_id
+),
+job as (
+  update jobs j
+     set status = 'succeeded', progress = 1, phase = 'completed', output_url = ${outputUrl}, metrics = ${metrics},
+         error = null, error_info = null, finished_at = now(), updated_at = now()
+    from locked
+   where j.id = locked.job_id
+  returning 1
+)
+select count(*)::int as applied from job`,
+  );
+  return (row?.applied ?? 0) > 0;
 }
 
 async function applyReport(
