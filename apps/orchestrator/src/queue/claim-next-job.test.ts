@@ -1,5 +1,5 @@
 import { sql } from "drizzle-orm";
-import { describe, expect } from "vitest";
+import { describe, expect, vi } from "vitest";
 import { queryRows } from "../db/client.js";
 import {
   ageHeartbeat,
@@ -174,10 +174,12 @@ describe("long-polling claims and their clients", () => {
     await new Promise((r) => setTimeout(r, 300));
     hangUp.abort();
     expect(await abandoned).toBe("aborted");
-    await new Promise((r) => setTimeout(r, 300));
+    // The event this waits for: the abandoned claim's handler has returned (it counts an empty
+    // claim as it does). A claim that kept waiting never gets here within its 20 s wait_ms, so
+    // the ceiling fails the test; nothing is left that could still take the job created next.
+    await vi.waitFor(() => expect(t.counters.emptyClaims).toBe(1), { timeout: 10_000, interval: 20 });
 
     const id = await createJobId(t.app);
-    await new Promise((r) => setTimeout(r, 1500)); // past a safety tick: a stray waiter would have claimed by now
     expect((await claimJob(t.app, "stayer")).musetalk_job_id).toBe(id);
     const [attempts] = await queryRows<{ n: number }>(t.db.db, sql`select count(*)::int as n from buffer_jobs where worker_id = 'quitter'`);
     expect(attempts?.n).toBe(0);
