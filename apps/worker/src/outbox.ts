@@ -86,7 +86,7 @@ export function createOutbox(opts: { dir: string; client: OrchestratorClient; lo
       failures += 1;
       const config = credentialRejected(res);
       log[config ? "error" : "warn"](
-        { ...fields, statusCode: res.statusCode, body: res.bodyExcerpt, error: res.message, failures, ...(config ? { configurationError: true } : {}) },
+        { ...fields, statusCode: res.statusCode, body: res.bodyExcerpt, err: res.error, failures, ...(config ? { configurationError: true } : {}) },
         "buffer_job_status_update_failed",
       );
       await wakeUp.wait(backoffDelay(failures, 1_000, maxBackoffMs), stopController.signal);
