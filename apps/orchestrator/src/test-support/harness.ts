@@ -1,3 +1,4 @@
+// Longer than 250 lines on purpose: the one fixture every orchestrator test shares (app, database, requests), kept in one place so none drifts.
 import { Writable } from "node:stream";
 import {
   ErrorBody,
@@ -157,7 +158,7 @@ export async function call<T = unknown>(
  * request layer (as the worker and the CLI build theirs). The body is not checked here, so
  * bad-input tests can send anything; `credentials` defaults to the internal key.
  */
-export async function callRoute<N extends RouteName>(
+async function callRoute<N extends RouteName>(
   app: App,
   name: N,
   input: RouteInput = {},
