@@ -1,6 +1,9 @@
 import { describe, expect, it } from "vitest";
 import { z } from "zod";
-import { createRouteClient, MissingCredentialError, readRouteReply, routeRequest, type RouteDispatcher } from "./route-client.js";
+import { once } from "node:events";
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
+import { createRouteClient, fetchDispatcher, MissingCredentialError, readRouteReply, routeRequest, type RouteDispatcher } from "./route-client.js";
 
 type Sent = Parameters<RouteDispatcher["request"]>[0];
 
@@ -110,5 +113,31 @@ describe("createRouteClient", () => {
     const pending = slow.call("healthz", {}, { timeoutMs: 60_000, signal: mine.signal });
     mine.abort();
     expect(await pending).toMatchObject({ kind: "network", timedOut: false, aborted: true });
+  });
+});
+
+describe("fetchDispatcher", () => {
+  it("carries method, path, headers and body over real HTTP, and the reply's status, headers and text back", async () => {
+    const seen: { method?: string; url?: string; key?: string | string[]; body?: string } = {};
+    const server = createServer((req, res) => {
+      let body = "";
+      req.on("data", (chunk: Buffer) => (body += chunk.toString()));
+      req.on("end", () => {
+        Object.assign(seen, { method: req.method, url: req.url, key: req.headers["x-api-key"], body });
+        res.writeHead(404, { "content-type": "application/json", "x-request-id": "req-7" });
+        res.end(errorBody("not_found", "no such job"));
+      });
+    });
+    server.listen(0, "127.0.0.1");
+    await once(server, "listening");
+    try {
+      const { port } = server.address() as AddressInfo;
+      const client = createRouteClient({ baseUrl: `http://127.0.0.1:${port}/api`, credentials: { apiKey: "pk" }, dispatcher: fetchDispatcher, timeoutMs: 5_000 });
+      const res = await client.call("createJob", { body: { video_url: "v" } });
+      expect(seen).toEqual({ method: "POST", url: "/api/v1/avatar/jobs", key: "pk", body: '{"video_url":"v"}' });
+      expect(res).toMatchObject({ ok: false, kind: "error", status: 404, error: { code: "not_found" }, requestId: "req-1" });
+    } finally {
+      server.close();
+    }
   });
 });

@@ -156,6 +156,17 @@ export interface RouteDispatcher {
   }): Promise<{ statusCode: number; headers: Record<string, string | string[] | undefined>; body: { text(): Promise<string> } }>;
 }
 
+/**
+ * A RouteDispatcher over the global fetch, for callers without undici (test helpers, tools). Its
+ * bounds are the call's signal; fetch has no separate headers and body timeouts.
+ */
+export const fetchDispatcher: RouteDispatcher = {
+  async request(o) {
+    const res = await fetch(o.origin + o.path, { method: o.method, headers: o.headers, body: o.body, signal: o.signal ?? null });
+    return { statusCode: res.status, headers: Object.fromEntries(res.headers), body: { text: () => res.text() } };
+  },
+};
+
 export interface CallRouteOptions {
   /** Bounds headers and body separately; the whole call ends one second after it. */
   timeoutMs: number;
