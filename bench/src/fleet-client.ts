@@ -1,4 +1,4 @@
-import { HEADERS, pathFor, routes, type ClaimJobResponse, type HeartbeatRequest, type JobView } from "@fleet/contract";
+import { createRouteClient, type ClaimJobResponse, type HeartbeatRequest, type JobView, type RouteClient, type RouteInput, type RouteName, type RouteResult } from "@fleet/contract";
 import { Pool } from "undici";
 
 /** A reply with an unexpected status; `status` lets callers retry 5xx as a real worker would. */
@@ -21,66 +21,65 @@ export interface FleetClientOptions {
 }
 
 /**
- * Just enough of a worker and a client to drive the orchestrator over real HTTP (undici, keep-alive),
- * the way the worker app and API clients do — with no retries or backoff that would hide latency.
+ * Just enough of a worker and a client to drive the orchestrator over real HTTP (undici, keep-alive)
+ * through the contract's route client, as the worker app and the CLI do — with no retries or
+ * backoff that would hide latency.
  */
 export class FleetClient {
   readonly #pool: Pool;
-  readonly #internal: Record<string, string>;
-  readonly #public: Record<string, string>;
+  readonly #client: RouteClient;
 
   constructor(options: FleetClientOptions) {
-    this.#pool = new Pool(options.url, { connections: options.connections ?? 8, keepAliveTimeout: 60_000, bodyTimeout: 60_000, headersTimeout: 60_000 });
-    this.#internal = { "content-type": "application/json", [HEADERS.internalApiKey]: options.internalApiKey };
-    this.#public = { "content-type": "application/json", [HEADERS.apiKey]: options.publicApiKey };
+    this.#pool = new Pool(options.url, { connections: options.connections ?? 8, keepAliveTimeout: 60_000 });
+    this.#client = createRouteClient({
+      baseUrl: options.url,
+      credentials: { internalApiKey: options.internalApiKey, apiKey: options.publicApiKey },
+      dispatcher: this.#pool,
+      timeoutMs: 60_000,
+    });
   }
 
   async heartbeat(workerId: string, body: Partial<HeartbeatRequest> = {}): Promise<void> {
-    await this.#post(pathFor(routes.heartbeat.path, { worker_id: workerId }), { status: "idle", capacity: 1, ...body }, this.#internal, 200);
+    await this.#call("heartbeat", { params: { worker_id: workerId }, body: { status: "idle", capacity: 1, ...body } }, 200);
   }
 
   claim(workerId: string, waitMs = 0): Promise<ClaimJobResponse> {
-    return this.#post(routes.claimJob.path, { worker_id: workerId, wait_ms: waitMs }, this.#internal, 200) as Promise<ClaimJobResponse>;
+    return this.#call("claimJob", { body: { worker_id: workerId, wait_ms: waitMs } }, 200);
   }
 
   async succeed(bufferJobId: string): Promise<void> {
-    await this.#post(
-      pathFor(routes.reportJobStatus.path, { buffer_job_id: bufferJobId }),
-      { status: "succeeded", output_url: `http://127.0.0.1/outputs/${bufferJobId}.mp4`, error: null, metrics: {} },
-      this.#internal,
+    await this.#call(
+      "reportJobStatus",
+      {
+        params: { buffer_job_id: bufferJobId },
+        body: { status: "succeeded", output_url: `http://127.0.0.1/outputs/${bufferJobId}.mp4`, error: null, metrics: {} },
+      },
       200,
     );
   }
 
   createJob(body: Record<string, unknown> = {}): Promise<JobView> {
-    return this.#post(
-      routes.createJob.path,
-      { video_url: "http://127.0.0.1:9/avatar.mp4", audio_url: "http://127.0.0.1:9/voice.wav", ...body },
-      this.#public,
-      201,
-    ) as Promise<JobView>;
+    return this.#call("createJob", { body: { video_url: "http://127.0.0.1:9/avatar.mp4", audio_url: "http://127.0.0.1:9/voice.wav", ...body } }, 201);
   }
 
-  async getJob(id: string): Promise<JobView> {
-    const res = await this.#pool.request({ method: "GET", path: pathFor(routes.getJob.path, { id }), headers: this.#public });
-    const json = await res.body.json();
-    if (res.statusCode !== 200) throw new Error(`GET job ${id}: HTTP ${res.statusCode} ${JSON.stringify(json)}`);
-    return json as JobView;
+  getJob(id: string): Promise<JobView> {
+    return this.#call("getJob", { params: { id } }, 200);
   }
 
+  /** Best effort: a job that already finished answers 409, which is fine here. */
   async cancelJob(id: string): Promise<void> {
-    const res = await this.#pool.request({ method: "DELETE", path: pathFor(routes.cancelJob.path, { id }), headers: this.#public });
-    await res.body.dump();
+    await this.#client.call("cancelJob", { params: { id } });
   }
 
   close(): Promise<void> {
     return this.#pool.close();
   }
 
-  async #post(path: string, body: unknown, headers: Record<string, string>, expect: number): Promise<unknown> {
-    const res = await this.#pool.request({ method: "POST", path, headers, body: JSON.stringify(body) });
-    const text = await res.body.text();
-    if (res.statusCode !== expect) throw new HttpStatusError(res.statusCode, `POST ${path}: HTTP ${res.statusCode} ${text.slice(0, 300)}`);
-    return JSON.parse(text) as unknown;
+  async #call<N extends RouteName>(name: N, input: RouteInput, expect: number): Promise<RouteResult<N>> {
+    const outcome = await this.#client.call(name, input);
+    if (outcome.ok && outcome.status === expect) return outcome.value;
+    if (outcome.ok) throw new HttpStatusError(outcome.status, `${name}: HTTP ${outcome.status}, expected ${expect}`);
+    if (outcome.kind === "network") throw outcome.cause;
+    throw new HttpStatusError(outcome.status, `${name}: HTTP ${outcome.status} ${outcome.text.slice(0, 300)}`);
   }
 }

@@ -9,7 +9,7 @@ import { parseGpuBoxEnv, type GpuBoxLayout } from "./gpu-box/gpu-box-layout.js";
 export const DEFAULT_FLEET_URL = "http://127.0.0.1:8080";
 
 /** Where `./fleetw start` keeps its state; the CLI reads it when nothing else is configured. */
-export const LOCAL_DATA_DIR = fileURLToPath(new URL("../../../.data/", import.meta.url));
+const LOCAL_DATA_DIR = fileURLToPath(new URL("../../../.data/", import.meta.url));
 
 /** FLEET_DATA_DIR follows a quick start launched with --data-dir elsewhere. */
 export function localDataDirFrom(env: NodeJS.ProcessEnv): string {

@@ -2,7 +2,7 @@ import { spawn } from "node:child_process";
 import type { MediaTools } from "@fleet/media-tools";
 
 /** Runs ffmpeg/ffprobe to completion; rejects with the tail of stderr so a failure says why. */
-export function runTool(cmd: string, args: readonly string[]): Promise<string> {
+function runTool(cmd: string, args: readonly string[]): Promise<string> {
   return new Promise((resolve, reject) => {
     const child = spawn(cmd, args, { stdio: ["ignore", "pipe", "pipe"] });
     let stdout = "";

@@ -27,7 +27,7 @@ export class Counters {
  */
 const MAX_SERIES = 500;
 
-export class LabeledCounter {
+class LabeledCounter {
   private readonly values = new Map<string, { labels: string[]; value: number }>();
   constructor(
     readonly name: string,
@@ -53,7 +53,7 @@ export class LabeledCounter {
   }
 }
 
-export class Histogram {
+class Histogram {
   private readonly counts: number[];
   private sum = 0;
   private count = 0;

@@ -28,7 +28,7 @@ export interface ClaimLoop {
 }
 
 /**
- * One claim loop per GPU (the original ran two). It claims only while `blockedBy()` is
+ * One claim loop per GPU, so two loops never race for one slot. It claims only while `blockedBy()` is
  * null — heartbeat accepted, engine ready, storage usable, not draining, a slot free — and
  * long-polls so an idle worker picks a job up as soon as it is queued.
  */
@@ -74,7 +74,7 @@ export function startClaimLoop(opts: ClaimLoopOptions): ClaimLoop {
     }
     if (!result.ok) {
       failures += 1;
-      const fields = { workerId, statusCode: result.statusCode, body: result.bodyExcerpt, error: result.message };
+      const fields = { workerId, statusCode: result.statusCode, body: result.bodyExcerpt, err: result.error };
       if (credentialRejected(result)) {
         log.error({ ...fields, configurationError: true }, "buffer_claim_error");
       } else {

@@ -21,7 +21,7 @@ export interface EngineMonitor {
 
 /**
  * Probes the inference engine and the output store on their own timer, so the claim loop can
- * refuse work while either is down (the original kept claiming into a dead uvicorn) and
+ * refuse work while either is down (a job claimed into a dead engine only fails) and
  * the heartbeat carries the engine's state. State changes are logged once each.
  */
 export function startEngineMonitor(opts: {
@@ -61,7 +61,7 @@ export function startEngineMonitor(opts: {
         opts.onChange();
       } catch (err) {
         const detail = err instanceof Error ? err.message : String(err);
-        if (detail !== storage.detail) log.error({ storage: opts.storage.kind, error: detail }, "storage_not_ready");
+        if (detail !== storage.detail) log.error({ storage: opts.storage.kind, err }, "storage_not_ready");
         storage = { kind: opts.storage.kind, state: "failed", detail };
       }
     }

@@ -40,7 +40,7 @@ export interface HeartbeatLoop {
 
 /**
  * The heartbeat, on its own setTimeout chain: no job, download or upload ever sits between two
- * beats (the original sent none while /generate ran). Every reply is checked: anything
+ * beats, so a long job never looks like a dead worker. Every reply is checked: anything
  * but a parsed 2xx is an error, logged with status and body, retried with jittered backoff, and
  * `healthy` stays false (the claim loop claims nothing) until a beat is accepted again.
  */
@@ -93,7 +93,7 @@ export function startHeartbeatLoop(opts: HeartbeatLoopOptions): HeartbeatLoop {
       workerId,
       statusCode: result.statusCode,
       body: result.bodyExcerpt,
-      error: result.message,
+      err: result.error,
       consecutiveFailures: state.consecutiveFailures,
     };
     if (credentialRejected(result)) {

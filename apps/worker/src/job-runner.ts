@@ -2,7 +2,7 @@ import type { ClaimedJobReply, JsonObject, UnrunnableJobReply } from "@fleet/con
 import type { Logger } from "./logger.js";
 import type { Outbox, OutboxEntry } from "./outbox.js";
 import { redactUrl } from "./pipeline/download.js";
-import { JobAbortedError, type AbortReason } from "./errors/job-error.js";
+import { JobAbortedError, JobError, type AbortReason } from "./errors/job-error.js";
 import { toJobInput, type JobInput } from "./pipeline/job-input.js";
 import type { JobOutcome } from "./pipeline/run-job.js";
 import type { ProgressReporter } from "./progress-reporter.js";
@@ -75,6 +75,8 @@ export function createJobRunner(opts: {
     const progress = opts.progressFor(job.input, () => job.controller.abort("lost"));
     const fields = { bufferJobId: id, jobId: claimed.musetalk_job_id, attempt: claimed.attempt, workerId: opts.workerId };
     let report: OutboxEntry["report"] | null;
+    /** Why a failed attempt failed, as an Error so its log line carries it as `{ err }`. */
+    let failure: Error | null = null;
     let outcomeName: "succeeded" | "failed" | "cancelled" | "released" | "lost";
     try {
       const outcome = await opts.execute(job.input, { signal: job.controller.signal, onProgress: progress.update });
@@ -84,6 +86,7 @@ export function createJobRunner(opts: {
       } else {
         outcomeName = "failed";
         report = { status: "failed", error: outcome.errorInfo.message, output_url: null, metrics: outcome.metrics, error_info: outcome.errorInfo };
+        failure = new JobError(outcome.errorInfo);
       }
     } catch (err) {
       const reason = err instanceof JobAbortedError ? err.reason : null;
@@ -101,6 +104,7 @@ export function createJobRunner(opts: {
         log.error({ ...fields, err }, "buffer_job_crashed");
         outcomeName = "failed";
         const message = err instanceof Error ? err.message : String(err);
+        failure = err instanceof Error ? err : new Error(message);
         report = {
           status: "failed",
           error: message,
@@ -124,7 +128,7 @@ export function createJobRunner(opts: {
           errorType: report.error_info?.error_type,
           stage: report.error_info?.stage,
           retryable: report.error_info?.retryable,
-          error: report.error,
+          ...(failure ? { err: failure } : {}),
         },
         `buffer_job_${outcomeName}`,
       );

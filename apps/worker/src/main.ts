@@ -6,7 +6,7 @@ import { startWorker } from "./worker.js";
 /**
  * Entry point: config once, logger, parts, start. The first SIGTERM (or SIGINT) drains — no new
  * claims, running jobs finish within DRAIN_GRACE_SEC or are handed back — and exits 0; a second
- * one aborts the running jobs at once (the original lost them to `docker kill`).
+ * one aborts the running jobs at once, and their attempts are reported rather than lost.
  */
 async function main() {
   let config;

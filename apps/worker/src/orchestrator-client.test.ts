@@ -57,6 +57,7 @@ describe("orchestrator client", () => {
     expect(hb).toMatchObject({ ok: false, statusCode: 401, code: "unauthorized" });
     const st = await client.reportJobStatus("3f1c2a4e-8b7d-4c3e-9a1f-2b3c4d5e6f70", { status: "failed", error: "x" });
     expect(st).toMatchObject({ ok: false, statusCode: 409, code: "lease_lost" });
+    if (!st.ok) expect(st.error).toMatchObject({ name: "OrchestratorCallError", message: "stale attempt", statusCode: 409, code: "lease_lost" });
     expect([credentialRejected(hb), credentialRejected(st), credentialRejected({ statusCode: 403 }), credentialRejected({ statusCode: null })]).toEqual([true, false, true, false]);
   });
 
@@ -123,6 +124,9 @@ describe("orchestrator client", () => {
     const res = await client.heartbeat("w", beat);
     expect(res).toMatchObject({ ok: false, statusCode: null, aborted: false });
     if (!res.ok) expect(res.message).toMatch(/ECONNREFUSED/);
+    // Logged as { err }: the failure as an Error, the network error as its cause.
+    if (!res.ok) expect(res.error).toMatchObject({ name: "OrchestratorCallError", message: res.message, statusCode: null });
+    if (!res.ok) expect(res.error.cause).toBeInstanceOf(Error);
   });
 
   it("gives up on a server that accepts the request and never answers", async () => {

@@ -1,9 +1,7 @@
 import { Pool } from "undici";
 import type { z } from "zod";
 import {
-  ErrorBody,
-  HEADERS,
-  pathFor,
+  createRouteClient,
   routes,
   ClaimJobReply,
   HeartbeatReply,
@@ -29,10 +27,25 @@ export type ClientResult<T> =
       /** The contract's error code when the body was an ErrorBody (`lease_lost`, `unauthorized`...). */
       code: string | null;
       message: string;
+      /** The failure as an Error (the network error as its cause), for log lines' `{ err }`. */
+      error: OrchestratorCallError;
       bodyExcerpt: string;
       /** The caller's own signal ended the call (shutdown, drain). */
       aborted: boolean;
     };
+
+/** A call that failed without throwing: what the orchestrator (or the network) answered. */
+export class OrchestratorCallError extends Error {
+  override readonly name = "OrchestratorCallError";
+  constructor(
+    message: string,
+    readonly statusCode: number | null,
+    readonly code: string | null,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+  }
+}
 
 /**
  * 401 or 403: the orchestrator refused our credential. A wrong key never fixes itself, so every
@@ -60,14 +73,14 @@ export interface OrchestratorClient {
   close(): Promise<void>;
 }
 
-type RouteName = "heartbeat" | "claimJob" | "reportJobStatus" | "reportProgress";
+type WorkerRoute = "heartbeat" | "claimJob" | "reportJobStatus" | "reportProgress";
 
 /**
  * Replies are read with the contract's lenient `*Reply` schemas, not the `responses` a Fleet
  * orchestrator promises: the same worker must also work against the original orchestrator,
  * whose heartbeat answers only `{"detail":"ok"}` (a worker-first migration).
  */
-const replySchemas: Record<RouteName, z.ZodType> = {
+const replySchemas: Record<WorkerRoute, z.ZodType> = {
   heartbeat: HeartbeatReply,
   claimJob: ClaimJobReply,
   reportJobStatus: JobStatusReportReply,
@@ -75,19 +88,13 @@ const replySchemas: Record<RouteName, z.ZodType> = {
 };
 
 /**
- * The worker side of the worker API (docs/wire-protocol.md), one method per route of the contract's table.
- * One undici Pool per orchestrator origin: keep-alive is bounded and a socket that errors is
- * dropped, so a restarted orchestrator is reached again on the next call (the original's
- * long-lived httpx client got stuck). Every body is consumed, success or not.
+ * The worker side of the worker API (docs/wire-protocol.md), one method per route of the contract's
+ * table, sent through the contract's route client. One undici Pool per orchestrator origin:
+ * keep-alive is bounded and a socket that errors is dropped, so a restarted orchestrator is
+ * reached again on the next call.
  */
 export function createOrchestratorClient(opts: { baseUrl: string; apiKey: string | null; workerToken?: string | null; timeoutMs: number }): OrchestratorClient {
-  // A per-worker token lets this box act only as itself; the shared key (the original's mode) is
-  // sent only without one, since the orchestrator would let it act as any worker.
-  const credential: Record<string, string> = opts.workerToken
-    ? { [HEADERS.authorization]: `Bearer ${opts.workerToken}` }
-    : { [HEADERS.internalApiKey]: opts.apiKey ?? "" };
   const base = new URL(opts.baseUrl);
-  const prefix = base.pathname.replace(/\/+$/, "");
   const pool = new Pool(base.origin, {
     connectTimeout: Math.min(opts.timeoutMs, 10_000),
     keepAliveTimeout: 4_000,
@@ -95,59 +102,30 @@ export function createOrchestratorClient(opts: { baseUrl: string; apiKey: string
     // Heartbeats must never queue behind a long-polling claim on the same socket.
     pipelining: 1,
   });
+  // A per-worker token is sent instead of the shared key on the routes that take one; without
+  // either the shared-key header goes out empty and the orchestrator's 401 says so.
+  const client = createRouteClient({
+    baseUrl: opts.baseUrl,
+    credentials: { internalApiKey: opts.apiKey ?? "", workerToken: opts.workerToken ?? null },
+    dispatcher: pool,
+    timeoutMs: opts.timeoutMs,
+  });
 
-  async function call<T>(
-    route: RouteName,
-    params: Record<string, string>,
-    body: unknown,
-    callOpts: CallOptions = {},
-  ): Promise<ClientResult<T>> {
+  async function call<T>(route: WorkerRoute, params: Record<string, string>, body: unknown, callOpts: CallOptions = {}): Promise<ClientResult<T>> {
     const def = routes[route];
     const timeoutMs = callOpts.timeoutMs ?? opts.timeoutMs;
-    const timeout = AbortSignal.timeout(timeoutMs + 1_000);
-    const signal = callOpts.signal ? AbortSignal.any([callOpts.signal, timeout]) : timeout;
-    let statusCode: number;
-    let text: string;
-    try {
-      const res = await pool.request({
-        method: def.method,
-        path: prefix + pathFor(def.path, params),
-        headers: { "content-type": "application/json", ...credential },
-        body: JSON.stringify(body),
-        headersTimeout: timeoutMs,
-        bodyTimeout: timeoutMs,
-        signal,
-      });
-      statusCode = res.statusCode;
-      text = await res.body.text();
-    } catch (err) {
-      const aborted = callOpts.signal?.aborted === true;
-      const message = timeout.aborted && !aborted ? `timed out after ${timeoutMs} ms` : describeNetworkError(err);
-      return { ok: false, statusCode: null, code: null, message, bodyExcerpt: "", aborted };
+    const outcome = await client.call(route, { params, body }, { timeoutMs, signal: callOpts.signal, reply: replySchemas[route] });
+    if (outcome.ok) return { ok: true, statusCode: outcome.status, value: outcome.value as T };
+    if (outcome.kind === "network") {
+      const message = outcome.timedOut ? `timed out after ${timeoutMs} ms` : describeNetworkError(outcome.cause);
+      const error = new OrchestratorCallError(message, null, null, { cause: outcome.cause });
+      return { ok: false, statusCode: null, code: null, message, error, bodyExcerpt: "", aborted: outcome.aborted };
     }
-
-    const json = parseJson(text);
-    if (statusCode >= 200 && statusCode < 300) {
-      const parsed = replySchemas[route].safeParse(json);
-      if (parsed.success) return { ok: true, statusCode, value: parsed.data as T };
-      return {
-        ok: false,
-        statusCode,
-        code: null,
-        message: `unexpected response body for ${def.method} ${def.path}`,
-        bodyExcerpt: excerpt(text),
-        aborted: false,
-      };
-    }
-    const errorBody = ErrorBody.safeParse(json);
-    return {
-      ok: false,
-      statusCode,
-      code: errorBody.success ? errorBody.data.error.code : null,
-      message: errorBody.success ? errorBody.data.error.message : `HTTP ${statusCode}`,
-      bodyExcerpt: excerpt(text),
-      aborted: false,
-    };
+    const code = outcome.error?.code ?? null;
+    const message =
+      outcome.kind === "unexpected" ? `unexpected response body for ${def.method} ${def.path}` : (outcome.error?.message ?? `HTTP ${outcome.status}`);
+    const error = new OrchestratorCallError(message, outcome.status, code);
+    return { ok: false, statusCode: outcome.status, code, message, error, bodyExcerpt: excerpt(outcome.text), aborted: false };
   }
 
   return {
@@ -159,12 +137,4 @@ export function createOrchestratorClient(opts: { baseUrl: string; apiKey: string
       await pool.destroy();
     },
   };
-}
-
-function parseJson(text: string): unknown {
-  try {
-    return JSON.parse(text);
-  } catch {
-    return undefined;
-  }
 }

@@ -72,13 +72,13 @@ export function createOutbox(opts: { dir: string; client: OrchestratorClient; lo
       }
       if (res.aborted) return;
       if (res.statusCode === 409 || res.statusCode === 404) {
-        log.warn({ ...fields, statusCode: res.statusCode, code: res.code, body: res.bodyExcerpt }, "buffer_job_status_rejected");
+        log.warn({ ...fields, statusCode: res.statusCode, code: res.code, body: res.bodyExcerpt, err: res.error }, "buffer_job_status_rejected");
         await rm(fileFor(id), { force: true });
         return;
       }
       if (res.statusCode === 400 || res.statusCode === 422) {
         // Our own report is malformed: a bug no retry fixes. Keep it for a human, out of the queue.
-        log.error({ ...fields, statusCode: res.statusCode, code: res.code, body: res.bodyExcerpt }, "buffer_job_status_rejected");
+        log.error({ ...fields, statusCode: res.statusCode, code: res.code, body: res.bodyExcerpt, err: res.error }, "buffer_job_status_rejected");
         await mkdir(path.join(dir, "rejected"), { recursive: true });
         await rename(fileFor(id), path.join(dir, "rejected", `${id}.json`)).catch(() => undefined);
         return;
@@ -86,7 +86,7 @@ export function createOutbox(opts: { dir: string; client: OrchestratorClient; lo
       failures += 1;
       const config = credentialRejected(res);
       log[config ? "error" : "warn"](
-        { ...fields, statusCode: res.statusCode, body: res.bodyExcerpt, error: res.message, failures, ...(config ? { configurationError: true } : {}) },
+        { ...fields, statusCode: res.statusCode, body: res.bodyExcerpt, err: res.error, failures, ...(config ? { configurationError: true } : {}) },
         "buffer_job_status_update_failed",
       );
       await wakeUp.wait(backoffDelay(failures, 1_000, maxBackoffMs), stopController.signal);

@@ -15,7 +15,7 @@ const MAX_SILENCE_MS = 2_000;
 const MIN_SPACING_MS = 250;
 
 /**
- * The one progress owner of a job (the original had two, with values going backwards):
+ * The one progress owner of a job, so its value never goes backwards:
  * monotonic, throttled to a 2 % step or 2 s, one request in flight with the newest value queued
  * behind it. A 409 lease_lost means another attempt owns the job now: `onLeaseLost` aborts ours.
  */
@@ -93,7 +93,7 @@ export function createProgressReporter(opts: {
         if (!warned) {
           warned = true;
           opts.log.warn(
-            { jobId: opts.jobId, bufferJobId: opts.bufferJobId, statusCode: res.statusCode, body: res.bodyExcerpt, error: res.message },
+            { jobId: opts.jobId, bufferJobId: opts.bufferJobId, statusCode: res.statusCode, body: res.bodyExcerpt, err: res.error },
             "progress_update_failed",
           );
         }

@@ -37,7 +37,8 @@ async function freeGb(dir: string): Promise<number | null> {
 
 /**
  * What the heartbeat tells about the box: GPU, free disk under WORK_DIR (outputs and inputs live
- * there), /dev/shm (the original crashed silently with Docker's 64 MB default).
+ * there), /dev/shm (Docker's 64 MB default is too small for the engine, which then dies without a
+ * word; an operator sees it here first).
  */
 export async function collectSystemFacts(opts: { workDir: string; gpu: GpuFacts | null }): Promise<SystemFacts> {
   const shm = await statfs("/dev/shm").then((s) => Math.round((s.blocks * s.bsize) / 1024 ** 2)).catch(() => null);

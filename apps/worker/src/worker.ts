@@ -1,7 +1,6 @@
 import { randomUUID } from "node:crypto";
-import { mkdir, readFile } from "node:fs/promises";
+import { mkdir } from "node:fs/promises";
 import path from "node:path";
-import { mediaToolVersion, type MediaTools } from "@fleet/media-tools";
 import { startClaimLoop, type ClaimLoop } from "./claim-loop.js";
 import { describeConfig, type Config } from "./config.js";
 import { createShutdown } from "./drain.js";
@@ -13,6 +12,7 @@ import { createInferenceDriver } from "./inference/create-inference-driver.js";
 import type { InferenceDriver } from "./inference/inference-driver.js";
 import { createJobRunner, type JobRunner } from "./job-runner.js";
 import type { Logger } from "./logger.js";
+import { registerJobMetrics } from "./job-metrics.js";
 import { Metrics } from "./metrics.js";
 import { createOrchestratorClient, type OrchestratorClient } from "./orchestrator-client.js";
 import { createOutbox, type Outbox } from "./outbox.js";
@@ -20,6 +20,7 @@ import { createDownloadAgent } from "./pipeline/download.js";
 import { toJobInput, type JobInput } from "./pipeline/job-input.js";
 import { runJob } from "./pipeline/run-job.js";
 import { createProgressReporter } from "./progress-reporter.js";
+import { logMediaTools, readPackageVersion } from "./startup-facts.js";
 import { createStorage } from "./storage/create-storage.js";
 import type { OutputStorage } from "./storage/output-storage.js";
 import { WakeSignal } from "@fleet/runtime";
@@ -77,15 +78,7 @@ export async function startWorker(config: Config, log: Logger, parts: WorkerPart
   const facts = startFactsTimer({ workDir: config.workDir });
   const gpuClass = () => config.gpuClass ?? facts.gpu()?.name ?? "unknown";
 
-  const countOutcome = metrics.counter("fleet_worker_jobs_total", "Jobs ended on this worker, by outcome.");
-  const countSeconds = metrics.counter("fleet_worker_job_seconds_total", "Wall time spent in jobs, by outcome.");
-  const countBeats = metrics.counter("fleet_worker_heartbeats_total", "Heartbeats sent, by result and HTTP status.");
-  const countFailures = metrics.counter("fleet_worker_job_failures_total", "Jobs that failed on this worker, by stage and error type.");
-  // Seconds, from a 0.5 s download to a 2 h generation: one set of bounds for every stage.
-  const bounds = [0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1200, 1800, 3600, 7200];
-  const observeJob = metrics.histogram("fleet_worker_job_duration_seconds", "Wall time of a job on this worker, claim to report, by GPU class and outcome.", bounds);
-  const observeStage = metrics.histogram("fleet_worker_stage_duration_seconds", "Time in each pipeline stage (download, validation, inference, upload), by GPU class.", bounds);
-
+  const jobMetrics = registerJobMetrics(metrics, gpuClass);
   const runner: JobRunner = createJobRunner({
     capacity: config.capacity,
     workerId: config.workerId,
@@ -104,20 +97,7 @@ export async function startWorker(config: Config, log: Logger, parts: WorkerPart
         log,
         onLeaseLost,
       }),
-    onOutcome: (outcome, seconds, report) => {
-      countOutcome({ outcome });
-      countSeconds({ outcome }, seconds);
-      observeJob({ gpu_class: gpuClass(), outcome }, seconds);
-      if (report?.status === "failed") {
-        countFailures({ stage: report.error_info?.stage ?? "unknown", error_type: report.error_info?.error_type ?? "unknown" });
-      }
-      const stages = report?.metrics?.stage_times;
-      if (stages && typeof stages === "object" && !Array.isArray(stages)) {
-        for (const [stage, value] of Object.entries(stages)) {
-          if (typeof value === "number") observeStage({ gpu_class: gpuClass(), stage }, value);
-        }
-      }
-    },
+    onOutcome: jobMetrics.observeOutcome,
   });
 
   const monitor: EngineMonitor = startEngineMonitor({
@@ -215,7 +195,7 @@ export async function startWorker(config: Config, log: Logger, parts: WorkerPart
         if (healthy) outbox.wake();
         changes.notify();
       },
-      onBeat: ({ ok, statusCode }) => countBeats({ result: ok ? "ok" : "error", status_code: String(statusCode ?? "none") }),
+      onBeat: jobMetrics.observeBeat,
     });
     claimLoop = startClaimLoop({
       client,
@@ -263,27 +243,4 @@ export async function startWorker(config: Config, log: Logger, parts: WorkerPart
     drain: () => shutdown.drain(),
     abortNow: () => shutdown.abortNow(),
   };
-}
-
-async function readPackageVersion(): Promise<string> {
-  try {
-    const pkg = JSON.parse(await readFile(new URL("../package.json", import.meta.url), "utf8")) as { version?: string };
-    return pkg.version ?? "unknown";
-  } catch {
-    return "unknown";
-  }
-}
-
-/**
- * Every worker validates media with ffprobe (and the CPU engine is ffmpeg): say which binaries
- * it found and their versions, so "which ffmpeg made this?" is answered by the first log lines.
- */
-async function logMediaTools(tools: MediaTools, log: Logger): Promise<void> {
-  const [ffmpeg, ffprobe] = await Promise.all([mediaToolVersion(tools.ffmpeg), mediaToolVersion(tools.ffprobe)]);
-  const facts = {
-    ffmpeg: { path: tools.ffmpeg.path, source: tools.ffmpeg.source, version: ffmpeg },
-    ffprobe: { path: tools.ffprobe.path, source: tools.ffprobe.source, version: ffprobe },
-  };
-  if (ffmpeg === null || ffprobe === null) log.warn(facts, "worker_media_tools_missing");
-  else log.info(facts, "worker_media_tools");
 }

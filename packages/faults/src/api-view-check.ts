@@ -1,4 +1,4 @@
-import { HEADERS, ListJobsResponse } from "@fleet/contract";
+import { createRouteClient, fetchDispatcher, type ListJobsResponse, type RouteOutcome } from "@fleet/contract";
 import { queryOnce } from "./fleet-db.js";
 
 /**
@@ -10,12 +10,15 @@ export async function compareApiWithDatabase(opts: { baseUrl: string; apiKey: st
   const expected = new Map(rows.map((r) => [r.id, r.status]));
   const seen = new Map<string, string>();
   const problems: string[] = [];
+  const client = createRouteClient({ baseUrl: opts.baseUrl, credentials: { apiKey: opts.apiKey }, dispatcher: fetchDispatcher, timeoutMs: 15_000 });
   let cursor: string | null = null;
   for (let page = 0; page < 1_000; page++) {
-    const query = new URLSearchParams({ limit: "200", ...(cursor ? { cursor } : {}) });
-    const res = await fetch(`${opts.baseUrl}/v1/avatar/jobs?${query.toString()}`, { headers: { [HEADERS.apiKey]: opts.apiKey }, signal: AbortSignal.timeout(15_000) });
-    if (res.status !== 200) return [`api_list: page ${page} answered ${res.status} ${(await res.text()).slice(0, 200)}`];
-    const body = ListJobsResponse.parse(await res.json());
+    const res: RouteOutcome<ListJobsResponse> = await client.call("listJobs", { query: { limit: 200, cursor: cursor ?? undefined } });
+    if (!res.ok) {
+      const why = res.kind === "network" ? String(res.cause) : `${res.status} ${res.text.slice(0, 200)}`;
+      return [`api_list: page ${page} answered ${why}`];
+    }
+    const body: ListJobsResponse = res.value;
     for (const job of body.jobs) {
       if (seen.has(job.id)) problems.push(`api_list: job ${job.id} listed twice`);
       seen.set(job.id, job.status);

@@ -1,4 +1,4 @@
-import { HEADERS, JobView } from "@fleet/contract";
+import { createRouteClient, fetchDispatcher, HEADERS } from "@fleet/contract";
 
 export interface JobSubmitterOptions {
   /** The orchestrator's public API (through the fault proxy, so 503s and restarts hit clients too). */
@@ -44,29 +44,22 @@ export function startJobSubmitter(opts: JobSubmitterOptions): JobSubmitter {
   const created: SubmittedJob[] = [];
   const rejections: string[] = [];
   const waiters = new Set<() => void>();
+  const client = createRouteClient({ baseUrl: opts.baseUrl, credentials: { apiKey: opts.apiKey }, dispatcher: fetchDispatcher, timeoutMs: 10_000 });
 
   async function createOne(index: number): Promise<void> {
     const key = `${opts.keyPrefix}-${index}`;
-    const body = JSON.stringify({ ...opts.input(index), aspect_ratio: "1:1", resolution: "512x512", metadata: { fault_suite_index: index } });
+    const body = { ...opts.input(index), aspect_ratio: "1:1", resolution: "512x512", metadata: { fault_suite_index: index } };
     for (let attempt = 1; !opts.signal.aborted; attempt++) {
-      try {
-        const res = await fetch(`${opts.baseUrl}/v1/avatar/jobs`, {
-          method: "POST",
-          headers: { "content-type": "application/json", [HEADERS.apiKey]: opts.apiKey, [HEADERS.idempotencyKey]: key },
-          body,
-          signal: AbortSignal.any([opts.signal, AbortSignal.timeout(10_000)]),
-        });
-        const text = await res.text();
-        if (res.status === 200 || res.status === 201) {
-          created.push({ index, key, jobId: JobView.parse(JSON.parse(text)).id });
-          return;
-        }
-        if (res.status < 500) {
-          rejections.push(`create #${index} → ${res.status} ${text.slice(0, 300)}`);
-          return;
-        }
-      } catch {
-        // refused, reset or timed out: the orchestrator is restarting; try again
+      const res = await client.call("createJob", { body, headers: { [HEADERS.idempotencyKey]: key } }, { signal: opts.signal });
+      if (res.ok) {
+        created.push({ index, key, jobId: res.value.id });
+        return;
+      }
+      // A network outcome (refused, reset, timed out: the orchestrator is restarting), a 5xx, or a
+      // garbled 2xx is tried again; a 4xx means the API refused a valid body.
+      if (res.kind === "error" && res.status < 500) {
+        rejections.push(`create #${index} → ${res.status} ${res.text.slice(0, 300)}`);
+        return;
       }
       retries++;
       await sleep(Math.min(2_000, 100 * 2 ** Math.min(attempt, 5)));

@@ -18,7 +18,7 @@ const CHECK_SETTINGS = "worker settings";
 
 const MARK = { ok: "✓", fail: "✗", skip: "-" } as const;
 
-export function printChecks(io: CliIo, results: readonly CheckResult[]): void {
+function printChecks(io: CliIo, results: readonly CheckResult[]): void {
   const width = Math.max(...results.map((r) => r.name.length));
   for (const r of results) {
     const detail = r.status === "skip" ? `skipped: ${r.detail}` : r.detail;

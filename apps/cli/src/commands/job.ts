@@ -4,7 +4,7 @@ import { formatJobDetails } from "../format/job-details.js";
 import { UsageError } from "../usage-error.js";
 
 /** Positional job id, checked before any request so a typo is a usage error, not a 400. */
-export function jobIdArgument(positionals: readonly string[], usage: string): string {
+function jobIdArgument(positionals: readonly string[], usage: string): string {
   const [id, ...extra] = positionals;
   if (id === undefined || extra.length > 0) throw new UsageError(`usage: ${usage}`);
   if (!JobId.safeParse(id).success) throw new UsageError(`${id} is not a job id (a UUID, as printed by fleet jobs)`);

@@ -8,7 +8,7 @@ import { UsageError } from "../usage-error.js";
 
 const PAGE_MAX = 200;
 
-export function jobsTable(jobs: readonly JobView[], now: Date = new Date()): string {
+function jobsTable(jobs: readonly JobView[], now: Date = new Date()): string {
   const rows = jobs.map((j) => [
     j.id,
     j.status,

@@ -7,7 +7,7 @@ import { UsageError } from "../usage-error.js";
 
 const USAGE = "fleet keys create NAME | fleet keys list | fleet keys revoke PREFIX|ID  [--json]";
 
-export function keysTable(keys: readonly ApiKeyView[], now: Date = new Date()): string {
+function keysTable(keys: readonly ApiKeyView[], now: Date = new Date()): string {
   const rows = keys.map((k) => [
     k.prefix,
     k.client_name,

@@ -31,7 +31,7 @@ function engineCell(w: WorkerView): string {
 }
 
 /** The box a worker runs on: the hostname from its heartbeat's system facts (host networking shares it). */
-export function boxOf(w: WorkerView): string | null {
+function boxOf(w: WorkerView): string | null {
   const host = w.system?.hostname;
   return typeof host === "string" && host !== "" ? host : null;
 }
@@ -68,7 +68,7 @@ function tierCell(w: WorkerView): string {
 }
 
 /** One row per worker: the operators' `SELECT ... FROM buffer_workers` without psql. */
-export function workersTable(workers: readonly WorkerView[]): string {
+function workersTable(workers: readonly WorkerView[]): string {
   const rows = byBox(workers).map((w) => [
     w.worker_id,
     statusCell(w),

@@ -6,7 +6,7 @@ import { mediaToolsFor } from "./check-media-tools.js";
 import { fail, ok } from "./doctor-check.js";
 import type { CheckResult } from "./doctor-check.js";
 
-export const CHECK_INFERENCE = "inference ready";
+const CHECK_INFERENCE = "inference ready";
 
 async function getJson(url: string, timeoutMs: number): Promise<{ status: number; json: unknown; text: string }> {
   const res = await request(url, { method: "GET", headersTimeout: timeoutMs, bodyTimeout: timeoutMs });

@@ -3,7 +3,7 @@ import type { WorkerBoxConfig } from "../config.js";
 import { fail, ok } from "./doctor-check.js";
 import type { CheckResult } from "./doctor-check.js";
 
-export const CHECK_MEDIA_TOOLS = "ffmpeg/ffprobe";
+const CHECK_MEDIA_TOOLS = "ffmpeg/ffprobe";
 
 /** The binaries the worker would pick with this box's settings (the worker resolves them the same way). */
 export function mediaToolsFor(cfg: WorkerBoxConfig): MediaTools {

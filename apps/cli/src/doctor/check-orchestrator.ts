@@ -6,8 +6,8 @@ import { formatDuration } from "../format/duration.js";
 import { fail, ok, skip } from "./doctor-check.js";
 import type { CheckResult } from "./doctor-check.js";
 
-export const CHECK_REACHABLE = "orchestrator reachable";
-export const CHECK_KEY = "key accepted";
+const CHECK_REACHABLE = "orchestrator reachable";
+const CHECK_KEY = "key accepted";
 export const CHECK_HEARTBEAT = "heartbeat fresh";
 
 function isLoopback(url: string): boolean {

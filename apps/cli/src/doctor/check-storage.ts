@@ -4,7 +4,7 @@ import type { WorkerBoxConfig } from "../config.js";
 import { fail, ok } from "./doctor-check.js";
 import type { CheckResult } from "./doctor-check.js";
 
-export const CHECK_STORAGE = "storage credentials";
+const CHECK_STORAGE = "storage credentials";
 
 /** What the worker's B2 storage calls need; it refuses to start without them, so doctor says so first. */
 const WORKER_CAPABILITIES = ["listBuckets", "listFiles", "readFiles", "writeFiles"];

@@ -4,7 +4,7 @@ import type { WorkerBoxConfig } from "../config.js";
 import { fail, ok } from "./doctor-check.js";
 import type { CheckResult } from "./doctor-check.js";
 
-export const CHECK_WORK_DIR = "work dir";
+const CHECK_WORK_DIR = "work dir";
 
 /** Downloads, frames and outputs go to WORK_DIR; a read-only or full disk fails jobs midway. */
 export async function checkWorkDir(cfg: WorkerBoxConfig, minFreeGb: number): Promise<CheckResult> {

@@ -7,7 +7,7 @@ import { serializeError } from "./serialize-error.js";
  * Paths pino censors. Keys travel in headers (x-internal-api-key, x-api-key, authorization) and
  * could reach a log through a request object, a config dump or an error's context.
  */
-export const REDACT_PATHS = [
+const REDACT_PATHS = [
   "req.headers.authorization",
   'req.headers["x-internal-api-key"]',
   'req.headers["x-api-key"]',

@@ -1,5 +1,7 @@
+import type { IncomingMessage, ServerResponse } from "node:http";
+import { routeRequest } from "@fleet/contract";
 import { sql } from "drizzle-orm";
-import { describe, expect } from "vitest";
+import { describe, expect, vi } from "vitest";
 import { queryRows } from "../db/client.js";
 import {
   ageHeartbeat,
@@ -164,20 +166,26 @@ describe("long-polling claims and their clients", () => {
     const address = await t.app.listen({ host: "127.0.0.1", port: 0 });
     await heartbeat(t.app, "quitter", { capacity: 2 });
     await heartbeat(t.app, "stayer");
+    // The claim is held once its handler listens for the hang-up on the response: abort only
+    // then, so an abort that lands before the handler runs cannot decide the outcome.
+    let response: ServerResponse | undefined;
+    let listenersBefore = 0;
+    t.app.server.once("request", (_req: IncomingMessage, res: ServerResponse) => {
+      response = res;
+      listenersBefore = res.listenerCount("close");
+    });
     const hangUp = new AbortController();
-    const abandoned = fetch(`${address}/internal/buffer/jobs/claim`, {
-      method: "POST",
-      headers: { "content-type": "application/json", "x-internal-api-key": INTERNAL_KEY },
-      body: JSON.stringify({ worker_id: "quitter", wait_ms: 20_000 }),
-      signal: hangUp.signal,
-    }).catch(() => "aborted");
-    await new Promise((r) => setTimeout(r, 300));
+    const request = routeRequest("claimJob", { body: { worker_id: "quitter", wait_ms: 20_000 } }, { internalApiKey: INTERNAL_KEY });
+    const abandoned = fetch(address + request.path, { ...request, signal: hangUp.signal }).catch(() => "aborted");
+    await vi.waitFor(() => expect(response?.listenerCount("close") ?? 0).toBeGreaterThan(listenersBefore), { timeout: 10_000, interval: 5 });
     hangUp.abort();
     expect(await abandoned).toBe("aborted");
-    await new Promise((r) => setTimeout(r, 300));
+    // The event this waits for: the abandoned claim's handler has returned (it counts an empty
+    // claim as it does). A claim that kept waiting never gets here within its 20 s wait_ms, so
+    // the ceiling fails the test; nothing is left that could still take the job created next.
+    await vi.waitFor(() => expect(t.counters.emptyClaims).toBe(1), { timeout: 10_000, interval: 20 });
 
     const id = await createJobId(t.app);
-    await new Promise((r) => setTimeout(r, 1500)); // past a safety tick: a stray waiter would have claimed by now
     expect((await claimJob(t.app, "stayer")).musetalk_job_id).toBe(id);
     const [attempts] = await queryRows<{ n: number }>(t.db.db, sql`select count(*)::int as n from buffer_jobs where worker_id = 'quitter'`);
     expect(attempts?.n).toBe(0);

@@ -1,11 +1,14 @@
+// Longer than 250 lines on purpose: the one fixture every orchestrator test shares (app, database, requests), kept in one place so none drifts.
 import { Writable } from "node:stream";
 import {
   ErrorBody,
+  routeRequest,
   type ClaimedJob,
-  type ClaimJobResponse,
-  type HeartbeatResponse,
-  type JobStatusReportResponse,
   type JobView,
+  type RouteCredentials,
+  type RouteInput,
+  type RouteName,
+  type RouteResult,
 } from "@fleet/contract";
 import { staticResolver } from "@fleet/egress";
 import { createDatabaseTest } from "@fleet/testing/postgres";
@@ -150,16 +153,33 @@ export async function call<T = unknown>(
   return { status: response.statusCode, json: json as T, error, headers: response.headers, body: response.body };
 }
 
+/**
+ * One route of the contract's table through `inject`, its path and auth built by the contract's
+ * request layer (as the worker and the CLI build theirs). The body is not checked here, so
+ * bad-input tests can send anything; `credentials` defaults to the internal key.
+ */
+async function callRoute<N extends RouteName>(
+  app: App,
+  name: N,
+  input: RouteInput = {},
+  credentials: RouteCredentials = { internalApiKey: INTERNAL_KEY },
+): Promise<CallResult<RouteResult<N>>> {
+  const request = routeRequest(name, input, credentials);
+  return call<RouteResult<N>>(app, request.method, request.path, { key: null, headers: request.headers, body: input.body });
+}
+
 /** A Fleet worker's heartbeat (it always sends `version`); `body` overrides or adds fields. */
 export async function heartbeat(app: App, workerId: string, body: Record<string, unknown> = {}) {
-  return call<HeartbeatResponse>(app, "POST", `/internal/buffer/workers/${workerId}/heartbeat`, {
+  return callRoute(app, "heartbeat", {
+    params: { worker_id: workerId },
     body: { status: "idle", gpu_class: "RTX 4090", capacity: 1, error: null, version: "0.1.0-test", ...body },
   });
 }
 
 /** The original buffer loop's heartbeat, exactly its four fields (no active_jobs, no version). */
 export async function originalHeartbeat(app: App, workerId: string, status: "idle" | "busy" = "idle") {
-  return call<HeartbeatResponse>(app, "POST", `/internal/buffer/workers/${workerId}/heartbeat`, {
+  return callRoute(app, "heartbeat", {
+    params: { worker_id: workerId },
     body: { status, gpu_class: "RTX-3090-Local-Buffer-1", capacity: 1, error: null },
   });
 }
@@ -170,7 +190,8 @@ export async function mainHeartbeat(
   workerId: string,
   body: { status?: "idle" | "busy"; current_job_id?: string | null; worker_type?: string } = {},
 ) {
-  return call(app, "POST", `/internal/main/workers/${workerId}/heartbeat`, {
+  return callRoute(app, "mainHeartbeat", {
+    params: { worker_id: workerId },
     body: {
       status: "idle",
       current_job_id: null,
@@ -184,17 +205,21 @@ export async function mainHeartbeat(
 }
 
 export async function createJobViaApi(app: App, body: Record<string, unknown> = {}, headers: Record<string, string> = {}) {
-  return call<JobView>(app, "POST", "/v1/avatar/jobs", {
-    key: null,
-    headers: { "x-api-key": PUBLIC_KEY, ...headers },
-    body: {
-      video_url: "https://93.184.216.34/avatar.mp4",
-      audio_url: "https://93.184.216.34/voice.wav",
-      aspect_ratio: "9:16",
-      resolution: "720p",
-      ...body,
+  return callRoute(
+    app,
+    "createJob",
+    {
+      headers,
+      body: {
+        video_url: "https://93.184.216.34/avatar.mp4",
+        audio_url: "https://93.184.216.34/voice.wav",
+        aspect_ratio: "9:16",
+        resolution: "720p",
+        ...body,
+      },
     },
-  });
+    { apiKey: PUBLIC_KEY },
+  );
 }
 
 /** Creates a job and returns its id (fails the test if creation fails). */
@@ -205,7 +230,7 @@ export async function createJobId(app: App, body: Record<string, unknown> = {}):
 }
 
 export async function claim(app: App, workerId: string, waitMs = 0) {
-  return call<ClaimJobResponse>(app, "POST", "/internal/buffer/jobs/claim", { body: { worker_id: workerId, wait_ms: waitMs } });
+  return callRoute(app, "claimJob", { body: { worker_id: workerId, wait_ms: waitMs } });
 }
 
 /** Claims and insists on getting a job. */
@@ -216,11 +241,11 @@ export async function claimJob(app: App, workerId: string): Promise<ClaimedJob> 
 }
 
 export async function reportStatus(app: App, bufferJobId: string, body: Record<string, unknown>) {
-  return call<JobStatusReportResponse>(app, "POST", `/internal/buffer/jobs/${bufferJobId}/status`, { body });
+  return callRoute(app, "reportJobStatus", { params: { buffer_job_id: bufferJobId }, body });
 }
 
 export async function getJobView(app: App, id: string): Promise<JobView> {
-  return (await call<JobView>(app, "GET", `/v1/avatar/jobs/${id}`)).json;
+  return (await callRoute(app, "getJob", { params: { id } })).json;
 }
 
 /** Every row of the tables the API writes, for "nothing changed" assertions. */

@@ -1,7 +1,8 @@
 import { HEADERS, signWebhook, type WebhookPayload } from "@fleet/contract";
 import { request, type Dispatcher } from "undici";
 
-export type SendResult = { ok: true; statusCode: number } | { ok: false; statusCode: number | null; error: string };
+/** A failure carries `error`, the text stored as the delivery's last_error, and `err`, the same as an Error for log lines. */
+export type SendResult = { ok: true; statusCode: number } | { ok: false; statusCode: number | null; error: string; err: Error };
 
 /**
  * One POST. Always consumes the response body (undici keeps the socket otherwise) and never
@@ -32,9 +33,11 @@ export async function sendWebhook(
     });
     await response.body.dump();
     if (response.statusCode >= 200 && response.statusCode < 300) return { ok: true, statusCode: response.statusCode };
-    return { ok: false, statusCode: response.statusCode, error: `HTTP ${response.statusCode}` };
+    const error = `HTTP ${response.statusCode}`;
+    return { ok: false, statusCode: response.statusCode, error, err: new Error(error) };
   } catch (err) {
     const e = err as { code?: string; message?: string };
-    return { ok: false, statusCode: null, error: e.code ? `${e.code}: ${e.message ?? ""}` : String(e.message ?? err) };
+    const error = e.code ? `${e.code}: ${e.message ?? ""}` : String(e.message ?? err);
+    return { ok: false, statusCode: null, error, err: err instanceof Error ? err : new Error(error) };
   }
 }

@@ -63,9 +63,9 @@ export function startWebhookDelivery(
     const status = await markFailedAttempt(db, row.id, result, config.WEBHOOK_RETRY_WINDOW_SEC);
     if (status === "failed") {
       if (options.counters) options.counters.webhooksFailed++;
-      webhookLog.error({ ...fields, statusCode: result.statusCode, error: result.error }, "webhook_given_up");
+      webhookLog.error({ ...fields, statusCode: result.statusCode, err: result.err }, "webhook_given_up");
     } else {
-      webhookLog.warn({ ...fields, statusCode: result.statusCode, error: result.error }, "webhook_delivery_failed");
+      webhookLog.warn({ ...fields, statusCode: result.statusCode, err: result.err }, "webhook_delivery_failed");
     }
   };
 

@@ -65,7 +65,7 @@ describe("job lifecycle against the real orchestrator", () => {
       const running = await fleet.waitForStatus(job.id, "running");
       const [attempt] = await fleet.attempts(job.id);
       await fake.waitForPrediction(attempt?.buffer_job_id ?? "", ["processing"]);
-      const cancelled = await fleet.api<{ detail: string }>("DELETE", `/v1/avatar/jobs/${running.id}`);
+      const cancelled = await fleet.call("cancelJob", { params: { id: running.id } });
       expect(cancelled.status).toBe(200);
       const done = await fleet.waitForStatus(job.id, "cancelled");
       expect(done.attempts).toBe(1);

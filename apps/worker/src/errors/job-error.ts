@@ -2,8 +2,7 @@ import type { ErrorFault, ErrorInfo, ErrorStage, ErrorType } from "@fleet/contra
 
 /**
  * A failure the retry policy can act on. Thrown by each stage with its own classification and
- * never re-wrapped by a catch-all (the original turned non-retryable upload errors into
- * retryable ones that way).
+ * never re-wrapped by a catch-all (which would turn a non-retryable failure into a retryable one).
  */
 export class JobError extends Error {
   override readonly name = "JobError";

@@ -10,7 +10,7 @@ import type { UrlInferenceDriver, UrlInferenceTask } from "./inference-driver.js
 /**
  * The original MuseTalk image behind the new worker, unchanged: POST /generate does download,
  * inference and upload itself, and /hc is its health. Its structured 422/500 bodies become the
- * report's error_info field by field (the original drivers flattened them into a string).
+ * report's error_info field by field, so the retry policy can read type, stage and retryable.
  */
 export function createGenerateDriver(opts: { url: string; timeoutMs: number; log: Logger }): UrlInferenceDriver {
   const base = new URL(opts.url);
@@ -45,7 +45,7 @@ export function createGenerateDriver(opts: { url: string; timeoutMs: number; log
       task.onProgress(0, "inferring");
       let res;
       try {
-        // One deadline for the whole call (the original drivers gave up at 600 s on a 1800 s run).
+        // One deadline for the whole call, INFERENCE_TIMEOUT_SEC: a long run must not be cut off by a shorter client default.
         res = await requestJson(pool, { method: "POST", path: `${prefix}/generate`, body, timeoutMs: opts.timeoutMs, signal: task.signal });
       } catch (err) {
         if (task.signal.aborted) throw new JobAbortedError(abortReasonOf(task.signal));

@@ -195,7 +195,7 @@ function checkMediaLimits(what: string, info: MediaInfo, limits: MediaLimits): v
 }
 
 /**
- * The checks the original never made: each input is an allowed container, the avatar has a
+ * Fails a bad input before it costs GPU time: each input is an allowed container, the avatar has a
  * picture, the voice has sound and a length, and neither breaks a limit — all from ffprobe's
  * facts, before the engine decodes a frame.
  */

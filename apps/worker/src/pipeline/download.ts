@@ -73,7 +73,7 @@ export interface DownloadOptions {
 /**
  * Streams `url` to `dest` with a size cap and a time limit. Redirects are followed by hand so
  * each hop is re-checked. Only network errors, 5xx and 429 are retried; any other answer is final
- * (the original retried 404s). Every failure here is a `download_error`, the job's fault:
+ * (a 404 stays a 404). Every failure here is a `download_error`, the job's fault:
  * an input host that answers 503 says nothing about this worker.
  */
 export async function downloadToFile(opts: DownloadOptions): Promise<DownloadResult> {

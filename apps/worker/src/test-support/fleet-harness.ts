@@ -1,7 +1,7 @@
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import type { JobView } from "@fleet/contract";
+import { createRouteClient, type JobView, type RouteInput, type RouteName, type RouteOutcome, type RouteResult } from "@fleet/contract";
 import { migratePostgresUrl } from "@fleet/orchestrator";
 import { startFileServer, type FileServer } from "@fleet/testing/file-server";
 import { makeCorruptFile, makeTestAudio, makeTestVideo } from "@fleet/testing/media";
@@ -9,6 +9,7 @@ import { startOrchestratorProcess, type OrchestratorProcess } from "@fleet/testi
 import { createDatabaseTest } from "@fleet/testing/postgres";
 import { startWorkerProcess, type WorkerProcess, type WorkerProcessOptions } from "@fleet/testing/worker-process";
 import pg from "pg";
+import { getGlobalDispatcher } from "undici";
 
 /** A vitest `test` whose `databaseUrl` is a fresh clone of the orchestrator's migrated schema. */
 export const e2eTest = createDatabaseTest(migratePostgresUrl);
@@ -83,29 +84,35 @@ export class Fleet {
     });
   }
 
-  async api<T>(method: "GET" | "POST" | "DELETE", p: string, body?: unknown): Promise<{ status: number; body: T }> {
-    const res = await fetch(`${this.orchestrator.url}${p}`, {
-      method,
-      headers: { "x-api-key": this.orchestrator.publicApiKey, ...(body ? { "content-type": "application/json" } : {}) },
-      body: body ? JSON.stringify(body) : undefined,
+  /** One call through the contract's route client with the public key; the outcome as data. */
+  call<N extends RouteName>(name: N, input: RouteInput = {}): Promise<RouteOutcome<RouteResult<N>>> {
+    const client = createRouteClient({
+      baseUrl: this.orchestrator.url,
+      credentials: { apiKey: this.orchestrator.publicApiKey },
+      dispatcher: getGlobalDispatcher(),
+      timeoutMs: 30_000,
     });
-    return { status: res.status, body: (await res.json()) as T };
+    return client.call(name, input);
   }
 
   async submit(overrides: Record<string, unknown> = {}): Promise<JobView> {
-    const res = await this.api<JobView>("POST", "/v1/avatar/jobs", {
-      video_url: this.files.urlFor("/avatar.mp4"),
-      audio_url: this.files.urlFor("/voice.wav"),
-      aspect_ratio: "9:16",
-      resolution: "720p",
-      ...overrides,
+    const res = await this.call("createJob", {
+      body: {
+        video_url: this.files.urlFor("/avatar.mp4"),
+        audio_url: this.files.urlFor("/voice.wav"),
+        aspect_ratio: "9:16",
+        resolution: "720p",
+        ...overrides,
+      },
     });
-    if (res.status !== 201) throw new Error(`submit answered ${res.status}: ${JSON.stringify(res.body)}`);
-    return res.body;
+    if (!res.ok || res.status !== 201) throw new Error(`submit failed: ${describeOutcome(res)}`);
+    return res.value;
   }
 
   async job(id: string): Promise<JobView> {
-    return (await this.api<JobView>("GET", `/v1/avatar/jobs/${id}`)).body;
+    const res = await this.call("getJob", { params: { id } });
+    if (!res.ok) throw new Error(`job ${id}: ${describeOutcome(res)}`);
+    return res.value;
   }
 
   async waitForJob(id: string, done: (j: JobView) => boolean, timeoutMs = 60_000): Promise<JobView> {
@@ -164,4 +171,9 @@ export class Fleet {
     await this.db.end();
     await rm(this.mediaDir, { recursive: true, force: true });
   }
+}
+
+function describeOutcome(outcome: RouteOutcome<unknown>): string {
+  if (outcome.ok) return `HTTP ${outcome.status}`;
+  return outcome.kind === "network" ? String(outcome.cause) : `HTTP ${outcome.status} ${outcome.text}`;
 }

@@ -29,8 +29,8 @@ export interface ProcessOutcome {
 const SHELL_CANNOT_EXEC = new Set([126, 127]);
 
 /**
- * Runs a child process asynchronously (the original's blocking subprocess.run froze the
- * heartbeat and /hc for the whole job), streams stdout line by line, and SIGKILLs the child
+ * Runs a child process asynchronously (a blocking call would freeze the heartbeat and /hc for
+ * the whole job), streams stdout line by line, and SIGKILLs the child
  * on abort or timeout so a cancelled job frees the machine at once.
  */
 export function runProcess(

@@ -11,7 +11,7 @@ export const FUZZ_PUBLIC_KEY = "fuzz-public-key-0001";
  * guard's private resolution paths need names that resolve to private addresses. Names not
  * listed do not resolve, which the guard lets through by design (every connection is re-checked).
  */
-export const FUZZ_DNS: Readonly<Record<string, string[]>> = {
+const FUZZ_DNS: Readonly<Record<string, string[]>> = {
   "media.fuzz.internal": ["93.184.216.34"],
   "cdn.fuzz.internal": ["2606:2800:220:1:248:1893:25c8:1946"],
   "internal.fuzz.internal": ["10.1.2.3"],

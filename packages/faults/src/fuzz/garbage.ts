@@ -1,7 +1,7 @@
 import fc from "fast-check";
 
 /** Strings that break naive code: NUL, lone surrogates, RTL marks, combining marks, emoji, SQL and path tricks. */
-export const WEIRD_STRINGS = [
+const WEIRD_STRINGS = [
   "",
   " ",
   "\u0000",
@@ -31,7 +31,7 @@ export const WEIRD_STRINGS = [
 ] as const;
 
 /** Far over every field limit in the contract (10,000 chars for messages, 2,048 for URLs). */
-export const HUGE_STRING = "x".repeat(70_000);
+const HUGE_STRING = "x".repeat(70_000);
 
 export const weirdString = fc.oneof(
   { weight: 3, arbitrary: fc.constantFrom(...WEIRD_STRINGS) },

@@ -2,7 +2,7 @@ import fc from "fast-check";
 import { weirdString } from "./garbage.js";
 
 /** Reachable public targets (by the fuzz DNS table, or literal public addresses, or names that do not resolve). */
-export const PUBLIC_URLS = [
+const PUBLIC_URLS = [
   "https://media.fuzz.internal/avatar.mp4",
   "http://cdn.fuzz.internal/voice.wav",
   "https://does-not-resolve.fuzz.internal/a.mp4",
@@ -14,7 +14,7 @@ export const PUBLIC_URLS = [
 ] as const;
 
 /** Loopback, private, link-local, CGNAT and unique-local targets, spelled every way a URL parser accepts. */
-export const PRIVATE_URLS = [
+const PRIVATE_URLS = [
   "http://127.0.0.1/a.mp4",
   "http://127.1/a.mp4",
   "http://0x7f000001/a.mp4",
@@ -53,7 +53,7 @@ export const PRIVATE_URLS = [
 ] as const;
 
 /** Not absolute http(s) URLs at all. */
-export const INVALID_URLS = [
+const INVALID_URLS = [
   "ftp://media.fuzz.internal/a.mp4",
   "file:///etc/passwd",
   "javascript:alert(1)",
