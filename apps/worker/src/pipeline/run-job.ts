@@ -32,7 +32,7 @@ export type StageTimes = Partial<Record<"download" | "validation" | "inference" 
 
 /**
  * download → validate → infer → upload, in a work directory of its own that is removed whatever
- * happens (the original leaked outputs and shared a coordinate pickle across jobs).
+ * happens, so no job sees another's files or fills the disk with its leftovers.
  * Returns the outcome as data; throws only JobAbortedError, whose reason the runner reports.
  */
 export async function runJob(
@@ -156,7 +156,7 @@ export async function runJob(
     const errorInfo = toErrorInfo(err, stage);
     const level = errorInfo.error_type === "media_error" ? "warn" : "error";
     jobLog[level](
-      { errorType: errorInfo.error_type, stage: errorInfo.stage, retryable: errorInfo.retryable, error: errorInfo.message, details: errorInfo.details },
+      { err, errorType: errorInfo.error_type, stage: errorInfo.stage, retryable: errorInfo.retryable, details: errorInfo.details },
       errorInfo.error_type,
     );
     return { status: "failed", errorInfo, metrics: baseMetrics() };
@@ -181,7 +181,7 @@ async function checkOutput(file: string, opts: { ffprobePath: string; timeoutMs:
   return info;
 }
 
-/** The metadata JSON beside the video (the original wrote it to the container's cwd and never uploaded it). */
+/** The metadata JSON beside the video, uploaded with it so the bucket alone explains each output. */
 async function writeSidecar(
   deps: PipelineDeps,
   input: JobInput,
