@@ -1,6 +1,8 @@
 import { table, text, type Benchmark, type BenchContext, type Block } from "./benchmark.js";
 import { httpRoundTrips, type HttpOptions, type HttpRun } from "./claim-http.js";
 import { errorBlocks, profileBlock } from "./diagnostics.js";
+import pg from "pg";
+import { startBackendCpuSampler } from "./proc-stats.js";
 import { fleetSql, graphileSql, pgBossSql, type DrainResult, type SqlSystem } from "./sql-claimers.js";
 import { LATENCY_COLUMNS, formatMs, formatRate, latencyCells, summarize } from "./stats.js";
 import { packageVersion } from "./util.js";
@@ -31,53 +33,59 @@ async function runClaimThroughput(ctx: BenchContext, o: ClaimThroughputOptions) 
 interface SqlTotals {
   label: string;
   rounds: DrainResult[];
+  /** CPU seconds over all rounds' drains: this system's PostgreSQL backends, and this (Node) process. */
+  postgresSec: number;
+  nodeSec: number;
 }
 
-/** The three systems on one scratch database, in alternating rounds, same concurrency each. */
+/**
+ * Every system on one scratch database, in alternating rounds, same concurrency each. Each round
+ * queues (untimed), runs ANALYZE so every system plans against the statistics a running
+ * deployment has, then drains while the CPU of the database's backends and of this process is metered.
+ */
 async function sqlRounds(ctx: BenchContext, o: ClaimThroughputOptions): Promise<SqlTotals[]> {
   const db = await ctx.databases.create("claimsql");
+  const admin = new pg.Client({ connectionString: db.url });
+  await admin.connect();
   const systems: SqlSystem[] = [];
   try {
-    systems.push(await fleetSql(db.url, o.sqlConcurrency));
+    systems.push(await fleetSql(db.url, o.sqlConcurrency, "batched"));
+    systems.push(await fleetSql(db.url, o.sqlConcurrency, "one-by-one"));
+    systems.push(await fleetSql(db.url, o.sqlConcurrency, "previous"));
     systems.push(await pgBossSql(db.url, o.sqlConcurrency, packageVersion("pg-boss")));
     systems.push(await graphileSql(db.url, o.sqlConcurrency, packageVersion("graphile-worker")));
-    const totals: SqlTotals[] = systems.map((s) => ({ label: s.label, rounds: [] }));
+    const totals: SqlTotals[] = systems.map((s) => ({ label: s.label, rounds: [], postgresSec: 0, nodeSec: 0 }));
     for (let r = 0; r < o.sqlRounds; r++) {
       for (const [i, s] of systems.entries()) {
+        await s.queue(o.sqlJobsPerRound);
+        await admin.query("analyze");
+        const backends = startBackendCpuSampler(admin, db.name);
+        const node0 = process.cpuUsage();
         const result = await s.drain(o.sqlJobsPerRound, o.sqlConcurrency);
-        totals[i]!.rounds.push(result);
+        const node = process.cpuUsage(node0);
+        const t = totals[i]!;
+        t.postgresSec += await backends.stop();
+        t.nodeSec += (node.user + node.system) / 1e6;
+        t.rounds.push(result);
         ctx.progress(`SQL round ${r + 1}/${o.sqlRounds} ${s.label}: ${formatRate((result.jobs / result.wallMs) * 1000)}/s`);
       }
     }
     return totals;
   } finally {
     for (const s of systems) await s.close().catch((err: unknown) => ctx.progress(`close failed: ${String(err)}`));
+    await admin.end();
     await db.drop();
   }
-}
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor((s.length - 1) / 2)] ?? NaN;
 }
 
 function report(o: ClaimThroughputOptions, run: HttpRun, sql: SqlTotals[]) {
   const http = run.result;
   const httpRate = (http.jobs / http.wallMs) * 1000;
   const perTrip = (sec: number) => `${((sec * 1000) / http.jobs).toFixed(2)} ms`;
-  const rows = sql.map((t) => {
-    const jobs = t.rounds.reduce((a, r) => a + r.jobs, 0);
-    const wall = t.rounds.reduce((a, r) => a + r.wallMs, 0);
-    return {
-      label: t.label,
-      rate: (jobs / wall) * 1000,
-      rates: t.rounds.map((r) => (r.jobs / r.wallMs) * 1000),
-      claim: summarize(t.rounds.flatMap((r) => r.claim)),
-      complete: summarize(t.rounds.flatMap((r) => r.complete)),
-    };
-  });
-  const fleet = rows[0]!;
-  const boss = rows[1]!;
+  const rows = sql.map(rowOf);
+  const [fleet, oneByOne, previous, boss, graphile] = rows as [Row, Row, Row, Row, Row];
+  const vsGraphile = fleet.rate / graphile.rate;
+  const pgVsPrevious = fleet.pgMsPerJob / previous.pgMsPerJob;
   const cpuTotal = run.cpu.processSec + run.cpu.postgresSec + run.cpu.selfSec;
   const blocks: Block[] = [
     text(
@@ -112,42 +120,72 @@ function report(o: ClaimThroughputOptions, run: HttpRun, sql: SqlTotals[]) {
     profileBlock(`A further ${run.profileJobs.toLocaleString("en-US")} round trips against an orchestrator under \`node --cpu-prof\`; its self time by package`, run.profile),
     text(
       `**At the SQL level**, on one scratch database, ${o.sqlConcurrency} claimers per system over a pool of ${o.sqlConcurrency} connections, ` +
-        `${o.sqlRounds} alternating rounds of ${o.sqlJobsPerRound.toLocaleString("en-US")} queued jobs per system (queueing untimed). ` +
-        "Each claimer claims one job, completes it, repeats until the queue is empty. Throughput: all jobs ÷ all drain time (per-round " +
-        "figures in brackets). Claim/complete latencies in ms.",
+        `${o.sqlRounds} alternating rounds of ${o.sqlJobsPerRound.toLocaleString("en-US")} queued jobs per system (queueing untimed, then ` +
+        "`ANALYZE`, so every system plans with the statistics of a running deployment). Each claimer claims one job, completes it, " +
+        "repeats until the queue is empty. Throughput: all jobs ÷ all drain time (per-round figures in brackets). Claim/complete " +
+        "latencies in ms. CPU per job: the database's backends (sampled from `/proc` every 100 ms, so pools that connect during a drain " +
+        "count too) and this Node process, over the drains only. The three Fleet rows are the A/B of the throughput work.",
     ),
     table(
-      ["system", "jobs/s", "claim p50", "claim p90", "claim p99", "claim max", "complete p50", "complete p99"],
+      ["system", "jobs/s", "vs graphile-worker", "PostgreSQL CPU/job", "Node CPU/job", "claim p50", "claim p99", "complete p50", "complete p99"],
       rows.map((r) => [
         r.label,
         `${formatRate(r.rate)} (${r.rates.map(formatRate).join(", ")})`,
+        `${(r.rate / graphile.rate).toFixed(2)}×`,
+        `${r.pgMsPerJob.toFixed(3)} ms`,
+        `${r.nodeMsPerJob.toFixed(3)} ms`,
         formatMs(r.claim.p50),
-        formatMs(r.claim.p90),
         formatMs(r.claim.p99),
-        formatMs(r.claim.max),
         formatMs(r.complete.p50),
         formatMs(r.complete.p99),
       ]),
     ),
     text(
-      "Fleet's claim is one statement that also checks the worker (online, not draining or quarantined, a free capacity slot) and " +
-        "writes the attempt row that fences later reports; its completion is a transaction of six round trips (BEGIN, lock the attempt, " +
-        "lock the job, close the attempt, close the job and reset the worker's failure streak, COMMIT). pg-boss's `fetch` and `complete` " +
-        "are one statement each with no owner check. graphile-worker's claim is its `get_job` SQL and its completion a `DELETE`; it " +
-        "exposes no fetch API, so its numbers come from its own worker's events (its complete time is the event gap, not a query). " +
-        `Median of per-round throughputs: Fleet ${formatRate(median(fleet.rates))}/s, pg-boss ${formatRate(median(boss.rates))}/s.`,
+      "What each does per job. **Fleet**: the claim is one statement that checks the worker (known, online, not draining or " +
+        "quarantined, a free capacity slot, its tier), takes the job with `SKIP LOCKED`, writes the attempt row whose id fences every " +
+        "later report, and commits without waiting for its WAL flush (a lost claim leaves the job queued); the success is one " +
+        "statement that locks attempt then job by primary key, checks the attempt is the job's current one and the worker has no " +
+        "failure streak, closes both and keeps the history (attempt row, metrics, output), committed with a flush; with " +
+        "`SuccessBatcher` the reports that arrive while one such statement runs share the next. **pg-boss**: `fetch` and `complete` " +
+        "are one statement each, no owner check. **graphile-worker**: its `get_job` SQL and a `DELETE` (no history), timed from its " +
+        "own worker's events (its complete time is the event gap, not a query). " +
+        `Fleet vs graphile-worker: ${vsGraphile.toFixed(2)}× the throughput; Fleet's PostgreSQL CPU per job is ` +
+        `${(pgVsPrevious * 100).toFixed(0)} % of the previous release's; one report per statement: ${formatRate(oneByOne.rate)}/s; ` +
+        `pg-boss ${formatRate(boss.rate)}/s.`,
     ),
   ];
   return {
     targets: [
       { what: `claim + complete over HTTP, ${o.httpClaimers} concurrent claimers`, target: "≥ 1,000 /s", measured: `${formatRate(httpRate)} /s`, met: httpRate >= 1000 },
       {
-        what: "Fleet claim statement vs pg-boss `fetch` (SQL level, p50)",
-        target: "Fleet ≤ pg-boss",
-        measured: `${formatMs(fleet.claim.p50)} ms vs ${formatMs(boss.claim.p50)} ms`,
-        met: fleet.claim.p50 <= boss.claim.p50,
+        what: "Fleet claim + success vs graphile-worker `get_job` + complete (SQL level, jobs/s, same run)",
+        target: "≥ 1.0×",
+        measured: `${vsGraphile.toFixed(2)}× (${formatRate(fleet.rate)} vs ${formatRate(graphile.rate)})`,
+        met: vsGraphile >= 1,
+      },
+      {
+        what: "PostgreSQL CPU per job (claim + success), Fleet now vs the previous release's statements (SQL level, same run)",
+        target: "≤ 0.5×",
+        measured: `${pgVsPrevious.toFixed(2)}× (${fleet.pgMsPerJob.toFixed(3)} vs ${previous.pgMsPerJob.toFixed(3)} ms)`,
+        met: pgVsPrevious <= 0.5,
       },
     ],
     blocks,
+  };
+}
+
+type Row = ReturnType<typeof rowOf>;
+
+function rowOf(t: SqlTotals) {
+  const jobs = t.rounds.reduce((a, r) => a + r.jobs, 0);
+  const wall = t.rounds.reduce((a, r) => a + r.wallMs, 0);
+  return {
+    label: t.label,
+    rate: (jobs / wall) * 1000,
+    rates: t.rounds.map((r) => (r.jobs / r.wallMs) * 1000),
+    claim: summarize(t.rounds.flatMap((r) => r.claim)),
+    complete: summarize(t.rounds.flatMap((r) => r.complete)),
+    pgMsPerJob: (t.postgresSec * 1000) / jobs,
+    nodeMsPerJob: (t.nodeSec * 1000) / jobs,
   };
 }

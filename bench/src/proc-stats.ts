@@ -63,3 +63,36 @@ export async function startCpuMeter(pid: number, client: pg.ClientBase, database
     },
   };
 }
+
+/**
+ * CPU seconds used by the PostgreSQL backends of `database` while it runs, sampled every
+ * `intervalMs`: a pool that connects and disconnects meanwhile (graphile-worker's runner) is
+ * counted up to its last sample, where `startCpuMeter`'s two snapshots would miss it.
+ */
+export function startBackendCpuSampler(client: pg.ClientBase, database: string, intervalMs = 100) {
+  const first = new Map<number, number>();
+  const last = new Map<number, number>();
+  let started = false;
+  const sample = async () => {
+    for (const pid of await backendPids(client, database)) {
+      const sec = await cpuSeconds(pid);
+      if (sec === 0) continue;
+      // A backend that connects after the start is counted from its first tick.
+      if (!first.has(pid)) first.set(pid, started ? 0 : sec);
+      last.set(pid, sec);
+    }
+    started = true;
+  };
+  let sampling = sample();
+  const timer = setInterval(() => {
+    sampling = sampling.then(sample, sample);
+  }, intervalMs);
+  return {
+    async stop(): Promise<number> {
+      clearInterval(timer);
+      await sampling.catch(() => undefined);
+      await sample();
+      return [...last].reduce((sum, [pid, sec]) => sum + sec - (first.get(pid) ?? sec), 0);
+    },
+  };
+}

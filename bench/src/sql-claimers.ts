@@ -4,6 +4,7 @@ import { claimNextJob, createDatabase, createLogger, reportAttemptStatus, Succes
 import { Logger, makeWorkerUtils, run as runGraphile } from "graphile-worker";
 import pg from "pg";
 import { PgBoss } from "pg-boss";
+import { previousClaim, previousComplete } from "./previous-release.js";
 import { queueJobs, registerWorkers, touchWorkers } from "./seed-sql.js";
 
 /** One drain of `jobs` queued jobs by `concurrency` claimers that each claim one job and complete it. */
@@ -18,7 +19,9 @@ export interface DrainResult {
 
 export interface SqlSystem {
   label: string;
-  /** Queue `jobs` (untimed), then drain them with `concurrency` claimers (timed). */
+  /** Queue `jobs` runnable jobs (untimed, outside the CPU metering). */
+  queue(jobs: number): Promise<void>;
+  /** Drain the `jobs` queued jobs with `concurrency` claimers (timed). */
   drain(jobs: number, concurrency: number): Promise<DrainResult>;
   close(): Promise<void>;
 }
@@ -46,34 +49,56 @@ async function claimLoops(
   return { wallMs: performance.now() - t0, claim, complete };
 }
 
+/** How the Fleet rows close a success: the orchestrator's way now, one report per statement, or the previous release's. */
+export type FleetVariant = "batched" | "one-by-one" | "previous";
+
+const FLEET_LABELS: Record<FleetVariant, string> = {
+  batched: "Fleet: `claimNextJob` + `reportAttemptStatus` through `SuccessBatcher` (as the orchestrator runs them)",
+  "one-by-one": "Fleet, successes one statement each (no `SuccessBatcher`)",
+  previous: "Fleet, previous release's claim and success statements (0fed714)",
+};
+
 /**
- * Fleet's claim statement (`claimNextJob`) and its completion (`reportAttemptStatus`, the
- * transaction behind `POST .../status`), called in-process through the orchestrator's own
- * drizzle/pg pool: the SQL cost without HTTP. Each loop is one worker of capacity 1.
+ * Fleet's claim statement (`claimNextJob`) and its completion (`reportAttemptStatus`, what
+ * `POST .../status` runs), called in-process through the orchestrator's own drizzle/pg pool: the
+ * SQL cost without HTTP. Each loop is one worker of capacity 1. `variant` picks the A/B side.
  */
-export async function fleetSql(url: string, concurrency: number): Promise<SqlSystem> {
+export async function fleetSql(url: string, concurrency: number, variant: FleetVariant = "batched"): Promise<SqlSystem> {
   const log = createLogger({ LOG_LEVEL: "silent", LOG_PRETTY: false });
   const handle = await createDatabase({ DATABASE_URL: url, DATA_DIR: "unused", DATABASE_POOL_MAX: concurrency }, log);
   const seed = new pg.Client({ connectionString: url });
   await seed.connect();
-  const workers = await registerWorkers(seed, "sqlclaim", concurrency);
+  const prefix = `sqlclaim-${variant}`;
+  const workers = await registerWorkers(seed, prefix, concurrency);
   const policy = { retryBackoffBaseSec: 10, quarantineAfterFailures: 3, quarantineSec: 600 };
   const successes = new SuccessBatcher(handle.db);
+  const pool = handle.raw.kind === "postgres" ? handle.raw.pool : null;
+  if (!pool) throw new Error("the SQL benchmark needs PostgreSQL");
+  const report = { status: "succeeded", output_url: "http://127.0.0.1/o.mp4", error: null, metrics: {} } as const;
+  const claimAndComplete = async (workerId: string): Promise<{ claimMs: number; completeMs: number } | null> => {
+    const t0 = performance.now();
+    if (variant === "previous") {
+      const job = await previousClaim(pool, workerId, 30, 30);
+      const t1 = performance.now();
+      if (!job) return null;
+      if (!(await previousComplete(pool, job.buffer_job_id, report.output_url))) throw new Error("previous completion not applied");
+      return { claimMs: t1 - t0, completeMs: performance.now() - t1 };
+    }
+    const job = await claimNextJob(handle.db, { workerId, leaseTtlSec: 30, offlineAfterSec: 30 });
+    const t1 = performance.now();
+    if (!job) return null;
+    const outcome = await reportAttemptStatus(handle.db, job.buffer_job_id, report, policy, variant === "batched" ? successes.complete : undefined);
+    if (outcome.kind !== "applied") throw new Error(`completion not applied: ${JSON.stringify(outcome)}`);
+    return { claimMs: t1 - t0, completeMs: performance.now() - t1 };
+  };
   return {
-    label: "Fleet: `claimNextJob` + `reportAttemptStatus`",
-    async drain(jobs) {
+    label: FLEET_LABELS[variant],
+    async queue(jobs) {
       await queueJobs(seed, jobs);
-      await touchWorkers(seed, "sqlclaim");
-      const r = await claimLoops(concurrency, async (loop) => {
-        const workerId = workers[loop]!;
-        const t0 = performance.now();
-        const job = await claimNextJob(handle.db, { workerId, leaseTtlSec: 30, offlineAfterSec: 30 });
-        const t1 = performance.now();
-        if (!job) return null;
-        const outcome = await reportAttemptStatus(handle.db, job.buffer_job_id, { status: "succeeded", output_url: "http://127.0.0.1/o.mp4", error: null, metrics: {} }, policy, successes.complete);
-        if (outcome.kind !== "applied") throw new Error(`completion not applied: ${JSON.stringify(outcome)}`);
-        return { claimMs: t1 - t0, completeMs: performance.now() - t1 };
-      });
+      await touchWorkers(seed, prefix);
+    },
+    async drain(jobs) {
+      const r = await claimLoops(concurrency, (loop) => claimAndComplete(workers[loop]!));
       return { jobs, ...r };
     },
     async close() {
@@ -88,21 +113,23 @@ export async function pgBossSql(url: string, concurrency: number, version: strin
   const boss = new PgBoss({ connectionString: url, max: concurrency, schedule: false });
   boss.on("error", (err) => process.stderr.write(`pg-boss error: ${String(err)}\n`));
   await boss.start();
-  const queue = "bench";
-  await boss.createQueue(queue);
+  const queueName = "bench";
+  await boss.createQueue(queueName);
   return {
     label: `pg-boss ${version}: \`fetch\` + \`complete\``,
-    async drain(jobs) {
+    async queue(jobs) {
       for (let done = 0; done < jobs; done += 1000) {
         const n = Math.min(1000, jobs - done);
-        await boss.insert(queue, Array.from({ length: n }, (_, i) => ({ data: { i: done + i } })));
+        await boss.insert(queueName, Array.from({ length: n }, (_, i) => ({ data: { i: done + i } })));
       }
+    },
+    async drain(jobs) {
       const r = await claimLoops(concurrency, async () => {
         const t0 = performance.now();
-        const [job] = await boss.fetch(queue);
+        const [job] = await boss.fetch(queueName);
         const t1 = performance.now();
         if (!job) return null;
-        await boss.complete(queue, job.id);
+        await boss.complete(queueName, job.id);
         return { claimMs: t1 - t0, completeMs: performance.now() - t1 };
       });
       return { jobs, ...r };
@@ -124,11 +151,13 @@ export async function graphileSql(url: string, concurrency: number, version: str
   await utils.migrate();
   return {
     label: `graphile-worker ${version}: its worker's \`getJob\` + complete`,
-    async drain(jobs) {
+    async queue(jobs) {
       for (let done = 0; done < jobs; done += 1000) {
         const n = Math.min(1000, jobs - done);
         await utils.addJobs(Array.from({ length: n }, (_, i) => ({ identifier: "drain", payload: { i: done + i } })));
       }
+    },
+    async drain(jobs) {
       const claim: number[] = [];
       const complete: number[] = [];
       const getJobAt = new Map<string, number>();
