@@ -2,7 +2,7 @@ import { sql } from "drizzle-orm";
 import { describe, expect } from "vitest";
 import { queryRows } from "../db/client.js";
 import { appTest, claimJob, createJobId, heartbeat, reportStatus } from "../test-support/harness.js";
-import { completeSucceededAttempts, type SuccessReport } from "./report-attempt-status.js";
+import { completeSucceededAttempts, type SuccessReport } from "./complete-succeeded-attempts.js";
 
 const success = (bufferJobId: string, output: string): SuccessReport => ({
   bufferJobId,

@@ -1,6 +1,6 @@
 import type { Executor } from "../db/client.js";
 import { GroupCommit } from "./group-commit.js";
-import { completeSucceededAttempts, type SuccessReport } from "./report-attempt-status.js";
+import { completeSucceededAttempts, type SuccessReport } from "./complete-succeeded-attempts.js";
 
 /**
  * Success reports closed in groups (see `GroupCommit`): under load, the reports that arrive while
