@@ -143,9 +143,9 @@ function report(o: ClaimThroughputOptions, run: HttpRun, sql: SqlTotals[]) {
     text(
       "What each does per job. **Fleet**: the claim is one statement that checks the worker (known, online, not draining or " +
         "quarantined, a free capacity slot, its tier), takes the job with `SKIP LOCKED`, writes the attempt row whose id fences every " +
-        "later report, and commits without waiting for its WAL flush (a lost claim leaves the job queued); the success is one " +
+        "later report; the success is one " +
         "statement that locks attempt then job by primary key, checks the attempt is the job's current one and the worker has no " +
-        "failure streak, closes both and keeps the history (attempt row, metrics, output), committed with a flush; with " +
+        "failure streak, closes both and keeps the history (attempt row, metrics, output); both commit with the WAL flushed; with " +
         "`SuccessBatcher` the reports that arrive while one such statement runs share the next. **pg-boss**: `fetch` and `complete` " +
         "are one statement each, no owner check. **graphile-worker**: its `get_job` SQL and a `DELETE` (no history), timed from its " +
         "own worker's events (its complete time is the event gap, not a query). " +

@@ -38,8 +38,9 @@ beforeAll(async () => {
     env: { BUFFER_POLL_INTERVAL_SEC: "0.5", CLAIM_WAIT_MS: "1000", INFERENCE_DRIVER: "ffmpeg", STORAGE: "local", LOG_LEVEL: "info" },
   });
   await worker.waitForLog("buffer_worker_heartbeat_ok");
-  // The first heartbeats say the engine is "starting"; the table test wants the settled state.
-  await waitForWorker((w) => w.online && w.engine?.state === "ready");
+  // The first heartbeats say the engine is "starting" and carry no system facts yet (the worker
+  // gathers them in the background); the table test wants the settled state.
+  await waitForWorker((w) => w.online && w.engine?.state === "ready" && w.system !== null && w.system !== undefined);
   mediaDir = await mkdtemp(join(tmpdir(), "fleet-cli-media-"));
   await Promise.all([
     makeTestVideo(join(mediaDir, "face.mp4"), { seconds: 2 }),

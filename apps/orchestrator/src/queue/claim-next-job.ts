@@ -59,11 +59,9 @@ export interface ClaimOptions {
  * database a generic plan once reached the job through `jobs_runnable_idx` and read the whole queue
  * per claim). The free slot is computed once, in a lateral subquery, not once per reference.
  *
- * The claim commits without waiting for its WAL flush (`synchronous_commit` off for this statement
- * only): a claim lost in a crash just leaves the job queued, and the worker's next report or
- * heartbeat about that attempt finds no such attempt and drops it. Everything that depends on the
- * claim and is acknowledged (a success report, a release) commits with a flush, which also flushes
- * the claim before it. See docs/leases-and-fencing.md.
+ * The claim commits with its WAL flushed like every other write, although a lost claim would only
+ * leave its job queued: the worker holding it would run the job with no attempt on record (the
+ * fault suite's PostgreSQL crash showed its output uploaded by an attempt the database never had).
  *
  * Returns null when nothing was claimed; `findClaimRefusal` then says why.
  */
@@ -158,6 +156,5 @@ busy as (
 )
 select c.buffer_job_id, c.id as job_id, c.video_url, c.audio_url, c.aspect_ratio, c.resolution, c.params, c.video_sha256,
        c.attempts as attempt, a.lease_expires_at, c.queue_wait_sec
-  from claimed c join attempt a using (buffer_job_id)
- cross join (select set_config('synchronous_commit', 'off', true)) as commit_without_flush`;
+  from claimed c join attempt a using (buffer_job_id)`;
 }

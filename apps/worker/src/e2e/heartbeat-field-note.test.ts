@@ -16,6 +16,8 @@ const HEARTBEAT = /\/heartbeat$/;
 const CLAIM = /\/jobs\/claim$/;
 
 const errors = (w: WorkerProcess) => w.logRecords().filter((r) => r.msg === "buffer_worker_loop_error");
+/** The logged error's message (errors are logged as `{ err }`). */
+const errText = (r: Record<string, unknown> | undefined) => String((r?.err as { message?: unknown } | undefined)?.message);
 const count = (w: WorkerProcess, msg: string) => w.logRecords().filter((r) => r.msg === msg).length;
 
 async function waitForErrors(w: WorkerProcess, n: number, where: (r: LogRecord) => boolean = () => true) {
@@ -77,7 +79,7 @@ describe("heartbeat failures from the field note", () => {
       const w = await fleet.startWorker("fn-hang", { orchestratorUrl: proxy.url, env: FAST });
       await waitForErrors(w, 2);
       expect(errors(w)[0]).toMatchObject({ statusCode: null });
-      expect(String(errors(w)[0]?.error)).toMatch(/timed out|Timeout/i);
+      expect(errText(errors(w)[0])).toMatch(/timed out|Timeout/i);
       expect(await heartbeatsDuring(proxy, 3_000)).toBeLessThanOrEqual(6);
       expect(proxy.count(CLAIM)).toBe(0);
       const health = (await (await fetch(`${w.url}/healthz`)).json()) as { status: string; heartbeat: { healthy: boolean } };
@@ -101,10 +103,10 @@ describe("heartbeat failures from the field note", () => {
       // Stop it before the worker's first claim can take the job; the restart below brings it back.
       await fleet.orchestrator.stop();
       const errorsBefore = errors(w).length;
-      await waitForErrors(w, errorsBefore + 2, (r) => String(r.error).includes("ECONNREFUSED"));
-      const refused = errors(w).find((r) => String(r.error).includes("ECONNREFUSED"));
+      await waitForErrors(w, errorsBefore + 2, (r) => errText(r).includes("ECONNREFUSED"));
+      const refused = errors(w).find((r) => errText(r).includes("ECONNREFUSED"));
       expect(refused).toMatchObject({ statusCode: null, workerId: "fn-refused" });
-      expect(String(refused?.error)).toContain(`127.0.0.1:${port}`);
+      expect(errText(refused)).toContain(`127.0.0.1:${port}`);
 
       await fleet.restartOrchestrator();
       expect(fleet.orchestrator.port).toBe(port);

@@ -187,6 +187,30 @@ describe("http driver (Fleet's inference contract)", () => {
     }
   });
 
+  it("cancels a prediction whose PUT the abort cut off: the engine may already have accepted it", async () => {
+    // The engine takes the PUT and starts, but its answer has not arrived when the job is aborted.
+    const held: Array<() => void> = [];
+    const engine = await startTestHttpServer((req, res) => {
+      if (req.method === "PUT") return void held.push(() => json(res, 202, { id: "x", status: "processing", progress: 0 }));
+      if (req.method === "POST" && req.path.endsWith("/cancel")) return json(res, 200, { id: "x", status: "canceled", progress: 0 });
+      json(res, 200, { id: "x", status: "processing", progress: 0 });
+    });
+    try {
+      const d = createHttpDriver({ url: engine.url, workDir, workDirInEngine: workDir, timeoutMs: 60_000, pollMs: 50, log: captureLogger().log });
+      drivers.push(d);
+      const controller = new AbortController();
+      const run = d.infer(task(controller.signal));
+      for (let i = 0; i < 200 && held.length === 0; i++) await new Promise((r) => setTimeout(r, 20));
+      expect(held).toHaveLength(1);
+      controller.abort("cancelled");
+      expect(await run.catch((e: unknown) => e)).toBeInstanceOf(JobAbortedError);
+      expect(engine.requests.filter((r) => r.method === "POST" && r.path.endsWith("/cancel"))).toHaveLength(1);
+    } finally {
+      for (const answer of held) answer();
+      await engine.close();
+    }
+  });
+
   it("asks GET /avatars/{sha256}: only a 200 naming that hash counts, anything else (a 404 from an engine without the route, garbage, no answer) is send_it", async () => {
     const sha = "ab".repeat(32);
     const answers: Array<() => [number, unknown]> = [

@@ -79,7 +79,12 @@ export function createHttpDriver(opts: {
       try {
         res = await requestJson(pool, { method: "PUT", path: predictionPath(id), body, timeoutMs: 30_000, signal });
       } catch (err) {
-        if (signal.aborted) throw new JobAbortedError(abortReasonOf(signal));
+        if (signal.aborted) {
+          // The engine may have accepted the PUT before the abort cut its answer off: without a
+          // cancel it would run the prediction to the end for nobody (a 404 answer is final too).
+          await cancel(id);
+          throw new JobAbortedError(abortReasonOf(signal));
+        }
         if (attempt >= 3) throw JobError.processing("inference", `inference engine unreachable: ${describeNetworkError(err)}`, true);
         await sleep(1_000 * attempt, signal);
         continue;
