@@ -17,6 +17,19 @@ export async function cpuSeconds(pid: number): Promise<number> {
   }
 }
 
+/**
+ * CPU seconds a process has run so far, from `/proc/<pid>/schedstat` (nanoseconds, so a short
+ * drain still measures above zero, where `/stat` counts 10 ms ticks); 0 if it is gone.
+ */
+export async function cpuSecondsPrecise(pid: number): Promise<number> {
+  try {
+    const [ns] = (await readFile(`/proc/${pid}/schedstat`, "utf8")).split(" ");
+    return Number(ns) / 1e9;
+  } catch {
+    return 0;
+  }
+}
+
 /** VmRSS and VmHWM (peak RSS) of a process, in bytes; null if it is gone. */
 export async function memory(pid: number): Promise<{ rss: number; hwm: number } | null> {
   try {
@@ -75,7 +88,7 @@ export function startBackendCpuSampler(client: pg.ClientBase, database: string, 
   let started = false;
   const sample = async () => {
     for (const pid of await backendPids(client, database)) {
-      const sec = await cpuSeconds(pid);
+      const sec = await cpuSecondsPrecise(pid);
       if (sec === 0) continue;
       // A backend that connects after the start is counted from its first tick.
       if (!first.has(pid)) first.set(pid, started ? 0 : sec);

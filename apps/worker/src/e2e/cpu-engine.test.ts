@@ -49,6 +49,8 @@ describe("end to end on the CPU engine (real orchestrator, real PostgreSQL, buil
       await expect.poll(async () => (await fleet.workerRow("e2e-cpu-1"))?.status, { timeout: 20_000 }).toBe("idle");
       // The engine's own re-check can be in flight on a slow box: wait for its beat to say ready.
       await expect.poll(async () => (await fleet.workerRow("e2e-cpu-1"))?.engine?.state, { timeout: 20_000 }).toBe("ready");
+      // System facts are gathered in the background and reach the table with a later beat.
+      await expect.poll(async () => (await fleet.workerRow("e2e-cpu-1"))?.system ?? null, { timeout: 20_000 }).toHaveProperty("disk_free_gb");
       const row = await fleet.workerRow("e2e-cpu-1");
       expect(row).toMatchObject({ capacity: 1, version: "0.1.0" });
       expect(row?.engine).toMatchObject({ driver: "ffmpeg", state: "ready", lip_sync: false });

@@ -268,9 +268,13 @@ describe("http driver against docker/inference/server.py (fake engine)", { timeo
     const port = await freePort();
     const env = { INFERENCE_ENGINE: "fake", FAKE_ENGINE_STEP_SEC: "0.5", FAKE_ENGINE_STEPS: "40" };
     const first = await startServer(env, port);
-    const t = await task(video, audio, new AbortController().signal);
+    const progress: number[] = [];
+    const t = await task(video, audio, new AbortController().signal, {}, progress);
     const run = driver(first, { pollMs: 200 }).infer(t);
     await waitFor("processing", async () => (await prediction(first, t.attemptId)).status === "processing");
+    // The driver has the PUT's answer once it reports progress: a kill before that would make it
+    // send the PUT again, to the restarted engine, which then runs the prediction afresh.
+    await waitFor("polling", async () => progress.length > 0);
     await first.stop("SIGKILL"); // what the host's OOM killer does
     await startServer(env, port); // the restart policy brings it back, without the prediction
     const err = await jobError(run);
