@@ -21,7 +21,7 @@ export async function cpuSeconds(pid: number): Promise<number> {
  * CPU seconds a process has run so far, from `/proc/<pid>/schedstat` (nanoseconds, so a short
  * drain still measures above zero, where `/stat` counts 10 ms ticks); 0 if it is gone.
  */
-export async function cpuSecondsPrecise(pid: number): Promise<number> {
+async function cpuSecondsPrecise(pid: number): Promise<number> {
   try {
     const [ns] = (await readFile(`/proc/${pid}/schedstat`, "utf8")).split(" ");
     return Number(ns) / 1e9;

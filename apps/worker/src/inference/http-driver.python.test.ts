@@ -274,7 +274,7 @@ describe("http driver against docker/inference/server.py (fake engine)", { timeo
     await waitFor("processing", async () => (await prediction(first, t.attemptId)).status === "processing");
     // The driver has the PUT's answer once it reports progress: a kill before that would make it
     // send the PUT again, to the restarted engine, which then runs the prediction afresh.
-    await waitFor("polling", async () => progress.length > 0);
+    await waitFor("polling", () => Promise.resolve(progress.length > 0));
     await first.stop("SIGKILL"); // what the host's OOM killer does
     await startServer(env, port); // the restart policy brings it back, without the prediction
     const err = await jobError(run);
