@@ -345,7 +345,7 @@ async function main() {
 
     // The one-GPU worker stops first, so the box's two workers are the only ones claiming.
     await stopAll([worker, inference]);
-    const box = await checkGpuBox({ bundles, env, tmp, b2, files, orchestratorUrl, internalKey, publicKey });
+    const box = await checkGpuBox({ bundles, env, tmp, b2, files, orchestratorUrl, internalKey, publicKey, mediaTools });
 
     await stopAll([...box.workers, orchestrator, ...box.engines]);
   } finally {
@@ -366,7 +366,7 @@ async function main() {
  * container paths under the work volume map to a temp dir, the engine is the fake one, and the
  * orchestrator, key and B2 are this check's.
  */
-async function checkGpuBox({ bundles, env, tmp, b2, files, orchestratorUrl, internalKey, publicKey }) {
+async function checkGpuBox({ bundles, env, tmp, b2, files, orchestratorUrl, internalKey, publicKey, mediaTools }) {
   const cli = path.join(bundles, "worker");
   const [workerBase, inferenceBase] = [await freePortRun(2), await freePortRun(2)];
   const composeFile = path.join(tmp, "compose.gpu-box.yaml");
@@ -380,13 +380,21 @@ async function checkGpuBox({ bundles, env, tmp, b2, files, orchestratorUrl, inte
   const workRoot = path.join(tmp, "box-work");
   const hostPath = (p) => (typeof p === "string" && p.startsWith("/var/lib/fleet/") ? path.join(workRoot, p.slice("/var/lib/fleet/".length)) : p);
   const mapPaths = (vars) => Object.fromEntries(Object.entries(vars).map(([k, v]) => [k, k === "FLEET_GPU_BOX" ? v : hostPath(v)]));
-  say("GPU box overrides for this machine: /var/lib/fleet/* -> a temp dir, INFERENCE_ENGINE=fake, orchestrator URL, key, GPU_CLASS, B2_* (+ secrets)");
+  say("GPU box overrides for this machine: /var/lib/fleet/* -> a temp dir, INFERENCE_ENGINE=fake, FFMPEG_BIN/FFPROBE_BIN, orchestrator URL, key, GPU_CLASS, B2_* (+ secrets)");
 
   const engines = [];
   const workers = [];
   const workerEnvs = [];
   for (const gpu of [0, 1]) {
-    const engineEnv = { PYTHONDONTWRITEBYTECODE: "1", ...env.inference, ...mapPaths(services[`inference-gpu${gpu}`].environment), INFERENCE_ENGINE: "fake" };
+    const engineEnv = {
+      PYTHONDONTWRITEBYTECODE: "1",
+      ...env.inference,
+      ...mapPaths(services[`inference-gpu${gpu}`].environment),
+      INFERENCE_ENGINE: "fake",
+      // The image ships its own ffmpeg; here the engine uses the one the tests resolved (system or npm).
+      FFMPEG_BIN: mediaTools.ffmpeg.path,
+      FFPROBE_BIN: mediaTools.ffprobe.path,
+    };
     mkdirSync(engineEnv.INFERENCE_WORK_ROOT, { recursive: true });
     engines.push(start(`inference-gpu${gpu}`, "python3", [path.join(root, "docker/inference/server.py")], { cwd: path.join(root, "docker/inference"), env: engineEnv }));
     workerEnvs.push({
