@@ -41,7 +41,7 @@ async function seedHistory(ctx: BenchContext, client: pg.Client, count: number):
                            output_url, error, worker_id, last_worker_id, buffer_job_id, created_at, updated_at, started_at, finished_at, run_after)
          select s.status, 'https://93.184.216.34/in/' || i || '.mp4', 'https://93.184.216.34/in/' || i || '.wav', '9:16', '720x1280',
                 '{"bbox_shift": 0}'::jsonb, 3, 1, 1, 'completed',
-                case when s.status = 'succeeded' then 'https://f000.backblazeb2.com/file/out/' || i || '.mp4' end,
+                case when s.status = 'succeeded' then 'https://93.184.216.34/file/out/' || i || '.mp4' end,
                 case when s.status = 'failed' then 'No face detected in the avatar video' end,
                 'gpu-' || (i % 40), null, gen_random_uuid(), t.created, t.created + interval '3 minutes',
                 t.created + interval '5 seconds', t.created + interval '3 minutes', t.created

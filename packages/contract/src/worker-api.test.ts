@@ -50,7 +50,7 @@ describe("bodies the original Python workers send are accepted unchanged", () =>
     const body = {
       status: "succeeded",
       error: null,
-      output_url: "https://f000.backblazeb2.com/file/talking-avatar/avatar/outputs/job-123.mp4",
+      output_url: "https://93.184.216.34/file/talking-avatar/avatar/outputs/job-123.mp4",
       metrics: { GENERATION_TIME_SEC: 11.019, PEAK_RAM_KB: null, stage_times: { download: 0.37 } },
     };
     expect(JobStatusReport.parse(body)).toMatchObject(body);
@@ -223,8 +223,8 @@ describe("bodies the original main-tier worker (unified_worker.py) sends are acc
   });
 
   it("accepts its final reports on /progress: succeeded (or success) with output_url and metrics, failed with an error", () => {
-    const success = ProgressReport.parse({ status: "success", progress: 1.0, phase: "completed", worker_id: "salad-node-1", metrics: { total_time: 3 }, error: null, output_url: "https://f000.backblazeb2.com/file/b/o.mp4" });
-    expect(success).toMatchObject({ status: "succeeded", output_url: "https://f000.backblazeb2.com/file/b/o.mp4" });
+    const success = ProgressReport.parse({ status: "success", progress: 1.0, phase: "completed", worker_id: "salad-node-1", metrics: { total_time: 3 }, error: null, output_url: "https://93.184.216.34/file/b/o.mp4" });
+    expect(success).toMatchObject({ status: "succeeded", output_url: "https://93.184.216.34/file/b/o.mp4" });
     const failed = ProgressReport.parse({ status: "failed", progress: 0.0, phase: "failed", worker_id: "salad-node-1", metrics: null, error: "HTTP 422: {}" });
     expect(failed).toMatchObject({ status: "failed", error: "HTTP 422: {}" });
     expect(ProgressReport.safeParse({ status: "done", progress: 1, worker_id: "w" }).success).toBe(false);

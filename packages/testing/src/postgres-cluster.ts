@@ -1,6 +1,6 @@
+import { freePort } from "./free-port.js";
 import { execFile, execFileSync } from "node:child_process";
 import { chown, mkdtemp, rm } from "node:fs/promises";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
@@ -19,17 +19,6 @@ export interface ThrowawayPostgres {
   restart(): Promise<void>;
   /** Stops the server and deletes its files. */
   destroy(): Promise<void>;
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address();
-      server.close(() => (typeof address === "object" && address ? resolve(address.port) : reject(new Error("no port"))));
-    });
-  });
 }
 
 /** The spawn options that run a PostgreSQL tool as an unprivileged user when we are root. */

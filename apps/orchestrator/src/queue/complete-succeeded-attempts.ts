@@ -23,7 +23,9 @@ export async function completeSucceededAttempts(db: Executor, reports: readonly 
   const [only] = reports;
   if (reports.length === 1 && only) return [await completeSucceededAttempt(db, only)];
   // Two reports of one attempt in a batch: only the first is sent; the second is a repeat.
-  const firsts = reports.filter((r, i) => reports.findIndex((o) => o.bufferJobId === r.bufferJobId) === i);
+  const firstOf = new Map<string, SuccessReport>();
+  for (const r of reports) if (!firstOf.has(r.bufferJobId)) firstOf.set(r.bufferJobId, r);
+  const firsts = [...firstOf.values()];
   const input = firsts.map(({ bufferJobId, report }) => ({
     buffer_job_id: bufferJobId,
     output_url: report.output_url ?? null,
@@ -76,7 +78,7 @@ job as (
 select buffer_job_id from job`,
   );
   const applied = new Set(rows.map((r) => r.buffer_job_id));
-  return reports.map((r) => firsts.includes(r) && applied.has(r.bufferJobId));
+  return reports.map((r) => firstOf.get(r.bufferJobId) === r && applied.has(r.bufferJobId));
 }
 
 /**

@@ -188,7 +188,7 @@ describe("lock order", () => {
   );
 });
 
-const SUCCESS = { status: "succeeded", output_url: "https://cdn.example.com/late.mp4", metrics: { total_time: 3 }, error: null };
+const SUCCESS = { status: "succeeded", output_url: "https://93.184.216.34/late.mp4", metrics: { total_time: 3 }, error: null };
 const FAILURE = { status: "failed", error: "CUDA error", error_info: { error_type: "processing_error", stage: "inference", message: "CUDA error", retryable: true } };
 
 /** Everything a report or a reap could change about one job, its attempts and its worker. */
@@ -230,7 +230,7 @@ describe("fencing: reports from an attempt that no longer holds its job", () => 
   appTest("a superseded attempt (its job was reaped and claimed again) gets lease_lost for success and failure, and changes nothing", async ({ t }) => {
     await heartbeat(t.app, "old");
     await heartbeat(t.app, "new");
-    const id = await createJobId(t.app, { webhook_url: "https://hooks.example.com/x" });
+    const id = await createJobId(t.app, { webhook_url: "https://93.184.216.34/hook" });
     const first = await claimJob(t.app, "old");
     await expireLease(t.db, first.buffer_job_id);
     await runReaperPass(t.db.db, t.config, t.log);
@@ -264,7 +264,7 @@ describe("fencing: reports from an attempt that no longer holds its job", () => 
 
   appTest("the reaper first, the late report second (queued behind the reaper's locks): the job is requeued once and the report gets lease_lost", async ({ t }) => {
     await heartbeat(t.app, "w");
-    const id = await createJobId(t.app, { webhook_url: "https://hooks.example.com/x" });
+    const id = await createJobId(t.app, { webhook_url: "https://93.184.216.34/hook" });
     const held = await claimJob(t.app, "w");
     await expireLease(t.db, held.buffer_job_id);
     let report: ReturnType<typeof reportStatus> | undefined;
@@ -286,7 +286,7 @@ describe("fencing: reports from an attempt that no longer holds its job", () => 
 
   appTest("the report first (holding the attempt while the reaper runs), the reaper second: the report wins and the reaper skips and then ignores it", async ({ t }) => {
     await heartbeat(t.app, "w");
-    const id = await createJobId(t.app, { webhook_url: "https://hooks.example.com/x" });
+    const id = await createJobId(t.app, { webhook_url: "https://93.184.216.34/hook" });
     const held = await claimJob(t.app, "w");
     await expireLease(t.db, held.buffer_job_id);
     // A report mid-transaction holds the attempt's row lock: the reaper skips that attempt.
@@ -307,7 +307,7 @@ describe("fencing: reports from an attempt that no longer holds its job", () => 
     await heartbeat(t.app, "racer", { capacity: 4 });
     const outcomes = { report: 0, reaper: 0 };
     for (let round = 0; round < 12; round++) {
-      const id = await createJobId(t.app, { webhook_url: "https://hooks.example.com/x" });
+      const id = await createJobId(t.app, { webhook_url: "https://93.184.216.34/hook" });
       await heartbeat(t.app, "racer", { capacity: 4 });
       const held = await claimJob(t.app, "racer");
       await expireLease(t.db, held.buffer_job_id);

@@ -103,7 +103,7 @@ describe("routing between tiers", () => {
   appTest("with a buffer-only fleet the claim still reads jobs through the partial index, and asks about preferred workers through their own index", async ({ t }) => {
     await t.db.db.execute(sql`
       insert into jobs (status, video_url, audio_url, aspect_ratio, resolution, max_attempts, finished_at)
-      select 'succeeded', 'https://e.com/v.mp4', 'https://e.com/a.wav', '1:1', '512x512', 3, now()
+      select 'succeeded', 'https://93.184.216.34/v.mp4', 'https://93.184.216.34/a.wav', '1:1', '512x512', 3, now()
         from generate_series(1, 20000)`);
     await t.db.db.execute(sql`
       insert into buffer_workers (worker_id, status, last_heartbeat)

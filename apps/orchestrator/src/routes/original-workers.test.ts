@@ -65,7 +65,7 @@ describe("original buffer workers on the Fleet orchestrator", () => {
     expect(listed.find((w) => w.worker_id === "fleet-box")).toMatchObject({ status: "offline", online: false, protocol: "fleet" });
 
     // Its success report long after LEASE_TTL_SEC is applied.
-    expect((await reportStatus(t.app, legacy.buffer_job_id, { status: "succeeded", output_url: "https://f000.backblazeb2.com/file/b/o.mp4", metrics: {}, error: null })).json.job_status).toBe("succeeded");
+    expect((await reportStatus(t.app, legacy.buffer_job_id, { status: "succeeded", output_url: "https://93.184.216.34/file/b/o.mp4", metrics: {}, error: null })).json.job_status).toBe("succeeded");
     // With its legacy lease gone the silent worker reads offline like any other.
     await runReaperPass(t.db.db, t.config, t.log);
     expect(await workerStatus(t, "buffer-local-unified-1")).toBe("offline");
@@ -86,7 +86,7 @@ describe("original buffer workers on the Fleet orchestrator", () => {
     expect((await getJobView(t.app, id)).progress).toBe(0.1);
     // Another attempt's id on /status is still refused.
     const stranger = "00000000-0000-4000-8000-000000000001";
-    expect((await reportStatus(t.app, stranger, { status: "succeeded", output_url: "https://cdn.example.com/x.mp4" })).status).toBe(404);
+    expect((await reportStatus(t.app, stranger, { status: "succeeded", output_url: "https://93.184.216.34/x.mp4" })).status).toBe(404);
   });
 
   appTest("progress without buffer_job_id for a job a Fleet worker holds is still refused from another id", async ({ t }) => {
@@ -138,7 +138,7 @@ describe("the original main tier (unified_worker.py)", () => {
 
     // Running progress, then the final report with the fields unified_worker.py sends.
     expect((await progress(t, id, { status: "running", progress: 0.05, phase: "downloading", worker_id: "salad-node-7", metrics: null, error: null })).status).toBe(200);
-    const final = { status: "succeeded", progress: 1, phase: "completed", worker_id: "salad-node-7", metrics: { total_time: 41.5 }, error: null, output_url: "https://f000.backblazeb2.com/file/talking-avatar/o.mp4" };
+    const final = { status: "succeeded", progress: 1, phase: "completed", worker_id: "salad-node-7", metrics: { total_time: 41.5 }, error: null, output_url: "https://93.184.216.34/file/talking-avatar/o.mp4" };
     expect((await progress(t, id, final)).json).toEqual({ detail: "ok", progress: 1, job_status: "succeeded" });
     const after = await snapshotTables(t.db);
     expect((await progress(t, id, final)).json).toEqual({ detail: "ok", progress: 1, job_status: "succeeded" });
@@ -152,7 +152,7 @@ describe("the original main tier (unified_worker.py)", () => {
     await mainHeartbeat(t.app, "main-b");
     const id = await createJobId(t.app);
     await call(t.app, "POST", "/internal/main/jobs/claim", { body: { worker_id: "main-a", worker_type: "main", gpu_class: "x" } });
-    const success = { status: "succeeded", progress: 1, phase: "completed", metrics: null, error: null, output_url: "https://cdn.example.com/o.mp4" };
+    const success = { status: "succeeded", progress: 1, phase: "completed", metrics: null, error: null, output_url: "https://93.184.216.34/o.mp4" };
     let before = await snapshotTables(t.db);
     const fromB = await progress(t, id, { ...success, worker_id: "main-b" });
     expect([fromB.status, fromB.error?.code]).toEqual([409, "lease_lost"]);

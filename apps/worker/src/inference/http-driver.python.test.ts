@@ -1,9 +1,9 @@
 // Over 250 lines on purpose: one suite around one Python server process started once (its
 // launcher and the media it reads are the first half); splitting it would start the server twice.
+import { freePort } from "@fleet/testing/free-port";
 import { execFileSync, spawn, type ChildProcess } from "node:child_process";
 import { createHash } from "node:crypto";
 import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -46,17 +46,6 @@ const drivers: Array<{ close(): Promise<void> }> = [];
 let workDir: string;
 let jobDir: string;
 let n = 0;
-
-async function freePort(): Promise<number> {
-  return await new Promise((resolve, reject) => {
-    const probe = createServer();
-    probe.once("error", reject);
-    probe.listen(0, "127.0.0.1", () => {
-      const address = probe.address();
-      probe.close(() => resolve(typeof address === "object" && address ? address.port : 0));
-    });
-  });
-}
 
 async function startServer(env: Record<string, string>, port = 0): Promise<PythonServer> {
   const proc = spawn(PYTHON, [serverPy], {
