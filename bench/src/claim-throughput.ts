@@ -50,6 +50,7 @@ async function sqlRounds(ctx: BenchContext, o: ClaimThroughputOptions): Promise<
   const systems: SqlSystem[] = [];
   try {
     systems.push(await fleetSql(db.url, o.sqlConcurrency, "batched"));
+    systems.push(await fleetSql(db.url, o.sqlConcurrency, "successes-batched"));
     systems.push(await fleetSql(db.url, o.sqlConcurrency, "one-by-one"));
     systems.push(await fleetSql(db.url, o.sqlConcurrency, "previous"));
     systems.push(await pgBossSql(db.url, o.sqlConcurrency, packageVersion("pg-boss")));
@@ -83,7 +84,7 @@ function report(o: ClaimThroughputOptions, run: HttpRun, sql: SqlTotals[]) {
   const httpRate = (http.jobs / http.wallMs) * 1000;
   const perTrip = (sec: number) => `${((sec * 1000) / http.jobs).toFixed(2)} ms`;
   const rows = sql.map(rowOf);
-  const [fleet, oneByOne, previous, boss, graphile] = rows as [Row, Row, Row, Row, Row];
+  const [fleet, successesBatched, oneByOne, previous, boss, graphile] = rows as [Row, Row, Row, Row, Row, Row];
   const vsGraphile = fleet.rate / graphile.rate;
   const pgVsPrevious = fleet.pgMsPerJob / previous.pgMsPerJob;
   const cpuTotal = run.cpu.processSec + run.cpu.postgresSec + run.cpu.selfSec;
@@ -150,7 +151,7 @@ function report(o: ClaimThroughputOptions, run: HttpRun, sql: SqlTotals[]) {
         "are one statement each, no owner check. **graphile-worker**: its `get_job` SQL and a `DELETE` (no history), timed from its " +
         "own worker's events (its complete time is the event gap, not a query). " +
         `Fleet vs graphile-worker: ${vsGraphile.toFixed(2)}× the throughput; Fleet's PostgreSQL CPU per job is ` +
-        `${(pgVsPrevious * 100).toFixed(0)} % of the previous release's; one report per statement: ${formatRate(oneByOne.rate)}/s; ` +
+        `${(pgVsPrevious * 100).toFixed(0)} % of the previous release's; claims one statement each: ${formatRate(successesBatched.rate)}/s; claims and successes one statement each: ${formatRate(oneByOne.rate)}/s; ` +
         `pg-boss ${formatRate(boss.rate)}/s.`,
     ),
   ];

@@ -1,6 +1,6 @@
 import { EventEmitter } from "node:events";
 import { performance } from "node:perf_hooks";
-import { claimNextJob, createDatabase, createLogger, reportAttemptStatus, SuccessBatcher } from "@fleet/orchestrator";
+import { ClaimBatcher, claimNextJob, createDatabase, createLogger, reportAttemptStatus, SuccessBatcher } from "@fleet/orchestrator";
 import { Logger, makeWorkerUtils, run as runGraphile } from "graphile-worker";
 import pg from "pg";
 import { PgBoss } from "pg-boss";
@@ -49,12 +49,16 @@ async function claimLoops(
   return { wallMs: performance.now() - t0, claim, complete };
 }
 
-/** How the Fleet rows close a success: the orchestrator's way now, one report per statement, or the previous release's. */
-export type FleetVariant = "batched" | "one-by-one" | "previous";
+/**
+ * The Fleet rows of the A/B: claims and successes grouped as the orchestrator runs them now;
+ * only successes grouped (the last release); each one statement; the previous release's statements.
+ */
+export type FleetVariant = "batched" | "successes-batched" | "one-by-one" | "previous";
 
 const FLEET_LABELS: Record<FleetVariant, string> = {
-  batched: "Fleet: `claimNextJob` + `reportAttemptStatus` through `SuccessBatcher` (as the orchestrator runs them)",
-  "one-by-one": "Fleet, successes one statement each (no `SuccessBatcher`)",
+  batched: "Fleet: claims through `ClaimBatcher`, successes through `SuccessBatcher` (as the orchestrator runs them)",
+  "successes-batched": "Fleet, claims one statement each, successes through `SuccessBatcher` (last release, e2979a1)",
+  "one-by-one": "Fleet, claims and successes one statement each",
   previous: "Fleet, previous release's claim and success statements (0fed714)",
 };
 
@@ -72,6 +76,7 @@ export async function fleetSql(url: string, concurrency: number, variant: FleetV
   const workers = await registerWorkers(seed, prefix, concurrency);
   const policy = { retryBackoffBaseSec: 10, quarantineAfterFailures: 3, quarantineSec: 600 };
   const successes = new SuccessBatcher(handle.db);
+  const claims = new ClaimBatcher(handle.db);
   const pool = handle.raw.kind === "postgres" ? handle.raw.pool : null;
   if (!pool) throw new Error("the SQL benchmark needs PostgreSQL");
   const report = { status: "succeeded", output_url: "http://127.0.0.1/o.mp4", error: null, metrics: {} } as const;
@@ -84,10 +89,11 @@ export async function fleetSql(url: string, concurrency: number, variant: FleetV
       if (!(await previousComplete(pool, job.buffer_job_id, report.output_url))) throw new Error("previous completion not applied");
       return { claimMs: t1 - t0, completeMs: performance.now() - t1 };
     }
-    const job = await claimNextJob(handle.db, { workerId, leaseTtlSec: 30, offlineAfterSec: 30 });
+    const options = { workerId, leaseTtlSec: 30, offlineAfterSec: 30 };
+    const job = await (variant === "batched" ? claims.claim(options) : claimNextJob(handle.db, options));
     const t1 = performance.now();
     if (!job) return null;
-    const outcome = await reportAttemptStatus(handle.db, job.buffer_job_id, report, policy, variant === "batched" ? successes.complete : undefined);
+    const outcome = await reportAttemptStatus(handle.db, job.buffer_job_id, report, policy, variant === "batched" || variant === "successes-batched" ? successes.complete : undefined);
     if (outcome.kind !== "applied") throw new Error(`completion not applied: ${JSON.stringify(outcome)}`);
     return { claimMs: t1 - t0, completeMs: performance.now() - t1 };
   };

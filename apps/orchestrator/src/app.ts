@@ -13,6 +13,7 @@ import {
 } from "fastify-type-provider-zod";
 import type { Logger } from "pino";
 import { HeartbeatBatcher } from "./queue/heartbeat-batcher.js";
+import { ClaimBatcher } from "./queue/claim-batcher.js";
 import { SuccessBatcher } from "./queue/success-batcher.js";
 import type { Config } from "./config.js";
 import type { DatabaseHandle } from "./db/client.js";
@@ -165,6 +166,7 @@ export async function buildApp(options: BuildAppOptions): Promise<App> {
     credentials,
     wake,
     heartbeats: new HeartbeatBatcher(db.db, { leaseTtlSec: config.LEASE_TTL_SEC, legacyLeaseTtlSec: config.LEGACY_LEASE_TTL_SEC }),
+    claims: new ClaimBatcher(db.db),
     successes: new SuccessBatcher(db.db),
     counters: options.counters ?? new Counters(),
     resolveHost: options.resolveHost ?? defaultResolveHost,

@@ -9,5 +9,6 @@ export { findClaimRefusal } from "./queue/find-claim-refusal.js";
 export { createJob } from "./queue/create-job.js";
 export { reportAttemptStatus } from "./queue/report-attempt-status.js";
 export { SuccessBatcher } from "./queue/success-batcher.js";
+export { ClaimBatcher } from "./queue/claim-batcher.js";
 export { runReaperPass, startReaper } from "./reaper.js";
 export { startWebhookDelivery } from "./webhooks/webhook-delivery.js";

@@ -1,19 +1,16 @@
 import type { ClaimRefusal } from "@fleet/contract";
 import type { Database } from "../db/client.js";
-import { claimNextJob, type ClaimedJobRow, type ClaimOptions } from "../queue/claim-next-job.js";
+import { sqlState, UNIQUE_VIOLATION } from "../db/sql-state.js";
+import type { ClaimBatcher } from "../queue/claim-batcher.js";
+import type { ClaimedJobRow, ClaimOptions } from "../queue/claim-next-job.js";
 import { findClaimRefusal } from "../queue/find-claim-refusal.js";
 import type { WakeSignal } from "@fleet/runtime";
 
 /** Re-check this often even without a NOTIFY (backoff retries whose run_after passed). */
 const SAFETY_TICK_MS = 1000;
 
-/** Postgres unique_violation: a racing claim of the same worker took the same capacity slot. */
-const UNIQUE_VIOLATION = "23505";
-
-function isSlotRace(err: unknown): boolean {
-  const e = err as { code?: string; cause?: { code?: string } };
-  return e.code === UNIQUE_VIOLATION || e.cause?.code === UNIQUE_VIOLATION;
-}
+/** unique_violation: a racing claim of the same worker took the same capacity slot. */
+const isSlotRace = (err: unknown): boolean => sqlState(err) === UNIQUE_VIOLATION;
 
 /** Each round of a slot race lets at least one claimer through, so a few rounds settle it. */
 const MAX_SLOT_RACE_ROUNDS = 8;
@@ -22,10 +19,10 @@ const MAX_SLOT_RACE_ROUNDS = 8;
  * A claim that lost a capacity-slot race to another claim of the same worker is retried at once:
  * the next statement sees the winner's slot and picks the next free one (or finds none).
  */
-async function claimRetryingSlotRaces(db: Database, options: ClaimOptions): Promise<ClaimedJobRow | null> {
+async function claimRetryingSlotRaces(claims: ClaimBatcher, options: ClaimOptions): Promise<ClaimedJobRow | null> {
   for (let round = 1; ; round++) {
     try {
-      return await claimNextJob(db, options);
+      return await claims.claim(options);
     } catch (err) {
       if (!isSlotRace(err) || round >= MAX_SLOT_RACE_ROUNDS) {
         if (isSlotRace(err)) return null;
@@ -42,13 +39,14 @@ async function claimRetryingSlotRaces(db: Database, options: ClaimOptions): Prom
  */
 export async function claimWithWait(
   db: Database,
+  claims: ClaimBatcher,
   wake: WakeSignal,
   options: ClaimOptions & { waitMs: number; signal?: AbortSignal },
 ): Promise<{ job: ClaimedJobRow | null; reason?: ClaimRefusal }> {
   const deadline = Date.now() + options.waitMs;
   for (;;) {
     const seen = wake.generation;
-    const job = await claimRetryingSlotRaces(db, options);
+    const job = await claimRetryingSlotRaces(claims, options);
     if (job) return { job };
     const reason = await findClaimRefusal(db, options.workerId, options.offlineAfterSec);
     const remaining = deadline - Date.now();

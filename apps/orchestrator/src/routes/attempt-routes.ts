@@ -19,7 +19,7 @@ import type { RouteDeps } from "./deps.js";
  * worker token they act only for that worker: its own claims, its own attempts' reports.
  */
 export function attemptRoutes(deps: RouteDeps): FastifyPluginCallbackZod {
-  const { config, db, auth, wake, counters } = deps;
+  const { config, db, auth, wake, counters, claims } = deps;
   const tags = ["worker API"];
 
   /** Under a worker token, the attempt must be one that worker claimed (unknown ones fall through to 404). */
@@ -42,7 +42,7 @@ export function attemptRoutes(deps: RouteDeps): FastifyPluginCallbackZod {
         };
         reply.raw.once("close", onClose);
         try {
-          const result = await claimWithWait(db.db, wake, {
+          const result = await claimWithWait(db.db, claims, wake, {
             workerId: request.body.worker_id,
             leaseTtlSec: config.LEASE_TTL_SEC,
             legacyLeaseTtlSec: config.LEGACY_LEASE_TTL_SEC,

@@ -7,6 +7,7 @@ import type { DatabaseHandle } from "../db/client.js";
 import type { ApiKeyAuth } from "../http/api-key-auth.js";
 import type { ResolveHost } from "../http/url-guard.js";
 import type { Counters } from "../metrics.js";
+import type { ClaimBatcher } from "../queue/claim-batcher.js";
 import type { HeartbeatBatcher } from "../queue/heartbeat-batcher.js";
 import type { SuccessBatcher } from "../queue/success-batcher.js";
 
@@ -19,6 +20,7 @@ export interface RouteDeps {
   credentials: CredentialStore;
   wake: WakeSignal;
   heartbeats: HeartbeatBatcher;
+  claims: ClaimBatcher;
   successes: SuccessBatcher;
   counters: Counters;
   resolveHost: ResolveHost;

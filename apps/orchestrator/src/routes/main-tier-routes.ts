@@ -1,6 +1,5 @@
 import { routes, WorkerTier } from "@fleet/contract";
 import type { FastifyPluginCallbackZod } from "fastify-type-provider-zod";
-import { claimNextJob } from "../queue/claim-next-job.js";
 import { toClaimedJobView } from "../views/claimed-job-view.js";
 import { contractRoute } from "./contract-route.js";
 import type { RouteDeps } from "./deps.js";
@@ -18,7 +17,7 @@ function tierOfWorkerType(workerType: string | null | undefined): WorkerTier {
  * Main-tier workers live in `buffer_workers` beside the buffer tier, told apart by `tier`.
  */
 export function mainTierRoutes(deps: RouteDeps): FastifyPluginCallbackZod {
-  const { config, db, auth, counters, heartbeats } = deps;
+  const { config, auth, counters, heartbeats, claims } = deps;
   const tags = ["worker API (original main tier)"];
   return (app, _options, done) => {
     app.route({
@@ -41,7 +40,7 @@ export function mainTierRoutes(deps: RouteDeps): FastifyPluginCallbackZod {
       ...contractRoute(routes.mainClaimJob, auth, tags),
       handler: async (request) => {
         // No long-poll: the original polls every POLL_INTERVAL_SEC with a 15 s client timeout.
-        const job = await claimNextJob(db.db, {
+        const job = await claims.claim({
           workerId: request.body.worker_id,
           leaseTtlSec: config.LEASE_TTL_SEC,
           offlineAfterSec: config.WORKER_OFFLINE_AFTER_SEC,
