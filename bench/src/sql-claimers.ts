@@ -151,12 +151,16 @@ export async function pgBossSql(url: string, concurrency: number, version: strin
  * internally. The jobs are queued with `addJobs`, then a runner with `concurrency` workers and a
  * no-op task drains them; its events time each worker's claim (`worker:getJob:start` →
  * `job:start`) and completion (`job:start` → `job:complete`, the task itself does nothing).
+ * `batched` turns on its own batching, as its performance guide suggests: a local queue of
+ * `concurrency + 1` jobs fetched per query, and completions batched (`completeJobBatchDelay` 0).
  */
-export async function graphileSql(url: string, concurrency: number, version: string): Promise<SqlSystem> {
+export async function graphileSql(url: string, concurrency: number, version: string, batched = false): Promise<SqlSystem> {
   const utils = await makeWorkerUtils({ connectionString: url, logger: silentGraphileLogger });
   await utils.migrate();
   return {
-    label: `graphile-worker ${version}: its worker's \`getJob\` + complete`,
+    label: batched
+      ? `graphile-worker ${version} with its batching on (local queue of ${concurrency + 1}, completions batched)`
+      : `graphile-worker ${version}: its worker's \`getJob\` + complete`,
     async queue(jobs) {
       for (let done = 0; done < jobs; done += 1000) {
         const n = Math.min(1000, jobs - done);
@@ -201,6 +205,7 @@ export async function graphileSql(url: string, concurrency: number, version: str
         logger: silentGraphileLogger,
         events,
         taskList: { drain: () => Promise.resolve() },
+        ...(batched ? { preset: { worker: { localQueue: { size: concurrency + 1 }, completeJobBatchDelay: 0 } } } : {}),
       });
       try {
         await drained;

@@ -12,18 +12,22 @@ function manualFlush() {
   return { batches, releases, flush };
 }
 
+const endOfTurn = () => new Promise((resolve) => setImmediate(resolve));
+
 describe("GroupCommit", () => {
-  it("writes a lone item at once, and what arrives during a flush as the next batch", async () => {
+  it("writes what was submitted in one event-loop turn together, and what arrives during a flush as the next batch", async () => {
     const m = manualFlush();
     const group = new GroupCommit(m.flush);
-    const first = group.submit(1);
-    expect(m.batches).toEqual([[1]]);
+    const first = [group.submit(1), group.submit(5)];
+    expect(m.batches).toEqual([]);
+    await endOfTurn();
+    expect(m.batches).toEqual([[1, 5]]);
     const rest = [2, 3, 4].map((i) => group.submit(i));
     expect(m.batches).toHaveLength(1);
     m.releases[0]!();
-    expect(await first).toBe(10);
+    expect(await Promise.all(first)).toEqual([10, 50]);
     await Promise.resolve();
-    expect(m.batches).toEqual([[1], [2, 3, 4]]);
+    expect(m.batches).toEqual([[1, 5], [2, 3, 4]]);
     m.releases[1]!();
     expect(await Promise.all(rest)).toEqual([20, 30, 40]);
   });
@@ -36,8 +40,8 @@ describe("GroupCommit", () => {
       return Promise.resolve(items);
     }, 2);
     const results = await Promise.allSettled([1, 2, 3, 4, 5].map((i) => group.submit(i)));
-    expect(results.map((r) => r.status)).toEqual(["fulfilled", "rejected", "rejected", "fulfilled", "fulfilled"]);
-    // [1] at once, then [2, 3] (fails together), then [4, 5].
+    expect(results.map((r) => r.status)).toEqual(["fulfilled", "fulfilled", "rejected", "rejected", "fulfilled"]);
+    // [1, 2], then [3, 4] (fails together), then [5].
     expect(calls).toBe(3);
   });
 });

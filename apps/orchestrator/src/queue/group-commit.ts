@@ -9,9 +9,13 @@ interface Waiter<T, R> {
 
 /**
  * Group commit: one flush in flight at a time, and the next batch is whatever arrived meanwhile.
- * There is no timer, so a lone item is written at once and batches only grow under load, where
- * they pay: one statement, one round trip, one commit for all of them. `flushBatch` answers one
- * result per item, in order; if it throws, every item of that batch fails alike.
+ * The first flush starts at the end of the current event-loop turn (`setImmediate`), not at once:
+ * everything submitted in the same turn shares it, such as the callers one statement's replies
+ * resume (ten claims answered together report their ten successes together) or the requests read
+ * in one poll. There is no timer, so a lone item waits for nothing else, and batches only grow
+ * under load, where they pay: one statement, one round trip, one commit for all of them.
+ * `flushBatch` answers one result per item, in order; if it throws, every item of that batch fails
+ * alike.
  */
 export class GroupCommit<T, R> {
   #queue: Waiter<T, R>[] = [];
@@ -25,12 +29,14 @@ export class GroupCommit<T, R> {
   submit(item: T): Promise<R> {
     return new Promise((resolve, reject) => {
       this.#queue.push({ item, resolve, reject });
-      if (!this.#flushing) void this.#flush();
+      if (!this.#flushing) {
+        this.#flushing = true;
+        setImmediate(() => void this.#flush());
+      }
     });
   }
 
   async #flush(): Promise<void> {
-    this.#flushing = true;
     try {
       while (this.#queue.length > 0) {
         const batch = this.#queue.splice(0, this.maxBatch);
