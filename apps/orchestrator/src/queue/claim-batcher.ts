@@ -17,7 +17,8 @@ async function settle(claim: Promise<ClaimedJobRow | null>): Promise<Outcome> {
 
 /**
  * Claims made in groups (see `GroupCommit`): a lone claim runs `claimNextJob` as before; claims
- * that arrive while a statement runs share the next one, `claimJobBatch`. What the batch leaves
+ * submitted in the same event-loop turn, or while a statement runs, share the next one,
+ * `claimJobBatch`. What the batch leaves
  * undecided, and every claim of a batch that lost a race (a capacity slot taken by a claim on
  * another orchestrator, a deadlock with one), is then claimed one by one, each with its own answer or
  * error, so a batch never answers differently from the lone claims it stands for.

@@ -1,8 +1,13 @@
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { sql } from "drizzle-orm";
 import pg from "pg";
-import { describe, expect } from "vitest";
-import { queryRows, type Executor } from "../db/client.js";
-import { appTest, type TestApp } from "../test-support/harness.js";
+import { describe, expect, test } from "vitest";
+import { createDatabase, queryRows, type Executor } from "../db/client.js";
+import { runMigrations } from "../db/migrate.js";
+import { createLogger } from "../logging/create-logger.js";
+import { appTest, testConfig, type TestApp } from "../test-support/harness.js";
 import { ClaimBatcher } from "./claim-batcher.js";
 import { claimJobBatch, UNDECIDED } from "./claim-job-batch.js";
 import { claimNextJob, type ClaimOptions } from "./claim-next-job.js";
@@ -198,5 +203,26 @@ describe("claims made together in one statement", () => {
       { worker_id: "other", n: 1 },
       { worker_id: "racer", n: 1 },
     ]);
+  });
+
+  test("on embedded PGlite (the quick start's database) a batch claims too: each worker once, the duplicate claim alone", async () => {
+    const dataDir = await mkdtemp(join(tmpdir(), "fleet-claim-batch-"));
+    const config = { ...testConfig("postgres://unused"), DATABASE_URL: undefined, DATA_DIR: dataDir };
+    const db = await createDatabase(config, createLogger({ ...config, LOG_LEVEL: "silent" }));
+    try {
+      expect(db.kind).toBe("pglite");
+      await runMigrations(db);
+      await db.db.execute(sql`insert into buffer_workers (worker_id, status, capacity, last_heartbeat) select 'w' || i, 'idle', 1, now() from generate_series(1, 4) as i`);
+      await db.db.execute(sql`
+        insert into jobs (video_url, audio_url, aspect_ratio, resolution, max_attempts)
+        select 'http://127.0.0.1:9/v.mp4', 'http://127.0.0.1:9/a.wav', '1:1', '512x512', 3 from generate_series(1, 3)`);
+      const batcher = new ClaimBatcher(db.db);
+      const answers = await Promise.all(["w1", "w2", "w3", "w4", "w1"].map((workerId) => batcher.claim({ workerId, leaseTtlSec: 30, offlineAfterSec: 30 })));
+      expect(answers.map((a) => a?.attempt ?? null)).toEqual([1, 1, 1, null, null]);
+      expect(new Set(answers.map((a) => a?.job_id).filter(Boolean)).size).toBe(3);
+    } finally {
+      await db.close();
+      await rm(dataDir, { recursive: true, force: true });
+    }
   });
 });
