@@ -1,6 +1,7 @@
 import { sql } from "drizzle-orm";
 import { queryPrepared, type Executor } from "../db/client.js";
 import type { ClaimedJobRow, ClaimOptions } from "./claim-next-job.js";
+import { CLAIMED_COLUMNS, FREE_SLOT, QUEUE_ORDER, runnableJob, spillBefore, TAKE_JOB, workerMayClaim, writeAttempts } from "./claim-rules.js";
 import { jsonb } from "./sql-values.js";
 
 /** A claim the batch could not settle exactly; `claimNextJob` answers it on its own. */
@@ -11,7 +12,8 @@ export type BatchClaimAnswer = ClaimedJobRow | null | typeof UNDECIDED;
 
 /**
  * Several workers' claims in ONE statement, with the rules `claimNextJob` applies to each one
- * (`ClaimBatcher` sends claims here when they arrive together):
+ * (`ClaimBatcher` sends claims here when they arrive together; the shared SQL is in
+ * `claim-rules.ts`):
  *
  * - `worker`: each claim's worker is checked as a lone claim checks it (known, heartbeating, not
  *   draining or quarantined, a free slot, its tier's `spill_before`). A worker's second claim in
@@ -26,15 +28,15 @@ export type BatchClaimAnswer = ClaimedJobRow | null | typeof UNDECIDED;
  *   claiming worker) that is the k-th claim taking the k-th candidate, one join. Otherwise a
  *   recursive walk (`greedy`) takes them one by one; it costs about 70 µs of PostgreSQL CPU per
  *   claim, so it only runs when the join would answer differently.
- * - A claim is also **undecided** when the candidate list is full (more jobs may wait behind it) and the
- *   claim found nothing it may run, or only a job it ran last: a lone claim might find a better job
- *   further down the queue. It takes nothing here and `claimNextJob` answers it right after.
+ * - A claim is also **undecided** when the candidate list is full (more jobs may wait behind
+ *   it) and the claim found nothing it may run, or only a job it ran last: a lone claim might find
+ *   a better job further down the queue. It takes nothing here and `claimNextJob` answers it
+ *   right after.
  * - `claimed` / `attempt` / `busy`: as in `claimNextJob`, for every picked job at once; the job
- *   rows are reached by primary key (`= any(array(...))`), never by a plan that depends on
- *   statistics.
+ *   rows are reached by primary key (`= any(array(...))`).
  *
- * Per statement this costs about a third of the PostgreSQL CPU of the same claims made one by
- * one (BENCHMARKS.md §2): one parse, one executor start, one commit and its WAL flush for all.
+ * At ten claims a statement this costs about half the PostgreSQL CPU per claim of lone claims
+ * (bench/FINDINGS.md F7): one parse, one executor start, one commit and its WAL flush for all.
  */
 export async function claimJobBatch(db: Executor, claims: readonly ClaimOptions[]): Promise<BatchClaimAnswer[]> {
   const input = claims.map((c, ord) => ({
@@ -45,6 +47,7 @@ export async function claimJobBatch(db: Executor, claims: readonly ClaimOptions[
     legacy_lease_ttl_sec: c.legacyLeaseTtlSec ?? null,
     spill_after_sec: c.spillAfterSec ?? 0,
   }));
+  const offline = sql`r.offline_after_sec`;
   const rows = await queryPrepared<ClaimedJobRow & { ord: number; undecided: boolean }>(
     db,
     "fleet_claim_job_batch",
@@ -58,38 +61,23 @@ request as (
 worker as materialized (
   select r.ord, r.worker_id, free.slot, r.lease_ttl_sec, r.legacy_lease_ttl_sec,
          (w.protocol = 'original' and r.legacy_lease_ttl_sec is not null) as legacy,
-         case when w.tier = 'buffer' and exists (
-                select 1 from buffer_workers p
-                 where p.tier <> 'buffer'
-                   and p.last_heartbeat > now() - make_interval(secs => r.offline_after_sec)
-                   and p.status <> 'draining' and not p.drain_requested
-                   and (p.quarantined_until is null or p.quarantined_until <= now()))
-              then now() - make_interval(secs => r.spill_after_sec)
-              else 'infinity'::timestamptz end as spill_before,
+         ${spillBefore(offline, sql`r.spill_after_sec`)} as spill_before,
          row_number() over (order by r.ord) as step
     from request r
     join buffer_workers w on w.worker_id = r.worker_id
-    cross join lateral (
-      select min(s.slot) as slot
-        from generate_series(0, w.capacity - 1) as s(slot)
-       where not exists (select 1 from buffer_jobs b
-                          where b.worker_id = w.worker_id and b.status = 'running' and b.slot = s.slot)
-    ) as free
+    ${FREE_SLOT}
    where r.occurrence = 1
      and w.worker_id = any(array(select worker_id from request))
-     and w.last_heartbeat > now() - make_interval(secs => r.offline_after_sec)
-     and w.status <> 'draining'
-     and not w.drain_requested
-     and (w.quarantined_until is null or w.quarantined_until <= now())
+     and ${workerMayClaim(offline)}
      and free.slot is not null
 ),
 candidate as materialized (
   select j.id, j.created_at, j.last_worker_id,
-         row_number() over (order by j.priority desc nulls last, j.run_after, j.created_at) as rank
+         row_number() over (order by ${QUEUE_ORDER}) as rank
     from (
       select j.id, j.priority, j.run_after, j.created_at, j.last_worker_id from jobs j
-       where j.status = 'queued' and j.run_after <= now() and j.created_at <= (select max(spill_before) from worker)
-       order by j.priority desc nulls last, j.run_after, j.created_at
+       where ${runnableJob(sql`(select max(spill_before) from worker)`)}
+       order by ${QUEUE_ORDER}
        limit ${2 * claims.length}
          for update skip locked
     ) as j
@@ -135,31 +123,12 @@ chosen as materialized (
 ),
 claimed as (
   update jobs j
-     set status = 'running',
-         attempts = j.attempts + 1,
-         buffer_job_id = c.buffer_job_id,
-         worker_id = c.worker_id,
-         started_at = coalesce(j.started_at, now()),
-         updated_at = now()
+     set ${TAKE_JOB}
     from chosen c
    where j.id = any(array(select job_id from chosen)) and j.id = c.job_id
-  returning j.id, j.video_url, j.audio_url, j.aspect_ratio, j.resolution, j.params, j.video_sha256, j.attempts,
-            c.ord, c.buffer_job_id, c.worker_id, c.slot, c.legacy, c.lease_ttl_sec, c.legacy_lease_ttl_sec,
-            extract(epoch from now() - greatest(j.created_at, j.run_after))::float8 as queue_wait_sec
+  returning ${CLAIMED_COLUMNS}, c.ord, c.lease_ttl_sec, c.legacy_lease_ttl_sec
 ),
-attempt as (
-  insert into buffer_jobs (buffer_job_id, job_id, worker_id, slot, status, attempt, claimed_at, lease_expires_at, legacy_lease)
-  select buffer_job_id, id, worker_id, slot, 'running', attempts, now(),
-         now() + make_interval(secs => case when legacy then legacy_lease_ttl_sec else lease_ttl_sec end),
-         legacy
-    from claimed
-  returning buffer_job_id, lease_expires_at
-),
-busy as (
-  update buffer_workers w set status = 'busy'
-    from claimed c
-   where w.worker_id = c.worker_id and c.legacy and w.status <> 'busy'
-)
+${writeAttempts(sql`case when legacy then legacy_lease_ttl_sec else lease_ttl_sec end`)}
 select c.ord, false as undecided, c.buffer_job_id, c.id as job_id, c.video_url, c.audio_url, c.aspect_ratio, c.resolution,
        c.params, c.video_sha256, c.attempts as attempt, a.lease_expires_at, c.queue_wait_sec
   from claimed c join attempt a using (buffer_job_id)

@@ -1,5 +1,6 @@
 import { sql, type SQL } from "drizzle-orm";
 import { queryPrepared, type Executor } from "../db/client.js";
+import { CLAIMED_COLUMNS, FREE_SLOT, QUEUE_ORDER, runnableJob, spillBefore, TAKE_JOB, workerMayClaim, writeAttempts } from "./claim-rules.js";
 
 /** What a successful claim hands the worker (plus the job row fields it needs). */
 export interface ClaimedJobRow {
@@ -78,30 +79,16 @@ export function claimNextJobSql({
   legacyLeaseTtlSec = null,
   spillAfterSec = 0,
 }: ClaimOptions): SQL {
+  const offline = sql`${offlineAfterSec}`;
   return sql`
 with worker as (
   select w.worker_id, free.slot,
          (w.protocol = 'original' and ${legacyLeaseTtlSec}::float8 is not null) as legacy,
-         case when w.tier = 'buffer' and exists (
-                select 1 from buffer_workers p
-                 where p.tier <> 'buffer'
-                   and p.last_heartbeat > now() - make_interval(secs => ${offlineAfterSec})
-                   and p.status <> 'draining' and not p.drain_requested
-                   and (p.quarantined_until is null or p.quarantined_until <= now()))
-              then now() - make_interval(secs => ${spillAfterSec})
-              else 'infinity'::timestamptz end as spill_before
+         ${spillBefore(offline, sql`${spillAfterSec}`)} as spill_before
     from buffer_workers w
-    cross join lateral (
-      select min(s.slot) as slot
-        from generate_series(0, w.capacity - 1) as s(slot)
-       where not exists (select 1 from buffer_jobs b
-                          where b.worker_id = w.worker_id and b.status = 'running' and b.slot = s.slot)
-    ) as free
+    ${FREE_SLOT}
    where w.worker_id = ${workerId}
-     and w.last_heartbeat > now() - make_interval(secs => ${offlineAfterSec})
-     and w.status <> 'draining'
-     and not w.drain_requested
-     and (w.quarantined_until is null or w.quarantined_until <= now())
+     and ${workerMayClaim(offline)}
      and free.slot is not null
 ),
 choice as (
@@ -110,17 +97,17 @@ choice as (
     cross join lateral (
       select * from (
         select j.id from jobs j
-         where j.status = 'queued' and j.run_after <= now() and j.created_at <= worker.spill_before
+         where ${runnableJob(sql`worker.spill_before`)}
            and j.last_worker_id is distinct from worker.worker_id
-         order by j.priority desc nulls last, j.run_after, j.created_at
+         order by ${QUEUE_ORDER}
          limit 1
          for update skip locked
       ) as elsewhere
       union all
       select * from (
         select j.id from jobs j
-         where j.status = 'queued' and j.run_after <= now() and j.created_at <= worker.spill_before
-         order by j.priority desc nulls last, j.run_after, j.created_at
+         where ${runnableJob(sql`worker.spill_before`)}
+         order by ${QUEUE_ORDER}
          limit 1
          for update skip locked
       ) as anywhere
@@ -129,31 +116,12 @@ choice as (
 ),
 claimed as (
   update jobs j
-     set status = 'running',
-         attempts = j.attempts + 1,
-         buffer_job_id = c.buffer_job_id,
-         worker_id = c.worker_id,
-         started_at = coalesce(j.started_at, now()),
-         updated_at = now()
+     set ${TAKE_JOB}
     from choice c
    where j.id = c.job_id
-  returning j.id, j.video_url, j.audio_url, j.aspect_ratio, j.resolution, j.params, j.video_sha256, j.attempts,
-            c.buffer_job_id, c.worker_id, c.slot, c.legacy,
-            extract(epoch from now() - greatest(j.created_at, j.run_after))::float8 as queue_wait_sec
+  returning ${CLAIMED_COLUMNS}
 ),
-attempt as (
-  insert into buffer_jobs (buffer_job_id, job_id, worker_id, slot, status, attempt, claimed_at, lease_expires_at, legacy_lease)
-  select buffer_job_id, id, worker_id, slot, 'running', attempts, now(),
-         now() + make_interval(secs => case when legacy then ${legacyLeaseTtlSec}::float8 else ${leaseTtlSec} end),
-         legacy
-    from claimed
-  returning buffer_job_id, lease_expires_at
-),
-busy as (
-  update buffer_workers w set status = 'busy'
-    from claimed c
-   where w.worker_id = c.worker_id and c.legacy and w.status <> 'busy'
-)
+${writeAttempts(sql`case when legacy then ${legacyLeaseTtlSec}::float8 else ${leaseTtlSec} end`)}
 select c.buffer_job_id, c.id as job_id, c.video_url, c.audio_url, c.aspect_ratio, c.resolution, c.params, c.video_sha256,
        c.attempts as attempt, a.lease_expires_at, c.queue_wait_sec
   from claimed c join attempt a using (buffer_job_id)`;
