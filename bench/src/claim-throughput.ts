@@ -17,7 +17,7 @@ export interface ClaimThroughputOptions extends HttpOptions {
 export const claimThroughput: Benchmark<ClaimThroughputOptions> = {
   name: "claim-throughput",
   title: "2. Claim throughput",
-  defaults: { httpClaimers: 50, httpJobs: 15_000, httpWarmup: 1000, httpProfileJobs: 5000, sqlConcurrency: 10, sqlJobsPerRound: 3000, sqlRounds: 3 },
+  defaults: { httpClaimers: 50, httpJobs: 15_000, httpWarmup: 1000, httpProfileJobs: 5000, sqlConcurrency: 10, sqlJobsPerRound: 3000, sqlRounds: 5 },
   smoke: { httpClaimers: 3, httpJobs: 6, httpWarmup: 3, httpProfileJobs: 6, sqlConcurrency: 2, sqlJobsPerRound: 5, sqlRounds: 1 },
   run: runClaimThroughput,
 };
