@@ -3,6 +3,7 @@ import type { Config } from "./config.js";
 import type { Executor } from "./db/client.js";
 import { startLoop, type Loop } from "./loop.js";
 import type { Counters } from "./metrics.js";
+import { analyzeGrownTables } from "./queue/analyze-grown-tables.js";
 import { markWorkersOffline } from "./queue/mark-workers-offline.js";
 import { reapExpiredLeases } from "./queue/reap-expired-leases.js";
 
@@ -10,7 +11,7 @@ type ReaperConfig = Pick<Config, "WORKER_OFFLINE_AFTER_SEC" | "MAX_INTERRUPTIONS
 
 /**
  * One reaper pass. Each step is its own statement and its own try, so a failure of one (say a
- * lock timeout) does not skip the other; both are safe to run from several replicas at once.
+ * lock timeout) does not skip the others; all are safe to run from several replicas at once.
  */
 export async function runReaperPass(db: Executor, config: ReaperConfig, log: Logger, counters?: Counters): Promise<void> {
   try {
@@ -37,6 +38,12 @@ export async function runReaperPass(db: Executor, config: ReaperConfig, log: Log
     }
   } catch (err) {
     log.error({ err }, "reaper_expire_leases_failed");
+  }
+  try {
+    const analyzed = await analyzeGrownTables(db);
+    if (analyzed.length > 0) log.info({ tables: analyzed }, "queue_tables_analyzed");
+  } catch (err) {
+    log.warn({ err }, "reaper_analyze_failed");
   }
 }
 
