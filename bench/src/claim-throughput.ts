@@ -40,9 +40,9 @@ interface SqlTotals {
 
 /**
  * Every system on one scratch database, in alternating rounds after an untimed warm-up round
- * each, same concurrency each. Each round
- * queues (untimed), runs ANALYZE so every system plans against the statistics a running
- * deployment has, then drains while the CPU of the database's backends and of this process is metered.
+ * each, same concurrency each. Each round queues (untimed), runs ANALYZE so every system plans
+ * against the statistics a running deployment has, then drains while the CPU of the database's
+ * backends and of this process is metered.
  */
 async function sqlRounds(ctx: BenchContext, o: ClaimThroughputOptions): Promise<SqlTotals[]> {
   const db = await ctx.databases.create("claimsql");

@@ -51,13 +51,14 @@ async function claimLoops(
 
 /**
  * The Fleet rows of the A/B: claims and successes grouped as the orchestrator runs them now;
- * only successes grouped (the last release); each one statement; the previous release's statements.
+ * only successes grouped (the last release's claims); each one statement; the previous release's
+ * statements.
  */
 export type FleetVariant = "batched" | "successes-batched" | "one-by-one" | "previous";
 
 const FLEET_LABELS: Record<FleetVariant, string> = {
   batched: "Fleet: claims through `ClaimBatcher`, successes through `SuccessBatcher` (as the orchestrator runs them)",
-  "successes-batched": "Fleet, claims one statement each, successes through `SuccessBatcher` (last release, e2979a1)",
+  "successes-batched": "Fleet, claims one statement each as in the last release (e2979a1), successes through `SuccessBatcher`",
   "one-by-one": "Fleet, claims and successes one statement each",
   previous: "Fleet, previous release's claim and success statements (0fed714)",
 };

@@ -210,7 +210,8 @@ class ProgressAndCancel(ServerCase):
         self.assertEqual(len(set(observed)), len(observed), observed)
         self.assertTrue(all(0 < value < 1 for value in observed[:-1]), observed)
         self.assertEqual(observed[-1], 1.0)
-        self.assertEqual(self.health()["status"], "READY")
+        # The runner frees itself just after the job's final state is published.
+        self.wait_for("READY", lambda: self.health()["status"] == "READY")
 
     def test_cancel_stops_a_running_job_between_steps_and_leaves_no_output(self) -> None:
         gate = Gate()
