@@ -10,6 +10,7 @@ import { JobError } from "../errors/job-error.js";
 import { createFfmpegDriver } from "../inference/ffmpeg-driver.js";
 import type { FileInferenceDriver } from "../inference/inference-driver.js";
 import { captureLogger } from "../test-support/capture-logger.js";
+import { testJobInput } from "../test-support/job-input.js";
 import { fetchInputs } from "./avatar-source.js";
 import { createDownloadAgent } from "./download.js";
 import type { JobInput } from "./job-input.js";
@@ -54,18 +55,7 @@ function engine(answer: "have_it" | "send_it"): { driver: FileInferenceDriver; a
   };
 }
 
-const input = (videoSha256: string | null): JobInput => ({
-  attemptId: "a1",
-  bufferJobId: "a1",
-  jobId: "j1",
-  attempt: 1,
-  videoUrl: files.urlFor("/avatar.mp4"),
-  audioUrl: files.urlFor("/voice.wav"),
-  aspectRatio: "1:1",
-  resolution: "512x512",
-  params: {},
-  videoSha256,
-});
+const input = (videoSha256: string | null): JobInput => testJobInput(files, { videoSha256 });
 
 function fetch(job: JobInput, driver: FileInferenceDriver) {
   const paths = { video: path.join(work, "input-video"), audio: path.join(work, "input-audio") };

@@ -9,6 +9,7 @@ import { loadConfig } from "../config.js";
 import { createFfmpegDriver } from "../inference/ffmpeg-driver.js";
 import { createLocalStorage } from "../storage/local-storage.js";
 import { captureLogger } from "../test-support/capture-logger.js";
+import { testJobInput } from "../test-support/job-input.js";
 import { createDownloadAgent } from "./download.js";
 import { JobAbortedError } from "../errors/job-error.js";
 import type { JobInput } from "./job-input.js";
@@ -50,19 +51,7 @@ async function deps(): Promise<PipelineDeps> {
   };
 }
 
-const input = (over: Partial<JobInput> = {}): JobInput => ({
-  attemptId: "3f1c2a4e-8b7d-4c3e-9a1f-2b3c4d5e6f70",
-  bufferJobId: "3f1c2a4e-8b7d-4c3e-9a1f-2b3c4d5e6f70",
-  jobId: "9a1f2b3c-4d5e-4f70-8b7d-3f1c2a4e6f70",
-  attempt: 1,
-  videoUrl: files.urlFor("/avatar.mp4"),
-  audioUrl: files.urlFor("/voice.wav"),
-  aspectRatio: "1:1",
-  resolution: "512x512",
-  params: {},
-  videoSha256: null,
-  ...over,
-});
+const input = (over: Partial<JobInput> = {}): JobInput => testJobInput(files, over);
 
 const jobDirs = async () => readdir(path.join(workDir, "jobs")).catch(() => []);
 
