@@ -1,6 +1,7 @@
 import { ERROR_STATUS, HEADERS, type ErrorBody, type ErrorCode } from "@fleet/contract";
 import type { FastifyError, FastifyReply, FastifyRequest } from "fastify";
 import { hasZodFastifySchemaValidationErrors } from "fastify-type-provider-zod";
+import { causeChain } from "../db/sql-state.js";
 import { ApiError } from "./api-error.js";
 
 /** Fastify's own 4xx errors, mapped to the closed list of codes. */
@@ -25,7 +26,7 @@ function body(code: ErrorCode, message: string, requestId: string, details?: Err
 const DB_UNAVAILABLE_CODES = new Set(["ECONNREFUSED", "ECONNRESET", "EPIPE", "ETIMEDOUT", "57P01", "57P02", "57P03", "08000", "08001", "08003", "08006"]);
 
 function isDatabaseUnavailable(err: unknown): boolean {
-  for (let e = err, depth = 0; e instanceof Error && depth < 5; e = e.cause, depth += 1) {
+  for (const e of causeChain(err)) {
     const code = (e as { code?: unknown }).code;
     if (typeof code === "string" && DB_UNAVAILABLE_CODES.has(code)) return true;
     if (/Connection terminated|connection timeout|Client has encountered a connection error/i.test(e.message)) return true;
