@@ -9,7 +9,7 @@ import { runMigrations } from "../db/migrate.js";
 import { createLogger } from "../logging/create-logger.js";
 import { appTest, testConfig, type TestApp } from "../test-support/harness.js";
 import { ClaimBatcher } from "./claim-batcher.js";
-import { claimJobBatch, UNDECIDED } from "./claim-job-batch.js";
+import { candidateLimit, claimJobBatch, UNDECIDED } from "./claim-job-batch.js";
 import { claimNextJob, type ClaimOptions } from "./claim-next-job.js";
 
 /** Small deterministic PRNG (mulberry32), so a failing scenario is reproduced by its seed. */
@@ -203,6 +203,39 @@ describe("claims made together in one statement", () => {
       { worker_id: "other", n: 1 },
       { worker_id: "racer", n: 1 },
     ]);
+  });
+
+  appTest("the batch statement keeps one cached plan as the queue grows: PostgreSQL does not plan it again on every call", async ({ databaseUrl }) => {
+    // One connection, so every call reuses the same prepared statement.
+    const config = { ...testConfig(databaseUrl), DATABASE_POOL_MAX: 1 };
+    const db = await createDatabase(config, createLogger({ ...config, LOG_LEVEL: "silent" }));
+    try {
+      await db.db.execute(sql`insert into buffer_workers (worker_id, status, capacity, last_heartbeat) select 'w' || i, 'idle', 100, now() from generate_series(1, 3) as i`);
+      // A long queue, analysed: with the candidate limit as a parameter, the cached plan had to
+      // assume a tenth of it would be locked, and PostgreSQL chose to plan every call anew.
+      await db.db.execute(sql`
+        insert into jobs (video_url, audio_url, aspect_ratio, resolution, max_attempts)
+        select 'http://127.0.0.1:9/v.mp4', 'http://127.0.0.1:9/a.wav', '1:1', '512x512', 3 from generate_series(1, 30000)`);
+      await db.db.execute(sql`analyze jobs`);
+      const claims = ["w1", "w2", "w3"].map((workerId) => ({ workerId, leaseTtlSec: 30, offlineAfterSec: 30 }));
+      for (let i = 0; i < 15; i++) {
+        const answers = await claimJobBatch(db.db, claims);
+        expect(answers.every((a) => a !== null && a !== UNDECIDED)).toBe(true);
+      }
+      const plans = await queryRows<{ generic_plans: number; custom_plans: number }>(
+        db.db,
+        sql`select generic_plans::int, custom_plans::int from pg_prepared_statements where name like 'fleet_claim_job_batch%'`,
+      );
+      // PostgreSQL plans a prepared statement for its first five calls, then keeps its generic plan
+      // if that is no dearer.
+      expect(plans).toEqual([{ generic_plans: 10, custom_plans: 5 }]);
+    } finally {
+      await db.close();
+    }
+  });
+
+  test("the candidate limit is at least twice the claims, a power of two, so a handful of statements cover every batch size", () => {
+    expect([1, 2, 3, 4, 5, 10, 16, 17, 250, 500].map(candidateLimit)).toEqual([4, 4, 8, 8, 16, 32, 32, 64, 512, 1024]);
   });
 
   test("on embedded PGlite (the quick start's database) a batch claims too: each worker once, the duplicate claim alone", async () => {

@@ -19,7 +19,7 @@ export type BatchClaimAnswer = ClaimedJobRow | null | typeof UNDECIDED;
  *   draining or quarantined, a free slot, its tier's `spill_before`). A worker's second claim in
  *   the same batch (concurrent claims of a worker with capacity > 1) is left undecided: its slot
  *   depends on what the first one got.
- * - `candidate`: the queue's first 2 × (claims) runnable jobs, locked with `skip locked`, in the
+ * - `candidate`: the queue's first `candidateLimit` (≥ 2 × claims) runnable jobs, locked with `skip locked`, in the
  *   order a lone claim reads them (`jobs_runnable_idx`).
  * - `pick`: the claims take candidates one after another, in arrival order, exactly as that many
  *   lone claims in a row would: each the first job it may run (old enough for a buffer worker
@@ -38,6 +38,18 @@ export type BatchClaimAnswer = ClaimedJobRow | null | typeof UNDECIDED;
  * At ten claims a statement this costs about half the PostgreSQL CPU per claim of lone claims
  * (bench/FINDINGS.md F7): one parse, one executor start, one commit and its WAL flush for all.
  */
+/**
+ * How many runnable jobs a batch of `claims` locks: at least twice as many, rounded up to a power
+ * of two. It is written into the statement as a literal, not passed as a parameter, so each size
+ * is its own prepared statement (a handful of them) and PostgreSQL keeps the statement's generic
+ * plan. With the limit as a parameter, the generic plan had to assume a tenth of the queue would be
+ * locked; once the queue grew, that plan looked dearer than planning anew, and PostgreSQL planned
+ * the whole statement again on every call (bench/FINDINGS.md F8).
+ */
+export function candidateLimit(claims: number): number {
+  return Math.max(4, 2 ** Math.ceil(Math.log2(2 * claims)));
+}
+
 export async function claimJobBatch(db: Executor, claims: readonly ClaimOptions[]): Promise<BatchClaimAnswer[]> {
   const input = claims.map((c, ord) => ({
     ord,
@@ -48,9 +60,10 @@ export async function claimJobBatch(db: Executor, claims: readonly ClaimOptions[
     spill_after_sec: c.spillAfterSec ?? 0,
   }));
   const offline = sql`r.offline_after_sec`;
+  const limit = candidateLimit(claims.length);
   const rows = await queryPrepared<ClaimedJobRow & { ord: number; undecided: boolean }>(
     db,
-    "fleet_claim_job_batch",
+    `fleet_claim_job_batch_${limit}`,
     sql`
 with recursive
 request as (
@@ -78,12 +91,12 @@ candidate as materialized (
       select j.id, j.priority, j.run_after, j.created_at, j.last_worker_id from jobs j
        where ${runnableJob(sql`(select max(spill_before) from worker)`)}
        order by ${QUEUE_ORDER}
-       limit ${2 * claims.length}
+       limit ${sql.raw(String(limit))}
          for update skip locked
     ) as j
 ),
 listing as materialized (
-  select count(*) >= ${2 * claims.length} as is_full from candidate
+  select count(*) >= ${sql.raw(String(limit))} as is_full from candidate
 ),
 simple as materialized (
   select not exists (select 1 from worker where spill_before <> 'infinity')
