@@ -11,6 +11,18 @@ export const UNDECIDED = "undecided";
 export type BatchClaimAnswer = ClaimedJobRow | null | typeof UNDECIDED;
 
 /**
+ * How many runnable jobs a batch of `claims` locks: at least twice as many, rounded up to a power
+ * of two. It is written into the statement as a literal, not passed as a parameter, so each size
+ * is its own prepared statement (a handful of them) and PostgreSQL keeps the statement's generic
+ * plan. With the limit as a parameter, the generic plan had to assume a tenth of the queue would be
+ * locked; once the queue grew, that plan looked dearer than planning anew, and PostgreSQL planned
+ * the whole statement again on every call (bench/FINDINGS.md F8).
+ */
+export function candidateLimit(claims: number): number {
+  return Math.max(4, 2 ** Math.ceil(Math.log2(2 * claims)));
+}
+
+/**
  * Several workers' claims in ONE statement, with the rules `claimNextJob` applies to each one
  * (`ClaimBatcher` sends claims here when they arrive together; the shared SQL is in
  * `claim-rules.ts`):
@@ -38,18 +50,6 @@ export type BatchClaimAnswer = ClaimedJobRow | null | typeof UNDECIDED;
  * At ten claims a statement this costs about half the PostgreSQL CPU per claim of lone claims
  * (bench/FINDINGS.md F7): one parse, one executor start, one commit and its WAL flush for all.
  */
-/**
- * How many runnable jobs a batch of `claims` locks: at least twice as many, rounded up to a power
- * of two. It is written into the statement as a literal, not passed as a parameter, so each size
- * is its own prepared statement (a handful of them) and PostgreSQL keeps the statement's generic
- * plan. With the limit as a parameter, the generic plan had to assume a tenth of the queue would be
- * locked; once the queue grew, that plan looked dearer than planning anew, and PostgreSQL planned
- * the whole statement again on every call (bench/FINDINGS.md F8).
- */
-export function candidateLimit(claims: number): number {
-  return Math.max(4, 2 ** Math.ceil(Math.log2(2 * claims)));
-}
-
 export async function claimJobBatch(db: Executor, claims: readonly ClaimOptions[]): Promise<BatchClaimAnswer[]> {
   const input = claims.map((c, ord) => ({
     ord,
